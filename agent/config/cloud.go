@@ -1,0 +1,157 @@
+package config
+
+import (
+	"fmt"
+	"net/netip"
+	"net/url"
+	"regexp"
+	"time"
+)
+
+// Cloud configures the Baidu Cloud side.
+type Cloud struct {
+	Provider          string   `toml:"provider"`
+	Region            string   `toml:"region"`
+	Endpoint          string   `toml:"endpoint"`
+	EIPEndpoint       string   `toml:"eip_endpoint"`
+	Credentials       string   `toml:"credentials"`
+	MetadataEndpoint  string   `toml:"metadata_endpoint"`
+	InstanceID        string   `toml:"instance_id"`
+	InstanceType      string   `toml:"instance_type"`
+	ENIID             string   `toml:"eni_id"`
+	Timeout           Duration `toml:"timeout"`
+	ReconcileInterval Duration `toml:"reconcile_interval"`
+	ReclaimMaxBackoff Duration `toml:"reclaim_max_backoff"`
+	ConfirmTimeout    Duration `toml:"confirm_timeout"`
+	DryRun            bool     `toml:"dry_run"`
+}
+
+// CredentialsInstanceRole selects the instance role's temporary credentials.
+const CredentialsInstanceRole = "instance-role"
+
+// Enabled reports whether cloud calls are configured at all.
+func (c *Cloud) Enabled() bool { return c != nil && c.Provider == "bce" }
+
+func (c *Cloud) applyDefaults() {
+	setDefault(&c.Provider, "bce")
+	setDefault(&c.Region, "bj")
+	if c.Endpoint == "" {
+		c.Endpoint = "https://bcc." + c.Region + ".baidubce.com"
+	}
+	if c.EIPEndpoint == "" {
+		c.EIPEndpoint = "https://eip." + c.Region + ".baidubce.com"
+	}
+	setDefault(&c.Credentials, "/etc/havip-agent/credentials.toml")
+	setDefault(&c.MetadataEndpoint, "http://169.254.169.254")
+	setDefault(&c.InstanceType, "BCC")
+	c.Timeout.orDefault(3 * time.Second)
+	c.ReconcileInterval.orDefault(10 * time.Second)
+	c.ReclaimMaxBackoff.orDefault(60 * time.Second)
+	c.ConfirmTimeout.orDefault(10 * time.Second)
+}
+
+var (
+	regionRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
+	idRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
+)
+
+func validateURL(v *validator, key, s string) {
+	u, err := url.Parse(s)
+	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
+		v.add(key, "%q is not an http(s) base URL such as https://bcc.bj.baidubce.com", s)
+	}
+}
+
+func validateID(v *validator, key, s, prefix string) {
+	if s == "" {
+		return
+	}
+	if !idRe.MatchString(s) || (prefix != "" && len(s) <= len(prefix)) || (prefix != "" && s[:len(prefix)] != prefix) {
+		if prefix != "" {
+			v.add(key, "%q is not an id of the form %sxxxxxxxx", s, prefix)
+		} else {
+			v.add(key, "%q is not a valid id", s)
+		}
+	}
+}
+
+func (c *Config) validateCloud(v *validator) {
+	cl := c.Cloud
+	if cl == nil {
+		return
+	}
+	oneOf(v, "cloud.provider", cl.Provider, "bce", "none")
+	if !regionRe.MatchString(cl.Region) {
+		v.add("cloud.region", "%q is not a region name such as bj, gz, su", cl.Region)
+	}
+	validateURL(v, "cloud.endpoint", cl.Endpoint)
+	validateURL(v, "cloud.eip_endpoint", cl.EIPEndpoint)
+	validateURL(v, "cloud.metadata_endpoint", cl.MetadataEndpoint)
+	if cl.Credentials != CredentialsInstanceRole {
+		requireAbs(v, "cloud.credentials", cl.Credentials)
+	}
+	validateID(v, "cloud.instance_id", cl.InstanceID, "")
+	validateID(v, "cloud.eni_id", cl.ENIID, "eni-")
+	oneOf(v, "cloud.instance_type", cl.InstanceType, "BCC", "BBC")
+	durRange(v, "cloud.timeout", cl.Timeout.Duration, 100*time.Millisecond, time.Minute)
+	durRange(v, "cloud.reconcile_interval", cl.ReconcileInterval.Duration, 100*time.Millisecond, time.Hour)
+	durRange(v, "cloud.confirm_timeout", cl.ConfirmTimeout.Duration, 100*time.Millisecond, 10*time.Minute)
+	durRange(v, "cloud.reclaim_max_backoff", cl.ReclaimMaxBackoff.Duration, cl.ReconcileInterval.Duration, 24*time.Hour)
+}
+
+func durRange(v *validator, key string, d, lo, hi time.Duration) {
+	if d < lo || d > hi {
+		v.add(key, "%s is out of range (%s to %s)", d, lo, hi)
+	}
+}
+
+func (c *Config) validateInstanceCloud(v *validator, p string, in *Instance) {
+	hasCloud := in.HAVIP != "" || in.HAVIPPublicIP != "" || len(in.Routes) > 0 || len(in.EIPs) > 0
+	if hasCloud && !c.Cloud.Enabled() {
+		v.add(p, "names cloud resources but there is no [cloud] section with provider = \"bce\"")
+	}
+	validateID(v, p+".havip", in.HAVIP, "havip-")
+	if in.HAVIP != "" {
+		oneOf(v, p+".havip_bind", in.HAVIPBind, "attach", "exclusive")
+	} else if in.HAVIPBind != "" {
+		v.add(p+".havip_bind", "needs havip")
+	}
+	if in.HAVIPPublicIP != "" {
+		if in.HAVIP == "" {
+			v.add(p+".havip_public_ip", "needs havip")
+		}
+		if a, err := netip.ParseAddr(in.HAVIPPublicIP); err != nil || !a.Is4() {
+			v.add(p+".havip_public_ip", "%q is not an IPv4 address", in.HAVIPPublicIP)
+		}
+	}
+	seen := map[string]int{}
+	for j, r := range in.Routes {
+		k := fmt.Sprintf("%s.route[%d]", p, j)
+		if r.Table == "" {
+			v.add(k+".table", "is required")
+		} else {
+			validateID(v, k+".table", r.Table, "rt-")
+		}
+		if _, err := netip.ParsePrefix(r.Destination); err != nil {
+			v.add(k+".destination", "%q is not a CIDR such as 0.0.0.0/0", r.Destination)
+		}
+		validateID(v, k+".next_hop", r.NextHop, "")
+		oneOf(v, k+".next_hop_type", r.NextHopType, "custom", "enic", "havip", "vpn", "nat", "dcGateway", "peerConn")
+		oneOf(v, k+".mode", r.Mode, "auto", "switch", "update")
+		key := r.Table + " " + r.Destination
+		if i, dup := seen[key]; dup {
+			v.add(k, "table %s destination %s is already listed as route[%d]", r.Table, r.Destination, i)
+		}
+		seen[key] = j
+	}
+	eips := map[string]bool{}
+	for j, e := range in.EIPs {
+		k := fmt.Sprintf("%s.eip[%d].address", p, j)
+		if a, err := netip.ParseAddr(e.Address); err != nil || !a.Is4() {
+			v.add(k, "%q is not an IPv4 address", e.Address)
+		} else if eips[e.Address] {
+			v.add(k, "%s is listed twice", e.Address)
+		}
+		eips[e.Address] = true
+	}
+}

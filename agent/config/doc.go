@@ -1,0 +1,8 @@
+// Package config reads havip-agent's TOML configuration.
+//
+// Load parses a file strictly: unknown keys, wrong types and invalid values
+// are errors, and every error names the file, the line and the key, in the
+// form "havip-agent.toml:14: instance[1].vips[0]: ...". Defaults are applied
+// after parsing, so a Config returned without error is complete and every
+// consumer can read its fields without further checks.
+package config

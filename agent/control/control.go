@@ -1,0 +1,245 @@
+package control
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"os"
+	"os/user"
+	"path/filepath"
+	"strconv"
+	"sync"
+	"syscall"
+	"time"
+
+	"golang.org/x/sys/unix"
+)
+
+// Operations.
+const (
+	OpNotify = "notify"
+	OpStatus = "status"
+	OpCheck  = "check"
+)
+
+// maxRequest bounds what the daemon reads from one client.
+const maxRequest = 64 << 10
+
+// Request is what a client sends.
+type Request struct {
+	Op   string   `json:"op"`
+	Args []string `json:"args,omitempty"` // notify: TYPE NAME STATE [PRIORITY]
+	Name string   `json:"name,omitempty"` // check: the check's name
+}
+
+// Response is what the daemon answers.
+type Response struct {
+	OK      bool            `json:"ok"`
+	Error   string          `json:"error,omitempty"`
+	Status  json.RawMessage `json:"status,omitempty"`
+	Verdict string          `json:"verdict,omitempty"`
+}
+
+// Handler carries requests out.
+type Handler interface {
+	Notify(args []string) error
+	Status() any
+	Check(name string) (verdict string, err error)
+}
+
+// readOnly reports whether an operation may be sent by socket group members.
+func readOnly(op string) bool { return op == OpStatus || op == OpCheck }
+
+// Server accepts control connections.
+type Server struct {
+	ln    *net.UnixListener
+	path  string
+	gid   int // -1: root only
+	log   *slog.Logger
+	wg    sync.WaitGroup
+	inGrp func(uid, gid uint32) bool
+}
+
+// Listen creates the socket at path: mode 0600, or 0660 with group when
+// group is not empty. A stale socket left by a killed daemon is replaced;
+// a live one means another daemon runs, which is an error.
+func Listen(path, group string, log *slog.Logger) (*Server, error) {
+	gid := -1
+	if group != "" {
+		g, err := user.LookupGroup(group)
+		if err != nil {
+			return nil, fmt.Errorf("socket_group %q: %w", group, err)
+		}
+		gid, _ = strconv.Atoi(g.Gid)
+	}
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	if c, err := net.DialTimeout("unix", path, time.Second); err == nil {
+		c.Close()
+		return nil, fmt.Errorf("control socket %s: another havip-agent is running", path)
+	}
+	if err := os.Remove(path); err != nil && !errors.Is(err, os.ErrNotExist) {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	// Create the socket with no permissions for others from the start;
+	// chmod afterwards would leave a window.
+	old := syscall.Umask(0o177)
+	ln, err := net.ListenUnix("unix", &net.UnixAddr{Name: path, Net: "unix"})
+	syscall.Umask(old)
+	if err != nil {
+		return nil, fmt.Errorf("control socket: %w", err)
+	}
+	ln.SetUnlinkOnClose(true)
+	if gid >= 0 {
+		if err := os.Chown(path, 0, gid); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("control socket: %w", err)
+		}
+		if err := os.Chmod(path, 0o660); err != nil {
+			ln.Close()
+			return nil, fmt.Errorf("control socket: %w", err)
+		}
+	}
+	return &Server{ln: ln, path: path, gid: gid, log: log, inGrp: memberOf}, nil
+}
+
+// Serve answers requests until ctx is done, then waits for open
+// connections to finish.
+func (s *Server) Serve(ctx context.Context, h Handler) {
+	go func() {
+		<-ctx.Done()
+		s.ln.Close()
+	}()
+	for {
+		c, err := s.ln.AcceptUnix()
+		if err != nil {
+			if ctx.Err() == nil {
+				s.log.Error("control socket accept failed", "err", err)
+				time.Sleep(100 * time.Millisecond)
+				continue
+			}
+			s.wg.Wait()
+			return
+		}
+		s.wg.Add(1)
+		go func() {
+			defer s.wg.Done()
+			s.handle(c, h)
+		}()
+	}
+}
+
+func (s *Server) handle(c *net.UnixConn, h Handler) {
+	defer c.Close()
+	c.SetDeadline(time.Now().Add(5 * time.Second))
+	resp := s.answer(c, h)
+	b, _ := json.Marshal(resp)
+	c.Write(append(b, '\n'))
+}
+
+func (s *Server) answer(c *net.UnixConn, h Handler) Response {
+	cred, err := peerCred(c)
+	if err != nil {
+		return Response{Error: "cannot read peer credentials: " + err.Error()}
+	}
+	var req Request
+	dec := json.NewDecoder(io.LimitReader(c, maxRequest))
+	dec.DisallowUnknownFields()
+	if err := dec.Decode(&req); err != nil {
+		return Response{Error: "bad request: " + err.Error()}
+	}
+	allowed := cred.Uid == 0 || (s.gid >= 0 && readOnly(req.Op) && s.inGrp(cred.Uid, uint32(s.gid)))
+	if !allowed {
+		s.log.Warn("control request refused", "op", req.Op, "uid", cred.Uid, "pid", cred.Pid)
+		return Response{Error: fmt.Sprintf("permission denied: uid %d may not send %q", cred.Uid, req.Op)}
+	}
+	switch req.Op {
+	case OpNotify:
+		if err := h.Notify(req.Args); err != nil {
+			return Response{Error: err.Error()}
+		}
+		return Response{OK: true}
+	case OpStatus:
+		b, err := json.Marshal(h.Status())
+		if err != nil {
+			return Response{Error: err.Error()}
+		}
+		return Response{OK: true, Status: b}
+	case OpCheck:
+		v, err := h.Check(req.Name)
+		if err != nil {
+			return Response{Error: err.Error()}
+		}
+		return Response{OK: true, Verdict: v}
+	}
+	return Response{Error: fmt.Sprintf("unknown op %q", req.Op)}
+}
+
+func peerCred(c *net.UnixConn) (*unix.Ucred, error) {
+	rc, err := c.SyscallConn()
+	if err != nil {
+		return nil, err
+	}
+	var cred *unix.Ucred
+	var cerr error
+	err = rc.Control(func(fd uintptr) {
+		cred, cerr = unix.GetsockoptUcred(int(fd), unix.SOL_SOCKET, unix.SO_PEERCRED)
+	})
+	if err != nil {
+		return nil, err
+	}
+	return cred, cerr
+}
+
+// memberOf reports whether the user uid belongs to group gid, as primary
+// or supplementary group.
+func memberOf(uid, gid uint32) bool {
+	u, err := user.LookupId(strconv.FormatUint(uint64(uid), 10))
+	if err != nil {
+		return false
+	}
+	ids, err := u.GroupIds()
+	if err != nil {
+		return u.Gid == strconv.FormatUint(uint64(gid), 10)
+	}
+	for _, id := range append(ids, u.Gid) {
+		if id == strconv.FormatUint(uint64(gid), 10) {
+			return true
+		}
+	}
+	return false
+}
+
+// ErrUnreachable wraps failures to reach the daemon.
+var ErrUnreachable = errors.New("havip-agent daemon is not reachable")
+
+// Do sends one request to the daemon at path and returns its answer. A
+// daemon that is not running yields an error wrapping ErrUnreachable.
+func Do(ctx context.Context, path string, req Request) (Response, error) {
+	var d net.Dialer
+	c, err := d.DialContext(ctx, "unix", path)
+	if err != nil {
+		return Response{}, fmt.Errorf("%w at %s: %v", ErrUnreachable, path, errors.Unwrap(err))
+	}
+	defer c.Close()
+	if dl, ok := ctx.Deadline(); ok {
+		c.SetDeadline(dl)
+	}
+	b, _ := json.Marshal(req)
+	if _, err := c.Write(append(b, '\n')); err != nil {
+		return Response{}, fmt.Errorf("%w at %s: %v", ErrUnreachable, path, err)
+	}
+	var resp Response
+	if err := json.NewDecoder(io.LimitReader(c, 16<<20)).Decode(&resp); err != nil {
+		return Response{}, fmt.Errorf("%w at %s: reading answer: %v", ErrUnreachable, path, err)
+	}
+	if !resp.OK {
+		return resp, errors.New(resp.Error)
+	}
+	return resp, nil
+}

@@ -1,0 +1,384 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"sync/atomic"
+	"time"
+
+	"github.com/havip-agent/havip-agent/agent/config"
+	"github.com/havip-agent/havip-agent/agent/control"
+	"github.com/havip-agent/havip-agent/agent/keepalived"
+	"github.com/havip-agent/havip-agent/agent/netif"
+)
+
+// Options are the daemon's dependencies.
+type Options struct {
+	Config *config.Config
+	Logger *slog.Logger
+	// Network overrides the real netlink and raw-socket implementation
+	// (tests).
+	Network Network
+	// Version is reported by status.
+	Version string
+	// Ready is called once everything runs and every instance has been
+	// reconciled once (systemd's READY=1).
+	Ready func()
+}
+
+// Daemon is the agent: its instances and the inputs that feed them.
+type Daemon struct {
+	cfg     *config.Config
+	log     *slog.Logger
+	net     Network
+	version string
+	ready   func()
+	started time.Time
+	store   *store
+
+	instances []*instance
+	byKey     map[string]*instance // kind/name
+
+	ignored   map[keepalived.Reason]*counter
+	linesRead atomic.Uint64
+
+	kaMu     sync.Mutex
+	kaState  string // "", "alive", "dead"
+	kaDetail string
+
+	cleanup []func()
+}
+
+type counter struct {
+	n      atomic.Uint64
+	logged atomic.Bool
+}
+
+// realNetwork joins netlink addresses and the announcer.
+type realNetwork struct {
+	*netif.Addrs
+	*netif.Announcer
+}
+
+// New prepares a daemon: it opens netlink and the state directory and
+// restores the persisted state, but starts nothing.
+func New(opts Options) (*Daemon, error) {
+	cfg := opts.Config
+	d := &Daemon{
+		cfg:     cfg,
+		log:     opts.Logger,
+		net:     opts.Network,
+		version: opts.Version,
+		ready:   opts.Ready,
+		started: time.Now(),
+		byKey:   map[string]*instance{},
+		ignored: map[keepalived.Reason]*counter{},
+	}
+	for _, r := range keepalived.Reasons {
+		d.ignored[r] = &counter{}
+	}
+	if d.net == nil {
+		addrs, err := netif.NewAddrs()
+		if err != nil {
+			return nil, err
+		}
+		ann := netif.NewAnnouncer()
+		d.net = realNetwork{addrs, ann}
+		d.cleanup = append(d.cleanup, addrs.Close, ann.Close)
+	}
+	st, err := newStore(cfg.Agent.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	d.store = st
+	for _, ic := range cfg.Instances {
+		in := newInstance(InstanceConfig{
+			Name:         ic.Name,
+			Kind:         ic.Kind,
+			Interface:    ic.Interface,
+			VIPs:         ic.VIPs,
+			GARPCount:    ic.GARPCount,
+			GARPInterval: ic.GARPInterval.Duration,
+			GARPRefresh:  ic.GARPRefresh.Duration,
+			GARPReply:    *ic.GARPReply,
+			Recheck:      10 * time.Second,
+		}, d.net, st, d.log)
+		r, ok, err := st.load(ic.Kind, ic.Name)
+		switch {
+		case err != nil:
+			d.log.Warn("ignoring damaged state file; state unknown until keepalived speaks", "vrrp_instance", ic.Name, "err", err)
+		case ok:
+			in.restore(r)
+			d.log.Info("state restored", "vrrp_instance", ic.Name, "state", string(r.State), "generation", r.Generation)
+		}
+		d.instances = append(d.instances, in)
+		d.byKey[key(ic.Kind, ic.Name)] = in
+	}
+	return d, nil
+}
+
+func key(kind, name string) string { return kind + "/" + name }
+
+// Run runs the daemon until ctx is done, then applies on_stop. It returns
+// an error only when it cannot start.
+func (d *Daemon) Run(ctx context.Context) error {
+	defer func() {
+		for _, f := range d.cleanup {
+			f()
+		}
+	}()
+	fifo, err := keepalived.OpenFIFO(d.cfg.Keepalived.FIFO)
+	if err != nil {
+		return err
+	}
+	defer fifo.Close()
+	// The backlog keepalived wrote while the agent was down goes into the
+	// mailboxes before any actor runs, so each acts on its latest state
+	// only.
+	lines, err := fifo.Drain()
+	if err != nil {
+		return err
+	}
+	if len(lines) > 0 {
+		d.log.Info("read keepalived backlog", "lines", len(lines))
+	}
+	d.handleLines(lines, "fifo")
+
+	srv, err := control.Listen(d.cfg.Agent.Socket, d.cfg.Agent.SocketGroup, d.log)
+	if err != nil {
+		return err
+	}
+
+	runCtx, cancel := context.WithCancel(ctx)
+	defer cancel()
+	var wg sync.WaitGroup
+	spawn := func(f func()) {
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			f()
+		}()
+	}
+	for _, in := range d.instances {
+		spawn(func() { in.run(runCtx) })
+	}
+	spawn(func() { srv.Serve(runCtx, d) })
+	spawn(func() { d.readFIFO(runCtx, fifo) })
+	spawn(func() { d.watchNetwork(runCtx) })
+	if d.cfg.Keepalived.PIDFile != "" {
+		w := keepalived.NewWatcher(keepalived.WatchOptions{PIDFile: d.cfg.Keepalived.PIDFile, DeadAfter: d.cfg.Keepalived.DeadAfter.Duration})
+		spawn(func() { w.Run(runCtx, d.keepalivedLiveness) })
+	}
+	// The first reconciliation: every actor compares its interface with
+	// its state once.
+	for _, in := range d.instances {
+		in.post(pending{input: input{kind: inAddrChange}, received: time.Now(), source: "start"})
+	}
+	if d.ready != nil {
+		d.ready()
+	}
+	d.log.Info("havip-agent running", "instances", len(d.instances), "fifo", d.cfg.Keepalived.FIFO, "socket", d.cfg.Agent.Socket)
+
+	<-ctx.Done()
+	cancel()
+	// Unblock the FIFO reader.
+	fifo.Close()
+	wg.Wait()
+	d.onStop()
+	return nil
+}
+
+func (d *Daemon) onStop() {
+	if d.cfg.Agent.OnStop != "release" {
+		d.log.Info("stopped; addresses kept (on_stop = keep)")
+		return
+	}
+	for _, in := range d.instances {
+		for _, v := range in.cfg.VIPs {
+			if err := d.net.Del(in.cfg.Interface, v); err != nil {
+				d.log.Error("release failed", "vrrp_instance", in.cfg.Name, "vip", v.String(), "err", err)
+			}
+		}
+	}
+	d.log.Info("stopped; addresses released (on_stop = release)")
+}
+
+func (d *Daemon) readFIFO(ctx context.Context, fifo *keepalived.FIFO) {
+	for {
+		lines, err := fifo.ReadBatch()
+		d.handleLines(lines, "fifo")
+		if err != nil {
+			if ctx.Err() != nil {
+				return
+			}
+			d.log.Error("reading keepalived fifo failed", "err", err)
+			select {
+			case <-ctx.Done():
+				return
+			case <-time.After(time.Second):
+			}
+		}
+	}
+}
+
+func (d *Daemon) handleLines(lines []keepalived.Line, source string) {
+	now := time.Now()
+	for _, l := range lines {
+		d.linesRead.Add(1)
+		if l.TooLong {
+			d.ignore(keepalived.ReasonTooLong, fmt.Errorf("line longer than %d bytes", keepalived.MaxLineLength), l.Data)
+			continue
+		}
+		ev, err := keepalived.ParseLine(l.Data)
+		if err != nil {
+			d.ignore(keepalived.ReasonOf(err), err, l.Data)
+			continue
+		}
+		d.dispatch(ev, now, source)
+	}
+}
+
+// dispatch routes an event to its instance; false when no instance has
+// that name.
+func (d *Daemon) dispatch(ev keepalived.Event, received time.Time, source string) bool {
+	kind := config.KindInstance
+	if ev.Kind == keepalived.KindGroup {
+		kind = config.KindGroup
+	}
+	in, ok := d.byKey[key(kind, ev.Name)]
+	if !ok {
+		d.ignore(keepalived.ReasonUnknownName, fmt.Errorf("no configured %s named %q", kind, ev.Name), nil)
+		return false
+	}
+	st, transition := stateFromKeepalived(ev.State)
+	if !transition {
+		in.setPriority(ev.Priority)
+		return true
+	}
+	in.post(pending{
+		input:    input{kind: inState, state: st, rxLowerPri: ev.State == keepalived.StateMasterRxLowerPri},
+		received: received,
+		priority: ev.Priority,
+		source:   source,
+	})
+	return true
+}
+
+// ignore counts a line that produced no event and logs the first of each
+// kind, so a flood of garbage cannot flood the log.
+func (d *Daemon) ignore(r keepalived.Reason, err error, line []byte) {
+	c := d.ignored[r]
+	c.n.Add(1)
+	if c.logged.CompareAndSwap(false, true) {
+		d.log.Warn("ignoring keepalived line (further lines of this kind are only counted)", "reason", string(r), "err", err, "line", clipLine(line))
+	}
+}
+
+func clipLine(b []byte) string {
+	const max = 80
+	if len(b) > max {
+		b = b[:max]
+	}
+	return fmt.Sprintf("%q", b)
+}
+
+// Notify takes a notify request from the control socket.
+func (d *Daemon) Notify(args []string) error {
+	ev, err := keepalived.ParseArgs(args)
+	if err != nil {
+		return fmt.Errorf("notify %q: %w", args, err)
+	}
+	if !d.dispatch(ev, time.Now(), "notify") {
+		return fmt.Errorf("notify: no configured %s named %q", map[keepalived.Kind]string{keepalived.KindInstance: "instance", keepalived.KindGroup: "group"}[ev.Kind], ev.Name)
+	}
+	return nil
+}
+
+// Check answers the check request; the health issue fills it in.
+func (d *Daemon) Check(name string) (string, error) {
+	return "", fmt.Errorf("no check named %q", name)
+}
+
+func (d *Daemon) keepalivedLiveness(alive bool, why string) {
+	d.kaMu.Lock()
+	prev := d.kaState
+	if alive {
+		d.kaState = "alive"
+	} else {
+		d.kaState = "dead"
+	}
+	d.kaDetail = why
+	d.kaMu.Unlock()
+	if alive {
+		if prev == "dead" {
+			d.log.Info("keepalived is back; its next notifications drive the state", "detail", why)
+		}
+		return
+	}
+	d.log.Error("keepalived is not running: every instance is now FAULT", "detail", why, "dead_after", d.cfg.Keepalived.DeadAfter.Duration)
+	now := time.Now()
+	for _, in := range d.instances {
+		in.post(pending{input: input{kind: inDead}, received: now, source: "liveness"})
+	}
+}
+
+func (d *Daemon) watchNetwork(ctx context.Context) {
+	vips := map[string]map[netip.Addr][]*instance{}
+	for _, in := range d.instances {
+		m := vips[in.cfg.Interface]
+		if m == nil {
+			m = map[netip.Addr][]*instance{}
+			vips[in.cfg.Interface] = m
+		}
+		for _, v := range in.cfg.VIPs {
+			m[v.Addr()] = append(m[v.Addr()], in)
+		}
+	}
+	notify := func(ins []*instance) {
+		now := time.Now()
+		for _, in := range ins {
+			in.post(pending{input: input{kind: inAddrChange}, received: now, source: "netlink"})
+		}
+	}
+	for {
+		err := netif.Watch(ctx, func(c netif.Change) {
+			switch {
+			case c.Resync:
+				notify(d.instances)
+			case !c.Addr.IsValid():
+				// A link appeared or went: its instances look again.
+				var ins []*instance
+				for _, in := range d.instances {
+					if in.cfg.Interface == c.Interface {
+						ins = append(ins, in)
+					}
+				}
+				if !c.Present {
+					if a, ok := d.net.(realNetwork); ok {
+						a.Forget(c.Interface)
+					}
+				}
+				notify(ins)
+			default:
+				notify(vips[c.Interface][c.Addr])
+			}
+		})
+		if ctx.Err() != nil {
+			return
+		}
+		if err == nil {
+			err = errors.New("stopped")
+		}
+		d.log.Error("netlink watch failed; restarting", "err", err)
+		notify(d.instances)
+		select {
+		case <-ctx.Done():
+			return
+		case <-time.After(time.Second):
+		}
+	}
+}

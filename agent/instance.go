@@ -1,0 +1,429 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"log/slog"
+	"net/netip"
+	"sync"
+	"time"
+
+	"github.com/havip-agent/havip-agent/agent/netif"
+)
+
+// Network is what an instance needs from the node's network stack.
+// *netif.Addrs with *netif.Announcer satisfy it; tests use a fake.
+type Network interface {
+	Add(ifname string, p netip.Prefix) error
+	Del(ifname string, p netip.Prefix) error
+	List(ifname string) ([]netip.Prefix, error)
+	Announce(ifname string, vip netip.Addr, reply bool) error
+}
+
+// InstanceConfig is what one actor needs to know of its instance.
+type InstanceConfig struct {
+	Name         string
+	Kind         string // "instance" or "group"
+	Interface    string
+	VIPs         []netip.Prefix
+	GARPCount    int
+	GARPInterval time.Duration
+	GARPRefresh  time.Duration
+	GARPReply    bool
+	// Recheck is how often the actor compares the interface with its
+	// state even without events (they can be lost); 0 disables.
+	Recheck time.Duration
+}
+
+// Transition is the record of one state change with its phase timings,
+// measured from the moment the event was received.
+type Transition struct {
+	From       State     `json:"from"`
+	To         State     `json:"to"`
+	Generation uint64    `json:"generation"`
+	Source     string    `json:"source"`
+	Received   time.Time `json:"received"`
+	// VIPsDone is when every VIP was present (MASTER) or absent.
+	VIPsDone time.Duration `json:"vips_done_ns"`
+	// FirstAnnouncement is when the first announcement was sent (MASTER).
+	FirstAnnouncement time.Duration `json:"first_announcement_ns,omitempty"`
+	Errors            []string      `json:"errors,omitempty"`
+}
+
+// pending is an input waiting in the mailbox.
+type pending struct {
+	input
+	received time.Time
+	priority int
+	source   string
+}
+
+type instance struct {
+	cfg   InstanceConfig
+	net   Network
+	store *store
+	log   *slog.Logger
+
+	mu    sync.Mutex
+	queue []pending
+	wake  chan struct{}
+
+	// Owned by the actor goroutine.
+	cur       State
+	gen       uint64
+	since     time.Time
+	priority  int
+	burstLeft int
+	burst     *time.Timer
+	refresh   *time.Timer
+	added     bool
+	trans     *Transition
+	announced bool
+	missingIf bool
+
+	snapMu sync.Mutex
+	snap   instanceSnapshot
+}
+
+type instanceSnapshot struct {
+	state    State
+	since    time.Time
+	gen      uint64
+	priority int
+	last     *Transition
+	errText  string
+}
+
+func newInstance(cfg InstanceConfig, net Network, st *store, log *slog.Logger) *instance {
+	in := &instance{
+		cfg:      cfg,
+		net:      net,
+		store:    st,
+		log:      log.With("vrrp_instance", cfg.Name),
+		wake:     make(chan struct{}, 1),
+		cur:      StateUnknown,
+		priority: -1,
+		burst:    stoppedTimer(),
+		refresh:  stoppedTimer(),
+	}
+	in.publish("")
+	return in
+}
+
+func stoppedTimer() *time.Timer {
+	t := time.NewTimer(time.Hour)
+	t.Stop()
+	return t
+}
+
+// restore sets the state found on disk, before run; no action is taken
+// here: run re-asserts a MASTER without ever removing an address.
+func (in *instance) restore(r record) {
+	in.cur, in.gen, in.since = r.State, r.Generation, r.Since
+	in.publish("")
+}
+
+// post queues an input without blocking. A state (or keepalived's death)
+// replaces any state still queued: only the latest matters, which is how a
+// backlog of transitions collapses to its last one.
+func (in *instance) post(p pending) {
+	in.mu.Lock()
+	switch p.kind {
+	case inState, inDead:
+		q := in.queue[:0]
+		for _, x := range in.queue {
+			if x.kind != inState && x.kind != inDead {
+				q = append(q, x)
+			}
+		}
+		in.queue = append(q, p)
+	case inAddrChange:
+		for _, x := range in.queue {
+			if x.kind == inAddrChange {
+				in.mu.Unlock()
+				return
+			}
+		}
+		in.queue = append(in.queue, p)
+	default:
+		in.queue = append(in.queue, p)
+	}
+	in.mu.Unlock()
+	select {
+	case in.wake <- struct{}{}:
+	default:
+	}
+}
+
+// setPriority records a priority change (no transition).
+func (in *instance) setPriority(p int) {
+	in.snapMu.Lock()
+	in.snap.priority = p
+	in.snapMu.Unlock()
+}
+
+func (in *instance) take() []pending {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	q := in.queue
+	in.queue = nil
+	return q
+}
+
+// run is the actor loop. It returns when ctx is done, with every timer
+// stopped.
+func (in *instance) run(ctx context.Context) {
+	defer in.burst.Stop()
+	defer in.refresh.Stop()
+	if in.cur == StateMaster && !in.hasQueuedState() {
+		// Restarted while MASTER: keep every address (replace, never
+		// remove), announce, and resume the refresh.
+		in.execute(time.Now(), []action{actEnsurePresent, actBurst})
+		in.publish("")
+	}
+	var recheck <-chan time.Time
+	if in.cfg.Recheck > 0 {
+		t := time.NewTicker(in.cfg.Recheck)
+		defer t.Stop()
+		recheck = t.C
+	}
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-in.wake:
+			for _, p := range in.take() {
+				in.apply(p)
+			}
+		case <-in.burst.C:
+			in.announceAll()
+		case <-in.refresh.C:
+			in.apply(pending{input: input{kind: inRefresh}, received: time.Now()})
+		case <-recheck:
+			in.apply(pending{input: input{kind: inAddrChange}, received: time.Now()})
+		}
+	}
+}
+
+func (in *instance) hasQueuedState() bool {
+	in.mu.Lock()
+	defer in.mu.Unlock()
+	for _, p := range in.queue {
+		if p.kind == inState || p.kind == inDead {
+			return true
+		}
+	}
+	return false
+}
+
+func (in *instance) apply(p pending) {
+	if p.kind == inState && p.priority >= 0 {
+		in.priority = p.priority
+	}
+	next, acts := decide(in.cur, p.input)
+	if next != in.cur {
+		in.gen++
+		in.trans = &Transition{From: in.cur, To: next, Generation: in.gen, Source: p.source, Received: p.received}
+		in.cur, in.since = next, p.received
+		in.announced = false
+	}
+	in.execute(p.received, acts)
+	if t := in.trans; t != nil && t.Generation == in.gen && next != StateMaster && len(acts) > 0 && acts[0] == actPersist {
+		in.logTransition(t)
+		in.syncState()
+	}
+	in.publish("")
+}
+
+func (in *instance) execute(received time.Time, acts []action) {
+	in.added = false
+	for _, a := range acts {
+		switch a {
+		case actPersist:
+			if err := in.store.save(in.record()); err != nil {
+				in.fail("persist", err)
+			}
+		case actAddAll:
+			for _, v := range in.cfg.VIPs {
+				if err := in.net.Add(in.cfg.Interface, v); err != nil {
+					in.fail("add", err)
+				}
+			}
+			in.markVIPs(received)
+		case actEnsurePresent:
+			in.ensurePresent()
+		case actBurst:
+			in.startBurst()
+		case actBurstIfAdded:
+			if in.added {
+				in.startBurst()
+			}
+		case actStopAnnouncing:
+			in.burst.Stop()
+			in.refresh.Stop()
+			in.burstLeft = 0
+		case actRemoveAll:
+			in.removeAll()
+			in.markVIPs(received)
+		}
+	}
+}
+
+func (in *instance) markVIPs(received time.Time) {
+	if t := in.trans; t != nil && t.Generation == in.gen && t.VIPsDone == 0 {
+		t.VIPsDone = time.Since(received)
+	}
+}
+
+func (in *instance) ensurePresent() {
+	have, err := in.net.List(in.cfg.Interface)
+	if err != nil {
+		in.fail("list", err)
+		return
+	}
+	present := map[netip.Addr]bool{}
+	for _, p := range have {
+		present[p.Addr()] = true
+	}
+	for _, v := range in.cfg.VIPs {
+		if present[v.Addr()] {
+			continue
+		}
+		if err := in.net.Add(in.cfg.Interface, v); err != nil {
+			in.fail("add", err)
+			continue
+		}
+		in.added = true
+		in.log.Info("VIP restored", "vip", v.String(), "interface", in.cfg.Interface)
+	}
+	if in.missingIf {
+		in.missingIf = false
+		in.added = true
+	}
+}
+
+func (in *instance) removeAll() {
+	have, err := in.net.List(in.cfg.Interface)
+	if errors.Is(err, netif.ErrNoInterface) {
+		return
+	}
+	if err != nil {
+		// Cannot read: remove blindly, which is idempotent.
+		have = in.cfg.VIPs
+	}
+	present := map[netip.Addr]bool{}
+	for _, p := range have {
+		present[p.Addr()] = true
+	}
+	for _, v := range in.cfg.VIPs {
+		if !present[v.Addr()] {
+			continue
+		}
+		if err := in.net.Del(in.cfg.Interface, v); err != nil {
+			in.fail("remove", err)
+			continue
+		}
+		if in.trans == nil || in.trans.Generation != in.gen || in.trans.VIPsDone != 0 {
+			in.log.Info("VIP removed", "vip", v.String(), "interface", in.cfg.Interface, "state", string(in.cur))
+		}
+	}
+}
+
+func (in *instance) startBurst() {
+	in.burstLeft = in.cfg.GARPCount
+	in.burst.Stop()
+	in.announceAll()
+	if in.cfg.GARPRefresh > 0 {
+		in.refresh.Reset(in.cfg.GARPRefresh)
+	}
+}
+
+// announceAll sends one announcement of every VIP and schedules the next
+// of the burst.
+func (in *instance) announceAll() {
+	if in.cur != StateMaster || in.burstLeft <= 0 {
+		return
+	}
+	in.burstLeft--
+	ok := false
+	for _, v := range in.cfg.VIPs {
+		if err := in.net.Announce(in.cfg.Interface, v.Addr(), in.cfg.GARPReply); err != nil {
+			in.fail("announce", err)
+			continue
+		}
+		ok = true
+	}
+	if in.burstLeft > 0 {
+		in.burst.Reset(in.cfg.GARPInterval)
+	}
+	if t := in.trans; ok && t != nil && t.Generation == in.gen && !in.announced {
+		in.announced = true
+		t.FirstAnnouncement = time.Since(t.Received)
+		in.logTransition(t)
+		// Durable only now: the fsync stays off the path to the first
+		// announcement.
+		in.syncState()
+	}
+}
+
+func (in *instance) syncState() {
+	if err := in.store.sync(in.cfg.Kind, in.cfg.Name); err != nil {
+		in.fail("persist", err)
+	}
+}
+
+func (in *instance) logTransition(t *Transition) {
+	attrs := []any{"from", string(t.From), "to", string(t.To), "generation", t.Generation, "source", t.Source,
+		"vips_done", t.VIPsDone}
+	if t.To == StateMaster {
+		attrs = append(attrs, "first_announcement", t.FirstAnnouncement)
+	}
+	if len(t.Errors) > 0 {
+		attrs = append(attrs, "errors", t.Errors)
+	}
+	in.log.Info("transition", attrs...)
+}
+
+func (in *instance) fail(op string, err error) {
+	if errors.Is(err, netif.ErrNoInterface) {
+		if !in.missingIf {
+			in.missingIf = true
+			in.log.Warn("interface does not exist yet; acting when it appears", "interface", in.cfg.Interface)
+		}
+		return
+	}
+	in.log.Error(op+" failed", "err", err)
+	if t := in.trans; t != nil && t.Generation == in.gen && len(t.Errors) < 8 {
+		t.Errors = append(t.Errors, op+": "+err.Error())
+	}
+	in.snapMu.Lock()
+	in.snap.errText = op + ": " + err.Error()
+	in.snapMu.Unlock()
+}
+
+func (in *instance) record() record {
+	return record{Kind: in.cfg.Kind, Name: in.cfg.Name, State: in.cur, Generation: in.gen, Since: in.since}
+}
+
+func (in *instance) publish(errText string) {
+	in.snapMu.Lock()
+	defer in.snapMu.Unlock()
+	in.snap.state, in.snap.since, in.snap.gen = in.cur, in.since, in.gen
+	if in.priority >= 0 {
+		in.snap.priority = in.priority
+	}
+	if in.trans != nil {
+		t := *in.trans
+		in.snap.last = &t
+	}
+	if errText != "" {
+		in.snap.errText = errText
+	}
+}
+
+func (in *instance) snapshot() instanceSnapshot {
+	in.snapMu.Lock()
+	defer in.snapMu.Unlock()
+	s := in.snap
+	return s
+}

@@ -1,0 +1,9 @@
+// Package keepalived turns keepalived's notifications into events.
+//
+// keepalived reports VRRP transitions through vrrp_notify_fifo, one line
+// per event ("INSTANCE "VI_1" MASTER 100"), and through notify scripts that
+// receive the same words as arguments. ParseLine and ParseArgs are pure and
+// share one grammar; FIFO reads the pipe without ever blocking keepalived;
+// Watcher notices when keepalived's VRRP process is gone, which keepalived
+// itself cannot report after a SIGKILL.
+package keepalived

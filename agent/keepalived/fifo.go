@@ -1,0 +1,146 @@
+package keepalived
+
+import (
+	"bytes"
+	"errors"
+	"fmt"
+	"io/fs"
+	"os"
+	"syscall"
+
+	"golang.org/x/sys/unix"
+)
+
+// FIFO reads keepalived's vrrp_notify_fifo.
+//
+// It is opened read-write so that the pipe never reports end-of-file when
+// keepalived restarts and closes its end, and non-blocking so that a read
+// can drain everything buffered at once: keepalived writes non-blocking and
+// drops lines when the pipe is full, so the reader must never wait on the
+// daemon's actions, and a batch read lets the caller act only on the latest
+// state of each instance.
+type FIFO struct {
+	f       *os.File
+	rc      syscall.RawConn
+	buf     []byte
+	partial []byte
+	// discarding is set while the rest of an over-long line is skipped.
+	discarding bool
+}
+
+// Line is one line read from the FIFO, without its newline.
+type Line struct {
+	Data []byte
+	// TooLong is set when the line exceeded MaxLineLength; Data is then
+	// its first MaxLineLength bytes.
+	TooLong bool
+}
+
+// OpenFIFO opens the FIFO at path, creating it with mode 0600 when it does
+// not exist. Any other kind of file at path is an error.
+func OpenFIFO(path string) (*FIFO, error) {
+	if err := unix.Mkfifo(path, 0o600); err != nil && !errors.Is(err, fs.ErrExist) {
+		return nil, fmt.Errorf("create fifo %s: %w", path, err)
+	}
+	st, err := os.Lstat(path)
+	if err != nil {
+		return nil, fmt.Errorf("fifo %s: %w", path, err)
+	}
+	if st.Mode().Type() != fs.ModeNamedPipe {
+		return nil, fmt.Errorf("fifo %s: exists and is not a FIFO (%s); remove it or choose another path", path, st.Mode().Type())
+	}
+	fd, err := unix.Open(path, unix.O_RDWR|unix.O_NONBLOCK|unix.O_CLOEXEC, 0)
+	if err != nil {
+		return nil, fmt.Errorf("open fifo %s: %w", path, err)
+	}
+	// os.NewFile registers a non-blocking descriptor with the runtime
+	// poller, so Read below parks the goroutine instead of a thread.
+	f := os.NewFile(uintptr(fd), path)
+	rc, err := f.SyscallConn()
+	if err != nil {
+		f.Close()
+		return nil, fmt.Errorf("fifo %s: %w", path, err)
+	}
+	return &FIFO{f: f, rc: rc, buf: make([]byte, 64<<10)}, nil
+}
+
+// Close closes the FIFO; a blocked ReadBatch returns an error.
+func (p *FIFO) Close() error { return p.f.Close() }
+
+// ReadBatch waits until the pipe has data and returns every complete line
+// then buffered. A partial last line is kept for the next call.
+func (p *FIFO) ReadBatch() ([]Line, error) { return p.read(true) }
+
+// Drain returns every complete line buffered now, without waiting: the
+// backlog keepalived wrote while the agent was down.
+func (p *FIFO) Drain() ([]Line, error) { return p.read(false) }
+
+func (p *FIFO) read(wait bool) ([]Line, error) {
+	var data []byte
+	var rerr error
+	err := p.rc.Read(func(fd uintptr) bool {
+		for {
+			n, err := unix.Read(int(fd), p.buf)
+			if n > 0 {
+				data = append(data, p.buf[:n]...)
+			}
+			switch {
+			case err == unix.EINTR:
+				continue
+			case err == unix.EAGAIN:
+				// Nothing (more) buffered: wait for readiness if we
+				// have nothing yet, else hand the batch over.
+				return len(data) > 0 || !wait
+			case err != nil:
+				rerr = err
+				return true
+			case n == 0:
+				// Cannot happen while we hold a write end; treat it
+				// like an error rather than spin.
+				rerr = errors.New("unexpected end of file")
+				return true
+			}
+			if len(data) > 1<<20 {
+				// Bound one batch; the rest is read next time.
+				return true
+			}
+		}
+	})
+	if err == nil {
+		err = rerr
+	}
+	lines := p.split(data)
+	if err != nil {
+		return lines, fmt.Errorf("read fifo %s: %w", p.f.Name(), err)
+	}
+	return lines, nil
+}
+
+func (p *FIFO) split(data []byte) []Line {
+	var out []Line
+	for len(data) > 0 {
+		var chunk []byte
+		i := bytes.IndexByte(data, '\n')
+		if i < 0 {
+			chunk, data = data, nil
+		} else {
+			chunk, data = data[:i], data[i+1:]
+		}
+		if p.discarding {
+			p.discarding = i < 0
+			continue
+		}
+		p.partial = append(p.partial, chunk...)
+		if len(p.partial) > MaxLineLength {
+			out = append(out, Line{Data: bytes.Clone(p.partial[:MaxLineLength]), TooLong: true})
+			p.partial = p.partial[:0]
+			p.discarding = i < 0
+			continue
+		}
+		if i >= 0 {
+			out = append(out, Line{Data: bytes.Clone(p.partial)})
+			p.partial = p.partial[:0]
+		}
+	}
+	return out
+}

@@ -1,0 +1,145 @@
+package agent
+
+import (
+	"fmt"
+	"io"
+	"net/netip"
+	"runtime"
+	"sort"
+	"strings"
+	"time"
+)
+
+// Status is what "havip-agent status" shows.
+type Status struct {
+	Version      string            `json:"version"`
+	GoVersion    string            `json:"go_version"`
+	Started      time.Time         `json:"started"`
+	Keepalived   KeepalivedStatus  `json:"keepalived"`
+	Instances    []InstanceStatus  `json:"instances"`
+	LinesRead    uint64            `json:"fifo_lines_read"`
+	IgnoredLines map[string]uint64 `json:"fifo_lines_ignored"`
+}
+
+// KeepalivedStatus is what the liveness watch knows.
+type KeepalivedStatus struct {
+	Watching bool   `json:"watching"`
+	State    string `json:"state,omitempty"` // alive, dead, or empty before the first look
+	Detail   string `json:"detail,omitempty"`
+}
+
+// InstanceStatus is one instance's state.
+type InstanceStatus struct {
+	Name       string      `json:"name"`
+	Kind       string      `json:"kind"`
+	Interface  string      `json:"interface"`
+	State      State       `json:"state"`
+	Since      time.Time   `json:"since,omitzero"`
+	Generation uint64      `json:"generation"`
+	Priority   int         `json:"priority,omitempty"`
+	VIPs       []VIPStatus `json:"vips"`
+	Last       *Transition `json:"last_transition,omitempty"`
+	LastError  string      `json:"last_error,omitempty"`
+}
+
+// VIPStatus says whether a VIP is on the interface now.
+type VIPStatus struct {
+	Address string `json:"address"`
+	Present bool   `json:"present"`
+}
+
+// Status returns a snapshot; the VIPs' presence is read from the
+// interface, not assumed.
+func (d *Daemon) Status() any { return d.status() }
+
+func (d *Daemon) status() Status {
+	s := Status{
+		Version:      d.version,
+		GoVersion:    runtime.Version(),
+		Started:      d.started,
+		LinesRead:    d.linesRead.Load(),
+		IgnoredLines: map[string]uint64{},
+	}
+	d.kaMu.Lock()
+	s.Keepalived = KeepalivedStatus{Watching: d.cfg.Keepalived.PIDFile != "", State: d.kaState, Detail: d.kaDetail}
+	d.kaMu.Unlock()
+	for r, c := range d.ignored {
+		if n := c.n.Load(); n > 0 {
+			s.IgnoredLines[string(r)] = n
+		}
+	}
+	lists := map[string]map[netip.Addr]bool{}
+	for _, in := range d.instances {
+		have, ok := lists[in.cfg.Interface]
+		if !ok {
+			have = map[netip.Addr]bool{}
+			if ps, err := d.net.List(in.cfg.Interface); err == nil {
+				for _, p := range ps {
+					have[p.Addr()] = true
+				}
+			}
+			lists[in.cfg.Interface] = have
+		}
+		snap := in.snapshot()
+		is := InstanceStatus{
+			Name: in.cfg.Name, Kind: in.cfg.Kind, Interface: in.cfg.Interface,
+			State: snap.state, Since: snap.since, Generation: snap.gen, Priority: snap.priority,
+			Last: snap.last, LastError: snap.errText,
+		}
+		for _, v := range in.cfg.VIPs {
+			is.VIPs = append(is.VIPs, VIPStatus{Address: v.String(), Present: have[v.Addr()]})
+		}
+		s.Instances = append(s.Instances, is)
+	}
+	return s
+}
+
+// WriteText renders a status for people.
+func (s Status) WriteText(w io.Writer, now time.Time) {
+	fmt.Fprintf(w, "havip-agent %s, up %s\n", s.Version, now.Sub(s.Started).Round(time.Second))
+	switch {
+	case !s.Keepalived.Watching:
+		fmt.Fprintln(w, "keepalived: liveness watch off")
+	case s.Keepalived.State == "":
+		fmt.Fprintln(w, "keepalived: not looked at yet")
+	default:
+		fmt.Fprintf(w, "keepalived: %s (%s)\n", s.Keepalived.State, s.Keepalived.Detail)
+	}
+	for _, in := range s.Instances {
+		since := "never"
+		if !in.Since.IsZero() {
+			since = in.Since.Format(time.RFC3339) + " (" + now.Sub(in.Since).Round(time.Second).String() + " ago)"
+		}
+		fmt.Fprintf(w, "\n%s %s on %s: %s since %s, generation %d\n", in.Kind, in.Name, in.Interface, in.State, since, in.Generation)
+		for _, v := range in.VIPs {
+			mark := "absent"
+			if v.Present {
+				mark = "present"
+			}
+			fmt.Fprintf(w, "  vip %-24s %s\n", v.Address, mark)
+		}
+		if t := in.Last; t != nil {
+			fmt.Fprintf(w, "  last transition %s -> %s (%s) at %s: vips %s", t.From, t.To, t.Source, t.Received.Format(time.RFC3339Nano), t.VIPsDone)
+			if t.FirstAnnouncement > 0 {
+				fmt.Fprintf(w, ", first announcement %s", t.FirstAnnouncement)
+			}
+			fmt.Fprintln(w)
+			for _, e := range t.Errors {
+				fmt.Fprintf(w, "    error: %s\n", e)
+			}
+		}
+		if in.LastError != "" {
+			fmt.Fprintf(w, "  last error: %s\n", in.LastError)
+		}
+	}
+	fmt.Fprintf(w, "\nfifo lines read: %d", s.LinesRead)
+	if len(s.IgnoredLines) > 0 {
+		var parts []string
+		for r, n := range s.IgnoredLines {
+			parts = append(parts, fmt.Sprintf("%s %d", r, n))
+		}
+		sort.Strings(parts)
+		fmt.Fprintf(w, ", ignored: %s", strings.Join(parts, ", "))
+	}
+	fmt.Fprintln(w)
+}

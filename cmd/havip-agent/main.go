@@ -1,0 +1,264 @@
+// Command havip-agent makes keepalived failover real inside a Baidu AI Cloud
+// VPC. See "havip-agent help".
+package main
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"os/signal"
+	"runtime"
+	"syscall"
+	"time"
+
+	"github.com/havip-agent/havip-agent/agent"
+	"github.com/havip-agent/havip-agent/agent/config"
+	"github.com/havip-agent/havip-agent/agent/control"
+)
+
+// Set by the Makefile through -ldflags.
+var (
+	version  = "dev"
+	revision = "unknown"
+)
+
+const usage = `usage: havip-agent COMMAND [flags]
+
+commands:
+  run            run the daemon
+  notify TYPE NAME STATE [PRIORITY]
+                 pass a keepalived notify event to the daemon
+  status [-json] show the daemon's state
+  check NAME     exit 0 if check NAME is healthy, 1 if failed, 2 if unknown
+  config check [-cloud]
+                 validate the configuration
+  version        print version, revision and Go version
+
+Every command takes -config FILE (default ` + config.DefaultPath + `).
+`
+
+func main() {
+	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+}
+
+// Exit statuses.
+const (
+	exitOK      = 0
+	exitFail    = 1
+	exitUsage   = 2
+	exitUnknown = 2
+)
+
+func run(args []string, stdout, stderr io.Writer) int {
+	if len(args) == 0 {
+		fmt.Fprint(stderr, usage)
+		return exitUsage
+	}
+	cmd, rest := args[0], args[1:]
+	switch cmd {
+	case "run":
+		return cmdRun(rest, stderr)
+	case "notify":
+		return cmdNotify(rest, stderr)
+	case "status":
+		return cmdStatus(rest, stdout, stderr)
+	case "check":
+		return cmdCheck(rest, stdout, stderr)
+	case "config":
+		if len(rest) == 0 || rest[0] != "check" {
+			return usageErr(stderr, "config: want \"config check\"")
+		}
+		return cmdConfigCheck(rest[1:], stdout, stderr)
+	case "version", "-version", "--version":
+		fmt.Fprintf(stdout, "havip-agent %s (revision %s, %s %s/%s)\n", version, revision, runtime.Version(), runtime.GOOS, runtime.GOARCH)
+		return exitOK
+	case "help", "-h", "-help", "--help":
+		fmt.Fprint(stdout, usage)
+		return exitOK
+	}
+	return usageErr(stderr, fmt.Sprintf("unknown command %q", cmd))
+}
+
+func usageErr(stderr io.Writer, msg string) int {
+	fmt.Fprintf(stderr, "havip-agent: %s (see \"havip-agent help\")\n", msg)
+	return exitUsage
+}
+
+// flags parses a subcommand's flags; ok is false after a usage error
+// (already reported).
+func flags(name string, args []string, stderr io.Writer, define func(*flag.FlagSet)) (fs *flag.FlagSet, cfgPath string, ok bool) {
+	fs = flag.NewFlagSet(name, flag.ContinueOnError)
+	fs.SetOutput(io.Discard)
+	fs.StringVar(&cfgPath, "config", config.DefaultPath, "configuration file")
+	if define != nil {
+		define(fs)
+	}
+	if err := fs.Parse(args); err != nil {
+		usageErr(stderr, name+": "+err.Error())
+		return fs, "", false
+	}
+	return fs, cfgPath, true
+}
+
+func cmdRun(args []string, stderr io.Writer) int {
+	fs, cfgPath, ok := flags("run", args, stderr, nil)
+	if !ok {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return usageErr(stderr, "run takes no arguments")
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		fmt.Fprintf(stderr, "%v\nhavip-agent: not starting: the configuration has errors\n", err)
+		return exitUsage
+	}
+	log := newLogger(cfg.Agent, stderr)
+	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	defer stop()
+	d, err := agent.New(agent.Options{Config: cfg, Logger: log, Version: version})
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFail
+	}
+	if err := d.Run(ctx); err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func newLogger(a config.Agent, w io.Writer) *slog.Logger {
+	var level slog.Level
+	_ = level.UnmarshalText([]byte(a.LogLevel))
+	opts := &slog.HandlerOptions{Level: level}
+	if a.LogFormat == "json" {
+		return slog.New(slog.NewJSONHandler(w, opts))
+	}
+	return slog.New(slog.NewTextHandler(w, opts))
+}
+
+// socketPath finds the control socket through the configuration; a
+// configuration that cannot be read falls back to the default socket, so
+// the client commands work even when only the daemon may read the file.
+func socketPath(cfgPath string, stderr io.Writer) (string, bool) {
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+			return config.DefaultSocket, true
+		}
+		fmt.Fprintf(stderr, "%v\n", err)
+		return "", false
+	}
+	return cfg.Agent.Socket, true
+}
+
+func cmdNotify(args []string, stderr io.Writer) int {
+	fs, cfgPath, ok := flags("notify", args, stderr, nil)
+	if !ok {
+		return exitUsage
+	}
+	if n := fs.NArg(); n < 3 || n > 4 {
+		return usageErr(stderr, "notify wants TYPE NAME STATE [PRIORITY], as keepalived passes them")
+	}
+	sock, ok := socketPath(cfgPath, stderr)
+	if !ok {
+		return exitFail
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	if _, err := control.Do(ctx, sock, control.Request{Op: control.OpNotify, Args: fs.Args()}); err != nil {
+		fmt.Fprintf(stderr, "havip-agent notify: %v\n", err)
+		return exitFail
+	}
+	return exitOK
+}
+
+func cmdStatus(args []string, stdout, stderr io.Writer) int {
+	var asJSON bool
+	fs, cfgPath, ok := flags("status", args, stderr, func(fs *flag.FlagSet) { fs.BoolVar(&asJSON, "json", false, "print JSON") })
+	if !ok {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return usageErr(stderr, "status takes no arguments")
+	}
+	sock, ok := socketPath(cfgPath, stderr)
+	if !ok {
+		return exitFail
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := control.Do(ctx, sock, control.Request{Op: control.OpStatus})
+	if err != nil {
+		fmt.Fprintf(stderr, "havip-agent status: %v\n", err)
+		return exitFail
+	}
+	if asJSON {
+		stdout.Write(resp.Status)
+		fmt.Fprintln(stdout)
+		return exitOK
+	}
+	var s agent.Status
+	if err := json.Unmarshal(resp.Status, &s); err != nil {
+		fmt.Fprintf(stderr, "havip-agent status: bad answer: %v\n", err)
+		return exitFail
+	}
+	s.WriteText(stdout, time.Now())
+	return exitOK
+}
+
+func cmdCheck(args []string, stdout, stderr io.Writer) int {
+	fs, cfgPath, ok := flags("check", args, stderr, nil)
+	if !ok {
+		return exitUsage
+	}
+	if fs.NArg() != 1 {
+		return usageErr(stderr, "check wants one check name")
+	}
+	sock, ok := socketPath(cfgPath, stderr)
+	if !ok {
+		return exitUnknown
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
+	defer cancel()
+	resp, err := control.Do(ctx, sock, control.Request{Op: control.OpCheck, Name: fs.Arg(0)})
+	if err != nil {
+		fmt.Fprintf(stderr, "havip-agent check: %v\n", err)
+		return exitUnknown
+	}
+	fmt.Fprintln(stdout, resp.Verdict)
+	switch resp.Verdict {
+	case "healthy":
+		return exitOK
+	case "failed":
+		return exitFail
+	}
+	return exitUnknown
+}
+
+func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
+	var cloud bool
+	fs, cfgPath, ok := flags("config check", args, stderr, func(fs *flag.FlagSet) {
+		fs.BoolVar(&cloud, "cloud", false, "also check the cloud resources with read-only API calls")
+	})
+	if !ok {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return usageErr(stderr, "config check takes no arguments")
+	}
+	cfg, err := config.Load(cfgPath)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return exitFail
+	}
+	fmt.Fprint(stdout, cfg.Summary())
+	_ = cloud
+	return exitOK
+}
