@@ -61,7 +61,7 @@ func dialRaw(ifi *net.Interface) (net.PacketConn, error) {
 type ndpConn struct{ c *ndp.Conn }
 
 func (n ndpConn) WriteTo(m ndp.Message, dst netip.Addr) error { return n.c.WriteTo(m, nil, dst) }
-func (n ndpConn) Close() error                                       { return n.c.Close() }
+func (n ndpConn) Close() error                                { return n.c.Close() }
 
 func dialNDP(ifi *net.Interface, vip netip.Addr) (NDPConn, error) {
 	// The link-local address is the usual source; a node whose link-local
