@@ -238,26 +238,26 @@ func (d *Daemon) handleLines(lines []keepalived.Line, source string) {
 			d.ignore(keepalived.ReasonOf(err), err, l.Data)
 			continue
 		}
-		d.dispatch(ev, now, source)
+		if err := d.dispatch(ev, now, source); err != nil {
+			d.ignore(keepalived.ReasonUnknownName, err, l.Data)
+		}
 	}
 }
 
-// dispatch routes an event to its instance; false when no instance has
-// that name.
-func (d *Daemon) dispatch(ev keepalived.Event, received time.Time, source string) bool {
+// dispatch routes an event to its instance.
+func (d *Daemon) dispatch(ev keepalived.Event, received time.Time, source string) error {
 	kind := config.KindInstance
 	if ev.Kind == keepalived.KindGroup {
 		kind = config.KindGroup
 	}
 	in, ok := d.byKey[key(kind, ev.Name)]
 	if !ok {
-		d.ignore(keepalived.ReasonUnknownName, fmt.Errorf("no configured %s named %q", kind, ev.Name), nil)
-		return false
+		return fmt.Errorf("no configured %s named %q", kind, ev.Name)
 	}
 	st, transition := stateFromKeepalived(ev.State)
 	if !transition {
 		in.setPriority(ev.Priority)
-		return true
+		return nil
 	}
 	in.post(pending{
 		input:    input{kind: inState, state: st, rxLowerPri: ev.State == keepalived.StateMasterRxLowerPri},
@@ -265,7 +265,7 @@ func (d *Daemon) dispatch(ev keepalived.Event, received time.Time, source string
 		priority: ev.Priority,
 		source:   source,
 	})
-	return true
+	return nil
 }
 
 // ignore counts a line that produced no event and logs the first of each
@@ -292,8 +292,8 @@ func (d *Daemon) Notify(args []string) error {
 	if err != nil {
 		return fmt.Errorf("notify %q: %w", args, err)
 	}
-	if !d.dispatch(ev, time.Now(), "notify") {
-		return fmt.Errorf("notify: no configured %s named %q", map[keepalived.Kind]string{keepalived.KindInstance: "instance", keepalived.KindGroup: "group"}[ev.Kind], ev.Name)
+	if err := d.dispatch(ev, time.Now(), "notify"); err != nil {
+		return fmt.Errorf("notify: %w", err)
 	}
 	return nil
 }

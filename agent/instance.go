@@ -226,6 +226,7 @@ func (in *instance) apply(p pending) {
 		in.trans = &Transition{From: in.cur, To: next, Generation: in.gen, Source: p.source, Received: p.received}
 		in.cur, in.since = next, p.received
 		in.announced = false
+		in.publish("")
 	}
 	in.execute(p.received, acts)
 	if t := in.trans; t != nil && t.Generation == in.gen && next != StateMaster && len(acts) > 0 && acts[0] == actPersist {

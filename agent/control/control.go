@@ -62,6 +62,7 @@ type Server struct {
 	log   *slog.Logger
 	wg    sync.WaitGroup
 	inGrp func(uid, gid uint32) bool
+	cred  func(*net.UnixConn) (*unix.Ucred, error)
 }
 
 // Listen creates the socket at path: mode 0600, or 0660 with group when
@@ -105,7 +106,7 @@ func Listen(path, group string, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("control socket: %w", err)
 		}
 	}
-	return &Server{ln: ln, path: path, gid: gid, log: log, inGrp: memberOf}, nil
+	return &Server{ln: ln, path: path, gid: gid, log: log, inGrp: memberOf, cred: peerCred}, nil
 }
 
 // Serve answers requests until ctx is done, then waits for open
@@ -143,7 +144,7 @@ func (s *Server) handle(c *net.UnixConn, h Handler) {
 }
 
 func (s *Server) answer(c *net.UnixConn, h Handler) Response {
-	cred, err := peerCred(c)
+	cred, err := s.cred(c)
 	if err != nil {
 		return Response{Error: "cannot read peer credentials: " + err.Error()}
 	}

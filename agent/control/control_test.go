@@ -1,0 +1,111 @@
+package control
+
+import (
+	"context"
+	"errors"
+	"io"
+	"log/slog"
+	"net"
+	"path/filepath"
+	"strings"
+	"testing"
+
+	"golang.org/x/sys/unix"
+)
+
+type handler struct{ notified [][]string }
+
+func (h *handler) Notify(args []string) error {
+	if len(args) == 0 {
+		return errors.New("empty")
+	}
+	h.notified = append(h.notified, args)
+	return nil
+}
+func (h *handler) Status() any { return map[string]string{"state": "MASTER"} }
+func (h *handler) Check(name string) (string, error) {
+	if name == "web" {
+		return "healthy", nil
+	}
+	return "", errors.New("no check named " + name)
+}
+
+func serve(t *testing.T, uid uint32, gid int, member bool) (string, *handler) {
+	t.Helper()
+	path := filepath.Join(t.TempDir(), "s.sock")
+	s, err := Listen(path, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.gid = gid
+	s.cred = func(*net.UnixConn) (*unix.Ucred, error) { return &unix.Ucred{Uid: uid, Pid: 1}, nil }
+	s.inGrp = func(uint32, uint32) bool { return member }
+	h := &handler{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Serve(ctx, h); close(done) }()
+	t.Cleanup(func() { cancel(); <-done })
+	return path, h
+}
+
+func TestPermissions(t *testing.T) {
+	notify := Request{Op: OpNotify, Args: []string{"INSTANCE", "VI_1", "MASTER"}}
+	status := Request{Op: OpStatus}
+	check := Request{Op: OpCheck, Name: "web"}
+	for _, tt := range []struct {
+		name    string
+		uid     uint32
+		gid     int
+		member  bool
+		req     Request
+		allowed bool
+	}{
+		{"root notify", 0, -1, false, notify, true},
+		{"root status", 0, -1, false, status, true},
+		{"user notify", 1000, -1, false, notify, false},
+		{"user status without group", 1000, -1, false, status, false},
+		{"group member status", 1000, 50, true, status, true},
+		{"group member check", 1000, 50, true, check, true},
+		{"group member notify", 1000, 50, true, notify, false},
+		{"non-member status", 1000, 50, false, status, false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			path, _ := serve(t, tt.uid, tt.gid, tt.member)
+			_, err := Do(context.Background(), path, tt.req)
+			if tt.allowed && err != nil {
+				t.Errorf("refused: %v", err)
+			}
+			if !tt.allowed && (err == nil || !strings.Contains(err.Error(), "permission denied")) {
+				t.Errorf("got %v, want permission denied", err)
+			}
+		})
+	}
+}
+
+func TestRequests(t *testing.T) {
+	path, h := serve(t, 0, -1, false)
+	ctx := context.Background()
+	if _, err := Do(ctx, path, Request{Op: OpNotify, Args: []string{"a"}}); err != nil || len(h.notified) != 1 {
+		t.Errorf("notify: %v %v", err, h.notified)
+	}
+	if r, err := Do(ctx, path, Request{Op: OpStatus}); err != nil || string(r.Status) != `{"state":"MASTER"}` {
+		t.Errorf("status: %s %v", r.Status, err)
+	}
+	if r, err := Do(ctx, path, Request{Op: OpCheck, Name: "web"}); err != nil || r.Verdict != "healthy" {
+		t.Errorf("check: %+v %v", r, err)
+	}
+	if _, err := Do(ctx, path, Request{Op: "reboot"}); err == nil || !strings.Contains(err.Error(), "unknown op") {
+		t.Errorf("unknown op: %v", err)
+	}
+	// Garbage instead of JSON.
+	c, err := net.Dial("unix", path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Write([]byte("{\"op\": 1}\n"))
+	b, _ := io.ReadAll(c)
+	c.Close()
+	if !strings.Contains(string(b), "bad request") {
+		t.Errorf("garbage: %s", b)
+	}
+}

@@ -1,0 +1,191 @@
+package agent
+
+import (
+	"context"
+	"errors"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/havip-agent/havip-agent/agent/config"
+	"github.com/havip-agent/havip-agent/agent/control"
+	"golang.org/x/sys/unix"
+)
+
+func testConfig(t *testing.T) *config.Config {
+	t.Helper()
+	dir := t.TempDir()
+	src := `[agent]
+state_dir = "` + dir + `/state"
+socket = "` + dir + `/agent.sock"
+[keepalived]
+fifo = "` + dir + `/k.fifo"
+pid_file = ""
+[[instance]]
+name = "VI_1"
+interface = "eth0"
+vips = ["198.18.0.100/24"]
+garp_count = 1
+[[instance]]
+name = "G1"
+kind = "group"
+interface = "eth0"
+vips = ["198.18.0.101/24"]
+garp_count = 1
+`
+	cfg, err := config.Parse(filepath.Join(dir, "c.toml"), []byte(src))
+	if err != nil {
+		t.Fatal(err)
+	}
+	return cfg
+}
+
+func runDaemon(t *testing.T, cfg *config.Config, net *fakeNet) (*Daemon, func()) {
+	t.Helper()
+	ready := make(chan struct{})
+	d, err := New(Options{Config: cfg, Logger: discard(), Network: net, Ready: func() { close(ready) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		if err := d.Run(ctx); err != nil {
+			t.Error(err)
+		}
+	}()
+	select {
+	case <-ready:
+	case <-time.After(5 * time.Second):
+		t.Fatal("daemon not ready")
+	}
+	stop := func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
+	return d, stop
+}
+
+func TestDaemonBacklogActsOnLatestOnly(t *testing.T) {
+	cfg := testConfig(t)
+	if err := unix.Mkfifo(cfg.Keepalived.FIFO, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// keepalived holds the pipe open and writes while the agent is down.
+	w, err := os.OpenFile(cfg.Keepalived.FIFO, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.WriteString("INSTANCE \"VI_1\" MASTER 100\nINSTANCE \"VI_1\" BACKUP 100\nINSTANCE \"VI_1\" MASTER 100\n" +
+		"GROUP \"G1\" MASTER 100\nGROUP \"G1\" FAULT 0\nVS \"x\" UP\nINSTANCE \"nope\" MASTER 1\n\xff\xfe\n")
+	net := newFakeNet("eth0")
+	d, _ := runDaemon(t, cfg, net)
+	if !eventually(func() bool { return net.count("announce 198.18.0.100") == 1 }) {
+		t.Fatalf("VI_1 not MASTER: %v", net.opsCopy())
+	}
+	if n := net.count("add 198.18.0.100/24"); n != 1 {
+		t.Errorf("VI_1 added %d times, want once (no dance through BACKUP): %v", n, net.opsCopy())
+	}
+	if n := net.count("add 198.18.0.101/24"); n != 0 {
+		t.Errorf("G1 acted on an intermediate MASTER: %v", net.opsCopy())
+	}
+	s := d.status()
+	for _, r := range []string{"not_vrrp", "unknown_instance", "invalid_utf8"} {
+		if s.IgnoredLines[r] != 1 {
+			t.Errorf("ignored[%s] = %d, want 1 (all: %v)", r, s.IgnoredLines[r], s.IgnoredLines)
+		}
+	}
+	if !eventually(func() bool { return d.status().Instances[1].State == StateFault }) {
+		t.Errorf("G1 state %s, want FAULT", d.status().Instances[1].State)
+	}
+	// The stream survives a writer going away and coming back.
+	w.Close()
+	w2, err := os.OpenFile(cfg.Keepalived.FIFO, os.O_WRONLY, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w2.Close()
+	w2.WriteString("INSTANCE \"VI_1\" BACKUP 100\n")
+	if !eventually(func() bool { return !net.has("eth0", vip4) }) {
+		t.Fatalf("BACKUP after writer restart not applied: %v", net.opsCopy())
+	}
+}
+
+func TestDaemonNotifyAndStatusOverSocket(t *testing.T) {
+	cfg := testConfig(t)
+	net := newFakeNet("eth0")
+	_, _ = runDaemon(t, cfg, net)
+	st, err := os.Stat(cfg.Agent.Socket)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if got := st.Mode().Perm(); got != 0o600 {
+		t.Errorf("socket mode %o, want 600", got)
+	}
+	ctx := context.Background()
+	_, err = control.Do(ctx, cfg.Agent.Socket, control.Request{Op: control.OpNotify, Args: []string{"INSTANCE", "VI_1", "MASTER", "100"}})
+	if os.Geteuid() != 0 {
+		if err == nil || !strings.Contains(err.Error(), "permission denied") {
+			t.Fatalf("non-root notify: got %v, want permission denied", err)
+		}
+		return
+	}
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(func() bool { return net.has("eth0", vip4) }) {
+		t.Fatal("notify MASTER not applied")
+	}
+	if _, err := control.Do(ctx, cfg.Agent.Socket, control.Request{Op: control.OpNotify, Args: []string{"INSTANCE", "VI_9", "MASTER"}}); err == nil {
+		t.Error("notify for an unknown instance succeeded")
+	}
+	if _, err := control.Do(ctx, cfg.Agent.Socket, control.Request{Op: control.OpNotify, Args: []string{"INSTANCE", "VI_1"}}); err == nil {
+		t.Error("malformed notify succeeded")
+	}
+	resp, err := control.Do(ctx, cfg.Agent.Socket, control.Request{Op: control.OpStatus})
+	if err != nil || !strings.Contains(string(resp.Status), `"state":"MASTER"`) {
+		t.Errorf("status: %s %v", resp.Status, err)
+	}
+}
+
+func TestDaemonSecondInstanceRefused(t *testing.T) {
+	cfg := testConfig(t)
+	_, _ = runDaemon(t, cfg, newFakeNet("eth0"))
+	d2, err := New(Options{Config: cfg, Logger: discard(), Network: newFakeNet("eth0")})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	if err := d2.Run(ctx); err == nil || !strings.Contains(err.Error(), "another havip-agent") {
+		t.Errorf("second daemon: got %v", err)
+	}
+}
+
+func TestDaemonUnreachable(t *testing.T) {
+	_, err := control.Do(context.Background(), filepath.Join(t.TempDir(), "none.sock"), control.Request{Op: control.OpStatus})
+	if !errors.Is(err, control.ErrUnreachable) {
+		t.Errorf("got %v, want ErrUnreachable", err)
+	}
+}
+
+func TestDaemonOnStopRelease(t *testing.T) {
+	cfg := testConfig(t)
+	cfg.Agent.OnStop = "release"
+	net := newFakeNet("eth0")
+	d, stop := runDaemon(t, cfg, net)
+	if err := d.Notify([]string{"INSTANCE", "VI_1", "MASTER"}); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(func() bool { return net.has("eth0", vip4) }) {
+		t.Fatal("not added")
+	}
+	stop()
+	if net.has("eth0", vip4) {
+		t.Error("on_stop = release kept the VIP")
+	}
+}

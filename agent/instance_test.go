@@ -1,0 +1,208 @@
+package agent
+
+import (
+	"context"
+	"io"
+	"log/slog"
+	"net/netip"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+)
+
+var (
+	vip4 = netip.MustParsePrefix("198.18.0.100/24")
+	vip6 = netip.MustParsePrefix("2001:db8::100/64")
+)
+
+func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, nil)) }
+
+func testInstance(t *testing.T, net *fakeNet, garpCount int, garpInterval time.Duration) (*instance, *store) {
+	t.Helper()
+	st, err := newStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	in := newInstance(InstanceConfig{
+		Name: "VI_1", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip4, vip6},
+		GARPCount: garpCount, GARPInterval: garpInterval, GARPRefresh: time.Hour, GARPReply: true,
+	}, net, st, discard())
+	return in, st
+}
+
+func start(t *testing.T, in *instance) func() {
+	ctx, cancel := context.WithCancel(context.Background())
+	var wg sync.WaitGroup
+	wg.Add(1)
+	go func() { defer wg.Done(); in.run(ctx) }()
+	stop := func() { cancel(); wg.Wait() }
+	t.Cleanup(stop)
+	return stop
+}
+
+func state(s State) pending {
+	return pending{input: input{kind: inState, state: s}, received: time.Now(), source: "test"}
+}
+
+func TestMasterAddsThenAnnouncesBurst(t *testing.T) {
+	net := newFakeNet("eth0")
+	in, st := testInstance(t, net, 3, 5*time.Millisecond)
+	start(t, in)
+	in.post(state(StateMaster))
+	if !eventually(func() bool { return net.count("announce 198.18.0.100") == 3 }) {
+		t.Fatalf("want 3 announcements, ops %v", net.opsCopy())
+	}
+	ops := net.opsCopy()
+	// Addresses first, then announcements: never announce an address
+	// that is not there yet.
+	want := []string{"add 198.18.0.100/24", "add 2001:db8::100/64", "announce 198.18.0.100", "announce 2001:db8::100"}
+	if !reflect.DeepEqual(ops[:4], want) {
+		t.Errorf("first ops: got %v, want %v", ops[:4], want)
+	}
+	r, ok, err := st.load("instance", "VI_1")
+	if err != nil || !ok || r.State != StateMaster || r.Generation != 1 {
+		t.Errorf("persisted %+v %v %v", r, ok, err)
+	}
+	snap := in.snapshot()
+	if snap.last == nil || snap.last.FirstAnnouncement <= 0 || snap.last.VIPsDone <= 0 {
+		t.Errorf("transition timings missing: %+v", snap.last)
+	}
+}
+
+func TestBackupSupersedesMaster(t *testing.T) {
+	net := newFakeNet("eth0")
+	in, _ := testInstance(t, net, 50, 2*time.Millisecond)
+	start(t, in)
+	in.post(state(StateMaster))
+	if !eventually(func() bool { return net.count("announce 198.18.0.100") >= 1 }) {
+		t.Fatal("no announcement")
+	}
+	time.Sleep(time.Millisecond)
+	in.post(state(StateBackup))
+	if !eventually(func() bool { return !net.has("eth0", vip4) && !net.has("eth0", vip6) }) {
+		t.Fatal("VIPs still present after BACKUP")
+	}
+	// Nothing of the MASTER state may land after BACKUP's actions.
+	ops := net.opsCopy()
+	time.Sleep(20 * time.Millisecond)
+	after := net.opsCopy()[len(ops):]
+	if len(after) != 0 {
+		t.Errorf("operations after BACKUP: %v", after)
+	}
+	last := ops[len(ops)-1]
+	if !strings.HasPrefix(last, "del ") {
+		t.Errorf("last op %q, want a removal", last)
+	}
+}
+
+func TestQueuedStatesCoalesce(t *testing.T) {
+	net := newFakeNet("eth0")
+	in, _ := testInstance(t, net, 1, time.Millisecond)
+	// Queued before the actor runs, like a FIFO backlog.
+	in.post(state(StateMaster))
+	in.post(state(StateBackup))
+	in.post(state(StateMaster))
+	in.post(state(StateFault))
+	start(t, in)
+	if !eventually(func() bool { return in.snapshot().state == StateFault }) {
+		t.Fatal("did not reach FAULT")
+	}
+	for _, op := range net.opsCopy() {
+		if strings.HasPrefix(op, "add") || strings.HasPrefix(op, "announce") {
+			t.Errorf("intermediate MASTER acted on: %v", net.opsCopy())
+			break
+		}
+	}
+	if g := in.snapshot().gen; g != 1 {
+		t.Errorf("generation %d, want 1 (one transition)", g)
+	}
+}
+
+func TestRestartWhileMasterNeverRemoves(t *testing.T) {
+	net := newFakeNet("eth0")
+	net.external("eth0", vip4, true)
+	net.external("eth0", vip6, true)
+	in, _ := testInstance(t, net, 2, time.Millisecond)
+	in.restore(record{Kind: "instance", Name: "VI_1", State: StateMaster, Generation: 7})
+	start(t, in)
+	if !eventually(func() bool { return net.count("announce 198.18.0.100") == 2 }) {
+		t.Fatalf("no burst after restart: %v", net.opsCopy())
+	}
+	for _, op := range net.opsCopy() {
+		if strings.HasPrefix(op, "del") {
+			t.Fatalf("removed an address on restart: %v", net.opsCopy())
+		}
+	}
+	if g := in.snapshot().gen; g != 7 {
+		t.Errorf("generation %d, want 7", g)
+	}
+}
+
+func TestUnknownLeavesAddressesAlone(t *testing.T) {
+	net := newFakeNet("eth0")
+	net.external("eth0", vip4, true)
+	in, _ := testInstance(t, net, 1, time.Millisecond)
+	start(t, in)
+	in.post(pending{input: input{kind: inAddrChange}, received: time.Now()})
+	time.Sleep(20 * time.Millisecond)
+	if ops := net.opsCopy(); len(ops) != 0 || !net.has("eth0", vip4) {
+		t.Errorf("unknown state acted: %v", ops)
+	}
+}
+
+func TestExternalChangesAreUndone(t *testing.T) {
+	net := newFakeNet("eth0")
+	in, _ := testInstance(t, net, 1, time.Millisecond)
+	start(t, in)
+	in.post(state(StateMaster))
+	if !eventually(func() bool { return net.has("eth0", vip4) }) {
+		t.Fatal("VIP not added")
+	}
+	net.external("eth0", vip4, false)
+	in.post(pending{input: input{kind: inAddrChange}, received: time.Now()})
+	if !eventually(func() bool { return net.has("eth0", vip4) && net.count("announce 198.18.0.100") == 2 }) {
+		t.Fatalf("VIP not restored and announced: %v", net.opsCopy())
+	}
+	in.post(state(StateBackup))
+	if !eventually(func() bool { return !net.has("eth0", vip4) }) {
+		t.Fatal("VIP not removed")
+	}
+	net.external("eth0", vip4, true)
+	in.post(pending{input: input{kind: inAddrChange}, received: time.Now()})
+	if !eventually(func() bool { return !net.has("eth0", vip4) }) {
+		t.Fatal("VIP that appeared while BACKUP was not removed")
+	}
+}
+
+func TestMissingInterfaceActsWhenItAppears(t *testing.T) {
+	net := newFakeNet()
+	in, _ := testInstance(t, net, 1, time.Millisecond)
+	start(t, in)
+	in.post(state(StateMaster))
+	if !eventually(func() bool { return in.snapshot().state == StateMaster }) {
+		t.Fatal("not MASTER")
+	}
+	net.mu.Lock()
+	net.addrs["eth0"] = map[netip.Prefix]bool{}
+	net.mu.Unlock()
+	in.post(pending{input: input{kind: inAddrChange}, received: time.Now()})
+	if !eventually(func() bool { return net.has("eth0", vip4) && net.count("announce 198.18.0.100") >= 1 }) {
+		t.Fatalf("VIPs not added when the interface appeared: %v", net.opsCopy())
+	}
+}
+
+func TestKeepalivedDeathFaults(t *testing.T) {
+	net := newFakeNet("eth0")
+	in, _ := testInstance(t, net, 1, time.Millisecond)
+	start(t, in)
+	in.post(state(StateMaster))
+	if !eventually(func() bool { return net.has("eth0", vip4) }) {
+		t.Fatal("VIP not added")
+	}
+	in.post(pending{input: input{kind: inDead}, received: time.Now()})
+	if !eventually(func() bool { return !net.has("eth0", vip4) && in.snapshot().state == StateFault }) {
+		t.Fatal("VIP kept after keepalived died")
+	}
+}

@@ -1,0 +1,194 @@
+package netns
+
+import (
+	"crypto/rand"
+	"encoding/hex"
+	"fmt"
+	"net/netip"
+	"os"
+	"os/exec"
+	"os/signal"
+	"strings"
+	"sync"
+	"syscall"
+	"testing"
+)
+
+// Allowed is the only range tests may put on interfaces.
+var Allowed = netip.MustParsePrefix("198.18.0.0/15")
+
+// Require skips t unless it runs as root; with HAVIP_E2E=1 (CI) a missing
+// privilege fails the test instead, so CI cannot pass by skipping.
+func Require(t testing.TB) {
+	t.Helper()
+	if os.Geteuid() == 0 {
+		if _, err := exec.LookPath("ip"); err != nil {
+			t.Fatalf("iproute2 is needed for network namespace tests: %v", err)
+		}
+		return
+	}
+	if os.Getenv("HAVIP_E2E") == "1" {
+		t.Fatal("HAVIP_E2E=1 but not running as root: network namespace tests cannot run")
+	}
+	t.Skip("needs root for network namespaces (set HAVIP_E2E=1 to make this a failure)")
+}
+
+// Rig is a set of namespaces that belong to one test.
+type Rig struct {
+	Prefix string
+
+	mu     sync.Mutex
+	spaces []string
+	closed bool
+}
+
+var (
+	live       sync.Map // *Rig -> struct{}
+	signalOnce sync.Once
+)
+
+// New returns an empty rig with a unique prefix; t's cleanup tears it
+// down. Call Require first.
+func New(t testing.TB) *Rig {
+	t.Helper()
+	b := make([]byte, 3)
+	rand.Read(b)
+	r := &Rig{Prefix: "hv" + hex.EncodeToString(b)}
+	live.Store(r, struct{}{})
+	signalOnce.Do(func() {
+		ch := make(chan os.Signal, 1)
+		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+		go func() {
+			s := <-ch
+			live.Range(func(k, _ any) bool {
+				k.(*Rig).Close()
+				return true
+			})
+			fmt.Fprintf(os.Stderr, "netns: %s: namespaces removed\n", s)
+			os.Exit(130)
+		}()
+	})
+	t.Cleanup(r.Close)
+	return r
+}
+
+// Name is the full name of the rig's namespace short.
+func (r *Rig) Name(short string) string { return r.Prefix + "-" + short }
+
+// Run runs a command on the host and returns its combined output.
+func Run(args ...string) (string, error) {
+	out, err := exec.Command(args[0], args[1:]...).CombinedOutput()
+	if err != nil {
+		return string(out), fmt.Errorf("%s: %w: %s", strings.Join(args, " "), err, strings.TrimSpace(string(out)))
+	}
+	return string(out), nil
+}
+
+// AddNS creates namespace short with loopback up and IPv6 off.
+func (r *Rig) AddNS(short string) (string, error) {
+	name := r.Name(short)
+	if _, err := Run("ip", "netns", "add", name); err != nil {
+		return "", err
+	}
+	r.mu.Lock()
+	r.spaces = append(r.spaces, name)
+	r.mu.Unlock()
+	if _, err := Run("ip", "-n", name, "link", "set", "lo", "up"); err != nil {
+		return "", err
+	}
+	if _, err := r.Exec(short, "sysctl", "-qw", "net.ipv6.conf.all.disable_ipv6=1", "net.ipv6.conf.default.disable_ipv6=1"); err != nil {
+		return "", err
+	}
+	return name, nil
+}
+
+// Exec runs a command inside namespace short and returns its output.
+func (r *Rig) Exec(short string, args ...string) (string, error) {
+	return Run(append([]string{"ip", "netns", "exec", r.Name(short)}, args...)...)
+}
+
+// Command prepares a command to run inside namespace short.
+func (r *Rig) Command(short string, args ...string) *exec.Cmd {
+	return exec.Command("ip", append([]string{"netns", "exec", r.Name(short)}, args...)...)
+}
+
+// IP runs "ip ARGS" inside namespace short.
+func (r *Rig) IP(short string, args ...string) (string, error) {
+	return Run(append([]string{"ip", "-n", r.Name(short)}, args...)...)
+}
+
+// Veth joins namespace a's interface ifA to namespace b's ifB, both up.
+func (r *Rig) Veth(a, ifA, b, ifB string) error {
+	tmpA, tmpB := r.Prefix+"a"+ifA, r.Prefix+"b"+ifB
+	if len(tmpA) > 15 {
+		tmpA = tmpA[:15]
+	}
+	if len(tmpB) > 15 {
+		tmpB = tmpB[:15]
+	}
+	steps := [][]string{
+		{"ip", "link", "add", tmpA, "type", "veth", "peer", "name", tmpB},
+		{"ip", "link", "set", tmpA, "netns", r.Name(a), "name", ifA},
+		{"ip", "link", "set", tmpB, "netns", r.Name(b), "name", ifB},
+		{"ip", "-n", r.Name(a), "link", "set", ifA, "up"},
+		{"ip", "-n", r.Name(b), "link", "set", ifB, "up"},
+	}
+	for _, s := range steps {
+		if _, err := Run(s...); err != nil {
+			Run("ip", "link", "del", tmpA)
+			return err
+		}
+	}
+	return nil
+}
+
+// Bridge creates bridge br in namespace short and enslaves ports.
+func (r *Rig) Bridge(short, br string, ports ...string) error {
+	if _, err := r.IP(short, "link", "add", br, "type", "bridge", "forward_delay", "0"); err != nil {
+		return err
+	}
+	if _, err := r.IP(short, "link", "set", br, "up"); err != nil {
+		return err
+	}
+	for _, p := range ports {
+		if _, err := r.IP(short, "link", "set", p, "master", br); err != nil {
+			return err
+		}
+	}
+	return nil
+}
+
+// Addr puts cidr on ifname in namespace short; it must lie in Allowed.
+func (r *Rig) Addr(short, ifname, cidr string) error {
+	p, err := netip.ParsePrefix(cidr)
+	if err != nil {
+		return err
+	}
+	if !Allowed.Contains(p.Addr()) {
+		return fmt.Errorf("netns: %s is outside %s; tests may use no other addresses", cidr, Allowed)
+	}
+	_, err = r.IP(short, "addr", "add", cidr, "dev", ifname)
+	return err
+}
+
+// Close kills every process left in the rig's namespaces and deletes
+// them. It is safe to call more than once.
+func (r *Rig) Close() {
+	r.mu.Lock()
+	defer r.mu.Unlock()
+	if r.closed {
+		return
+	}
+	r.closed = true
+	live.Delete(r)
+	for _, ns := range r.spaces {
+		if out, err := Run("ip", "netns", "pids", ns); err == nil {
+			for _, pid := range strings.Fields(out) {
+				Run("kill", "-9", pid)
+			}
+		}
+	}
+	for i := len(r.spaces) - 1; i >= 0; i-- {
+		Run("ip", "netns", "del", r.spaces[i])
+	}
+}
