@@ -14,6 +14,7 @@ import (
 	"github.com/havip-agent/havip-agent/agent/control"
 	"github.com/havip-agent/havip-agent/agent/keepalived"
 	"github.com/havip-agent/havip-agent/agent/netif"
+	"github.com/havip-agent/havip-agent/health"
 )
 
 // Options are the daemon's dependencies.
@@ -43,6 +44,7 @@ type Daemon struct {
 	instances []*instance
 	byKey     map[string]*instance // kind/name
 
+	checks    *health.Runner
 	ignored   map[keepalived.Reason]*counter
 	linesRead atomic.Uint64
 
@@ -90,6 +92,11 @@ func New(opts Options) (*Daemon, error) {
 		d.net = realNetwork{addrs, ann}
 		d.cleanup = append(d.cleanup, addrs.Close, ann.Close)
 	}
+	checks, err := d.newChecks()
+	if err != nil {
+		return nil, err
+	}
+	d.checks = checks
 	st, err := newStore(cfg.Agent.StateDir)
 	if err != nil {
 		return nil, err
@@ -105,6 +112,7 @@ func New(opts Options) (*Daemon, error) {
 			GARPInterval: ic.GARPInterval.Duration,
 			GARPRefresh:  ic.GARPRefresh.Duration,
 			GARPReply:    *ic.GARPReply,
+			Checks:       ic.Checks,
 			Recheck:      10 * time.Second,
 		}, d.net, st, d.log)
 		r, ok, err := st.load(ic.Kind, ic.Name)
@@ -169,6 +177,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	spawn(func() { srv.Serve(runCtx, d) })
 	spawn(func() { d.readFIFO(runCtx, fifo) })
 	spawn(func() { d.watchNetwork(runCtx) })
+	spawn(func() { d.runChecks(runCtx) })
 	if d.cfg.Keepalived.PIDFile != "" {
 		w := keepalived.NewWatcher(keepalived.WatchOptions{PIDFile: d.cfg.Keepalived.PIDFile, DeadAfter: d.cfg.Keepalived.DeadAfter.Duration})
 		spawn(func() { w.Run(runCtx, d.keepalivedLiveness) })
@@ -296,11 +305,6 @@ func (d *Daemon) Notify(args []string) error {
 		return fmt.Errorf("notify: %w", err)
 	}
 	return nil
-}
-
-// Check answers the check request; the health issue fills it in.
-func (d *Daemon) Check(name string) (string, error) {
-	return "", fmt.Errorf("no check named %q", name)
 }
 
 func (d *Daemon) keepalivedLiveness(alive bool, why string) {

@@ -30,6 +30,8 @@ type InstanceConfig struct {
 	GARPInterval time.Duration
 	GARPRefresh  time.Duration
 	GARPReply    bool
+	// Checks are the names of the health checks shown with the instance.
+	Checks []string
 	// Recheck is how often the actor compares the interface with its
 	// state even without events (they can be lost); 0 disables.
 	Recheck time.Duration

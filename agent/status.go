@@ -8,6 +8,8 @@ import (
 	"sort"
 	"strings"
 	"time"
+
+	"github.com/havip-agent/havip-agent/health"
 )
 
 // Status is what "havip-agent status" shows.
@@ -19,6 +21,7 @@ type Status struct {
 	Instances    []InstanceStatus  `json:"instances"`
 	LinesRead    uint64            `json:"fifo_lines_read"`
 	IgnoredLines map[string]uint64 `json:"fifo_lines_ignored"`
+	Checks       []health.Status   `json:"checks,omitempty"`
 }
 
 // KeepalivedStatus is what the liveness watch knows.
@@ -40,6 +43,7 @@ type InstanceStatus struct {
 	VIPs       []VIPStatus `json:"vips"`
 	Last       *Transition `json:"last_transition,omitempty"`
 	LastError  string      `json:"last_error,omitempty"`
+	Checks     []string    `json:"checks,omitempty"`
 }
 
 // VIPStatus says whether a VIP is on the interface now.
@@ -59,6 +63,7 @@ func (d *Daemon) status() Status {
 		Started:      d.started,
 		LinesRead:    d.linesRead.Load(),
 		IgnoredLines: map[string]uint64{},
+		Checks:       d.checkStatuses(),
 	}
 	d.kaMu.Lock()
 	s.Keepalived = KeepalivedStatus{Watching: d.cfg.Keepalived.PIDFile != "", State: d.kaState, Detail: d.kaDetail}
@@ -84,7 +89,7 @@ func (d *Daemon) status() Status {
 		is := InstanceStatus{
 			Name: in.cfg.Name, Kind: in.cfg.Kind, Interface: in.cfg.Interface,
 			State: snap.state, Since: snap.since, Generation: snap.gen, Priority: snap.priority,
-			Last: snap.last, LastError: snap.errText,
+			Last: snap.last, LastError: snap.errText, Checks: in.cfg.Checks,
 		}
 		for _, v := range in.cfg.VIPs {
 			is.VIPs = append(is.VIPs, VIPStatus{Address: v.String(), Present: have[v.Addr()]})
@@ -128,8 +133,21 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 				fmt.Fprintf(w, "    error: %s\n", e)
 			}
 		}
+		if len(in.Checks) > 0 {
+			fmt.Fprintf(w, "  checks: %s\n", strings.Join(in.Checks, ", "))
+		}
 		if in.LastError != "" {
 			fmt.Fprintf(w, "  last error: %s\n", in.LastError)
+		}
+	}
+	if len(s.Checks) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, c := range s.Checks {
+		fmt.Fprintf(w, "check %s (%s): %s since %s; last %s in %s: %s\n", c.Name, c.Type, c.Verdict, c.Since.Format(time.RFC3339),
+			okText(c.Last.OK), c.Last.Duration.Round(time.Microsecond), c.Last.Message)
+		if c.TrackError != "" {
+			fmt.Fprintf(w, "  track file %s: %s\n", c.TrackFile, c.TrackError)
 		}
 	}
 	fmt.Fprintf(w, "\nfifo lines read: %d", s.LinesRead)
@@ -142,4 +160,11 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 		fmt.Fprintf(w, ", ignored: %s", strings.Join(parts, ", "))
 	}
 	fmt.Fprintln(w)
+}
+
+func okText(ok bool) string {
+	if ok {
+		return "pass"
+	}
+	return "fail"
 }

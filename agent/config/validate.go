@@ -61,9 +61,6 @@ func (c *Config) applyDefaults(md *toml.MetaData, ix *lineIndex) {
 	if c.Cloud != nil {
 		c.Cloud.applyDefaults()
 	}
-	for i := range c.Checks {
-		c.Checks[i].applyDefaults()
-	}
 }
 
 func setDefault(s *string, def string) {

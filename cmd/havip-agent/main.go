@@ -19,6 +19,7 @@ import (
 	"github.com/havip-agent/havip-agent/agent"
 	"github.com/havip-agent/havip-agent/agent/config"
 	"github.com/havip-agent/havip-agent/agent/control"
+	"github.com/havip-agent/havip-agent/health"
 )
 
 // Set by the Makefile through -ldflags.
@@ -113,7 +114,7 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return usageErr(stderr, "run takes no arguments")
 	}
-	cfg, err := config.Load(cfgPath)
+	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\nhavip-agent: not starting: the configuration has errors\n", err)
 		return exitUsage
@@ -131,6 +132,19 @@ func cmdRun(args []string, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// loadConfig reads the configuration and checks what it names on disk
+// (exec check commands), as both run and config check must.
+func loadConfig(path string) (*config.Config, error) {
+	cfg, err := config.Load(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := cfg.ValidateCommands(health.ValidateCommand); err != nil {
+		return nil, err
+	}
+	return cfg, nil
 }
 
 func newLogger(a config.Agent, w io.Writer) *slog.Logger {
@@ -253,7 +267,7 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return usageErr(stderr, "config check takes no arguments")
 	}
-	cfg, err := config.Load(cfgPath)
+	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		fmt.Fprintln(stderr, err)
 		return exitFail

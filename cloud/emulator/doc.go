@@ -1,0 +1,95 @@
+// Package emulator is a strict, in-memory emulation of the Baidu AI Cloud (BCE) APIs that
+// havip-agent uses: HAVIP, VPC route rules (including the HA primary/standby switch), EIP and the
+// instance metadata service. It is the cloud in every test and in the demo; nothing reaches a
+// real cloud.
+//
+// # Use
+//
+// In Go tests:
+//
+//	seed, _ := emulator.LoadSeed("testdata/seed.toml") // or ParseSeed(r, name)
+//	emu, _ := emulator.New(seed, emulator.Options{}, logger)
+//	srv := httptest.NewServer(emu.Handler())            // or emu.Serve(ctx, listener)
+//
+// As a process: bce-emulator -listen 127.0.0.1:0 -seed FILE [-learn-arp IFACE]
+// [-clock-offset DURATION] [-credential-ttl DURATION] [-log FILE] prints one line
+// "bce-emulator listening on http://HOST:PORT" when ready and stops on SIGTERM/SIGINT.
+//
+// # Seed
+//
+// TOML with region, [[credential]], [[vpc]], [[subnet]], [[instance]], [[route_table]],
+// [[route_rule]], [[havip]] and [[eip]] tables (see Seed). Unknown keys and inconsistent data are
+// errors naming file:line. A VPC without a seeded route table gets "rt-" + the VPC id suffix.
+//
+// # HTTP API (all on one listener; JSON as bce-sdk-go v0.9.277 sends and reads it)
+//
+//	POST   /v1/havip                         havip.create   {subnetId,name,privateIpAddress?,description?} -> {haVipId}
+//	GET    /v1/havip?vpcId&marker&maxKeys    havip.list     -> {haVips,marker,isTruncated,nextMarker,maxKeys}
+//	GET    /v1/havip/{id}                    havip.detail   -> HaVip with bindedInstances[{instanceId,instanceType,master}]
+//	PUT    /v1/havip/{id}?modifyAttribute    havip.update   {name,description?}
+//	DELETE /v1/havip/{id}                    havip.delete   (refused while instances or a public IP are bound)
+//	PUT    /v1/havip/{id}?attach|?detach     havip.attach / havip.detach {instanceIds,instanceType: SERVER|ENI}
+//	PUT    /v1/havip/{id}?bindPublicIp       havip.bindPublicIp {publicIpAddress}
+//	PUT    /v1/havip/{id}?unbindPublicIp     havip.unbindPublicIp
+//	GET    /v1/route?routeTableId|vpcId      route.table.get (includes the VPC's "sys" route, without id)
+//	GET    /v1/route/rule?routeTableId|vpcId&marker&maxKeys  route.rule.list
+//	POST   /v1/route/rule                    route.rule.create -> {routeRuleId} or, with nextHopList, {routeRuleIds}
+//	PUT    /v1/route/rule/{id}               route.rule.update (JSON body required; single-line rules only)
+//	PUT    /v1/route/rule/{id}?switchRouteHA route.rule.switch (active rule of an HA pair only)
+//	DELETE /v1/route/rule/{id}               route.rule.delete (either rule of an HA pair deletes the pair)
+//	GET    /v1/eip?eip&instanceType&instanceId&status&marker&maxKeys  eip.list -> {eipList,...}
+//	PUT    /v1/eip/{eip}?bind                eip.bind {instanceType: BCC|BBC|ENI|HAVIP, instanceId}
+//	PUT    /v1/eip/{eip}?unbind              eip.unbind
+//	GET    /1.0/meta-data/instance-shortid   metadata.instance-shortid (by the caller's source address)
+//	GET    /1.0/meta-data/iam/security-credentials/        metadata.role
+//	GET    /1.0/meta-data/iam/security-credentials/{role}  metadata.credentials
+//	       -> {accessKeyId,secretAccessKey,sessionToken,expiration}, valid for Options.CredentialTTL
+//
+// The SDK's own vpc.SwitchRoute sends neither the switchRouteHA flag nor a body, so it is an
+// update without a body and fails with 400 MalformedJSON, changing nothing. The switch swaps the
+// pathType of the pair (the rules keep their next hops): after it, the former standby rule is the
+// ha:active one and only it can be switched back.
+//
+// # Authentication
+//
+// bce-auth-v1 is verified from scratch (canonical URI, query, signed headers; host and x-bce-date
+// must be signed). Errors: missing or garbled header 400 InvalidHTTPAuthHeader; unknown key 403
+// InvalidAccessKeyId; timestamp + expiration before the emulator clock 400 RequestExpired; STS
+// key without (or with a wrong or expired) x-bce-security-token 403 InvalidSessionToken; bad
+// signature 400 SignatureDoesNotMatch. Metadata and admin endpoints need no authentication.
+//
+// # Errors and idempotency
+//
+// Errors are {"requestId","code","message"} with the x-bce-request-id header. Malformed JSON is
+// 400 MalformedJSON, a JSON value of the wrong shape 400 InappropriateJSON, unknown resources 404
+// NoSuchObject (InstanceNotFound for instances), validation 400 with a specific code such as
+// HaVipPrivateIpInUse, HaVipInstanceLimitExceeded, RouteRuleConflict or
+// RouteRuleDestinationOverlapVpc. A mutating request with a clientToken query parameter that
+// succeeded is remembered for Options.IdempotencyTTL after its last use: the same request
+// (method, path, query without the token, body) answers the first status and body without
+// applying again; a different request with that token is 403 IdempotentParameterMismatch.
+// Failed requests are not remembered (they changed nothing).
+//
+// # HAVIP master
+//
+// A HAVIP's master is the bound instance whose MAC most recently announced the HAVIP address
+// (ARP request or reply with that sender IP), else the most recently attached instance. MACs
+// are learned from ARP sent from instance addresses, fed by LearnARP (raw socket, read-only) or
+// directly by ObserveARP.
+//
+// # Admin (no authentication, JSON)
+//
+//	GET /_emulator/log[?since=SEQ]   request and change logs (also Log, Requests, Changes)
+//	GET /_emulator/state             snapshot (also State, HaVipMaster)
+//	GET|POST|DELETE /_emulator/faults  list, add a Fault, clear all (also Faults, AddFault, ClearFaults)
+//	GET|POST /_emulator/clock {"offset":"1h"}  clock offset (also SetClockOffset, ClockOffset)
+//	POST /_emulator/arp {"mac","ip"}  feed an ARP observation (also ObserveARP)
+//
+// Faults match an operation name (the names above, "metadata.*"-style prefixes, or "*"), fire
+// for the next Count requests or with Probability from a seeded RNG, and are one of: latency,
+// error (status/code; 429 adds Retry-After), drop (no answer, not applied), lost (applied, no
+// answer), wrongTypes, huge (several MiB), wrongIds (applied, hostile answer).
+//
+// Logs and the clientToken cache are bounded (Options.MaxLogEntries, MaxIdempotencyEntries).
+// Secret keys and session tokens never appear in logs.
+package emulator

@@ -1,0 +1,62 @@
+package emulator
+
+import "time"
+
+// RequestRecord is one API, metadata or admin-free request as the emulator saw it.
+type RequestRecord struct {
+	Seq         uint64    `json:"seq"`
+	Time        time.Time `json:"time"`
+	RequestID   string    `json:"requestId"`
+	Operation   string    `json:"operation"`
+	Method      string    `json:"method"`
+	Path        string    `json:"path"`
+	Query       string    `json:"query"`
+	ClientToken string    `json:"clientToken,omitempty"`
+	Source      string    `json:"source"`
+	AccessKeyID string    `json:"accessKeyId,omitempty"`
+	Status      int       `json:"status"` // 0 when the connection was dropped without an answer
+	Code        string    `json:"code,omitempty"`
+	Fault       string    `json:"fault,omitempty"`    // the injected fault kind, if any
+	Replayed    bool      `json:"replayed,omitempty"` // answered from the clientToken cache
+	Applied     bool      `json:"applied,omitempty"`  // the request changed state
+}
+
+// ChangeRecord is one state change the emulator applied.
+type ChangeRecord struct {
+	Seq         uint64    `json:"seq"`
+	Time        time.Time `json:"time"`
+	RequestID   string    `json:"requestId,omitempty"`
+	Operation   string    `json:"operation"`
+	Resource    string    `json:"resource"`
+	Before      string    `json:"before"`
+	After       string    `json:"after"`
+	Message     string    `json:"message"`
+	Source      string    `json:"source,omitempty"`
+	AccessKeyID string    `json:"accessKeyId,omitempty"`
+}
+
+// Log is a snapshot of the request and change logs.
+type Log struct {
+	Requests []RequestRecord `json:"requests"`
+	Changes  []ChangeRecord  `json:"changes"`
+}
+
+// ring is a bounded FIFO: once full, the oldest entries are dropped.
+type ring[T any] struct {
+	items []T
+	max   int
+}
+
+func (r *ring[T]) add(v T) {
+	if len(r.items) >= r.max {
+		n := copy(r.items, r.items[len(r.items)-r.max+1:])
+		r.items = r.items[:n]
+	}
+	r.items = append(r.items, v)
+}
+
+func (r *ring[T]) snapshot() []T {
+	out := make([]T, len(r.items))
+	copy(out, r.items)
+	return out
+}

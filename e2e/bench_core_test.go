@@ -1,0 +1,246 @@
+package e2e
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"sort"
+	"strconv"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/mdlayher/packet"
+	"github.com/vishvananda/netlink"
+	vnetns "github.com/vishvananda/netns"
+)
+
+// frameSeen is a gratuitous ARP captured on the peer with its arrival time.
+type frameSeen struct {
+	at  time.Time
+	vip netip.Addr
+}
+
+func captureGARPs(c *packet.Conn) <-chan frameSeen {
+	ch := make(chan frameSeen, 4096)
+	go func() {
+		defer close(ch)
+		buf := make([]byte, 1600)
+		for {
+			n, _, err := c.ReadFrom(buf)
+			if err != nil {
+				return
+			}
+			at := time.Now()
+			if ip, ok := garpSender(buf[:n]); ok {
+				ch <- frameSeen{at: at, vip: ip}
+			}
+		}
+	}()
+	return ch
+}
+
+func garpSender(frame []byte) (netip.Addr, bool) {
+	// Ethernet header 14 bytes, ARP: sender IP at 14, target IP at 24.
+	if len(frame) < 42 || frame[12] != 0x08 || frame[13] != 0x06 {
+		return netip.Addr{}, false
+	}
+	s, _ := netip.AddrFromSlice(frame[28:32])
+	d, _ := netip.AddrFromSlice(frame[38:42])
+	return s, s == d
+}
+
+func addrEvents(t testing.TB, nsName string) <-chan netlink.AddrUpdate {
+	ns, err := vnetns.GetFromName(nsName)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ch := make(chan netlink.AddrUpdate, 4096)
+	done := make(chan struct{})
+	if err := netlink.AddrSubscribeWithOptions(ch, done, netlink.AddrSubscribeOptions{Namespace: &ns, ReceiveBufferSize: 1 << 20}); err != nil {
+		t.Fatal(err)
+	}
+	t.Cleanup(func() { close(done); ns.Close() })
+	return ch
+}
+
+func percentile(d []time.Duration, p float64) time.Duration {
+	if len(d) == 0 {
+		return 0
+	}
+	s := append([]time.Duration(nil), d...)
+	sort.Slice(s, func(i, j int) bool { return s[i] < s[j] })
+	i := int(float64(len(s)-1) * p)
+	return s[i]
+}
+
+func us(d time.Duration) float64 { return float64(d.Nanoseconds()) / 1e3 }
+
+// waitAddr waits for an address event for want (added or removed).
+func waitAddr(ch <-chan netlink.AddrUpdate, want netip.Addr, added bool, timeout time.Duration) (time.Time, bool) {
+	tm := time.NewTimer(timeout)
+	defer tm.Stop()
+	for {
+		select {
+		case u := <-ch:
+			at := time.Now()
+			ip, _ := netip.AddrFromSlice(u.LinkAddress.IP)
+			if ip.Unmap() == want && u.NewAddr == added {
+				return at, true
+			}
+		case <-tm.C:
+			return time.Time{}, false
+		}
+	}
+}
+
+// BenchmarkCoreFailover measures, over 200 MASTER transitions, the time
+// from the MASTER line written into the FIFO to the VIP present (netlink
+// event in the node's namespace) and to the first gratuitous ARP on the
+// wire (captured in the peer's namespace).
+func BenchmarkCoreFailover(b *testing.B) {
+	const transitions = 200
+	c := newCoreRig(b)
+	a := newAgent(b, c.rig, c.node, strings.Replace(coreInstance, `garp_count = 3`, `garp_count = 1`, 1))
+	a.start()
+	events := addrEvents(b, c.rig.Name(c.node))
+	frames := captureGARPs(arpCapture(b, c.rig.Name(c.peer), "eth0"))
+	f, err := os.OpenFile(a.fifo, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var present, announced []time.Duration
+	b.ResetTimer()
+	for i := 0; i < transitions; i++ {
+		drainFrames(frames)
+		t0 := time.Now()
+		f.WriteString("INSTANCE \"VI_1\" MASTER 100\n")
+		at, ok := waitAddr(events, vip, true, 5*time.Second)
+		if !ok {
+			b.Fatalf("transition %d: VIP not added\n%s", i, a.logs())
+		}
+		present = append(present, at.Sub(t0))
+		fr, ok := firstFrame(frames, vip, 5*time.Second)
+		if !ok {
+			b.Fatalf("transition %d: no announcement", i)
+		}
+		announced = append(announced, fr.Sub(t0))
+		f.WriteString("INSTANCE \"VI_1\" BACKUP 100\n")
+		if _, ok := waitAddr(events, vip, false, 5*time.Second); !ok {
+			b.Fatalf("transition %d: VIP not removed", i)
+		}
+		time.Sleep(2 * time.Millisecond)
+	}
+	b.StopTimer()
+	report(b, "vip-present", present)
+	report(b, "first-garp", announced)
+}
+
+func drainFrames(ch <-chan frameSeen) {
+	for {
+		select {
+		case <-ch:
+		default:
+			return
+		}
+	}
+}
+
+func firstFrame(ch <-chan frameSeen, want netip.Addr, timeout time.Duration) (time.Time, bool) {
+	tm := time.NewTimer(timeout)
+	defer tm.Stop()
+	for {
+		select {
+		case f := <-ch:
+			if f.vip == want {
+				return f.at, true
+			}
+		case <-tm.C:
+			return time.Time{}, false
+		}
+	}
+}
+
+func report(b *testing.B, name string, d []time.Duration) {
+	b.ReportMetric(us(percentile(d, 0.5)), name+"-p50-µs")
+	b.ReportMetric(us(percentile(d, 0.99)), name+"-p99-µs")
+	b.ReportMetric(us(percentile(d, 1)), name+"-max-µs")
+	fmt.Fprintf(os.Stderr, "%-24s n=%d p50=%s p99=%s max=%s\n", name, len(d), percentile(d, 0.5), percentile(d, 0.99), percentile(d, 1))
+}
+
+// BenchmarkCore64VIPs measures the time from the MASTER line to the first
+// announcement of the last of 64 VIPs.
+func BenchmarkCore64VIPs(b *testing.B) {
+	const rounds = 30
+	c := newCoreRig(b)
+	var vips []string
+	want := map[netip.Addr]bool{}
+	for i := 1; i <= 64; i++ {
+		vips = append(vips, fmt.Sprintf("%q", fmt.Sprintf("198.18.1.%d/24", i)))
+		want[netip.MustParseAddr(fmt.Sprintf("198.18.1.%d", i))] = true
+	}
+	a := newAgent(b, c.rig, c.node, `[[instance]]
+name = "VI_1"
+interface = "eth0"
+vips = [`+strings.Join(vips, ", ")+`]
+garp_count = 1
+`)
+	a.start()
+	frames := captureGARPs(arpCapture(b, c.rig.Name(c.peer), "eth0"))
+	h := handleIn(b, c.rig.Name(c.node))
+	f, err := os.OpenFile(a.fifo, os.O_WRONLY, 0)
+	if err != nil {
+		b.Fatal(err)
+	}
+	defer f.Close()
+	var last []time.Duration
+	b.ResetTimer()
+	for i := 0; i < rounds; i++ {
+		drainFrames(frames)
+		seen := map[netip.Addr]bool{}
+		t0 := time.Now()
+		f.WriteString("INSTANCE \"VI_1\" MASTER 100\n")
+		deadline := time.After(5 * time.Second)
+		for len(seen) < len(want) {
+			select {
+			case fr := <-frames:
+				if want[fr.vip] && !seen[fr.vip] {
+					seen[fr.vip] = true
+					if len(seen) == len(want) {
+						last = append(last, fr.at.Sub(t0))
+					}
+				}
+			case <-deadline:
+				b.Fatalf("round %d: only %d of 64 VIPs announced", i, len(seen))
+			}
+		}
+		f.WriteString("INSTANCE \"VI_1\" BACKUP 100\n")
+		eventually(b, "VIPs removed", func() bool {
+			ok, _ := hasAddr(h, "eth0", netip.MustParseAddr("198.18.1.64"))
+			return !ok
+		})
+	}
+	b.StopTimer()
+	report(b, "last-of-64-first-garp", last)
+}
+
+// BenchmarkCoreIdleRSS reports the resident memory of an idle daemon.
+func BenchmarkCoreIdleRSS(b *testing.B) {
+	c := newCoreRig(b)
+	a := newAgent(b, c.rig, c.node, coreInstance)
+	a.start()
+	a.write(`INSTANCE "VI_1" MASTER 100`)
+	time.Sleep(2 * time.Second)
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, l := range strings.Split(string(st), "\n") {
+		if strings.HasPrefix(l, "VmRSS:") {
+			kb, _ := strconv.Atoi(strings.Fields(l)[1])
+			b.ReportMetric(float64(kb)/1024, "idle-rss-MiB")
+			fmt.Fprintf(os.Stderr, "idle RSS %.1f MiB\n", float64(kb)/1024)
+		}
+	}
+}
