@@ -17,11 +17,7 @@ func (d *Daemon) newChecks() (*health.Runner, error) {
 	for i, c := range d.cfg.Checks {
 		specs[i] = c.Spec()
 	}
-	return health.New(specs, health.Options{
-		OnChange: func(s health.Status) {
-			d.log.Warn("health check verdict changed", "check", s.Name, "verdict", s.Verdict.String(), "result", s.Last.Message)
-		},
-	}, d.log)
+	return health.New(specs, health.Options{}, d.log)
 }
 
 func (d *Daemon) runChecks(ctx context.Context) {

@@ -2,6 +2,7 @@ package e2e
 
 import (
 	"fmt"
+	"os/exec"
 	"net/netip"
 	"os"
 	"sort"
@@ -242,5 +243,41 @@ func BenchmarkCoreIdleRSS(b *testing.B) {
 			b.ReportMetric(float64(kb)/1024, "idle-rss-MiB")
 			fmt.Fprintf(os.Stderr, "idle RSS %.1f MiB\n", float64(kb)/1024)
 		}
+	}
+}
+
+// BenchmarkCommandLatency measures "havip-agent notify" and "havip-agent
+// check" from exec to exit against a running daemon: keepalived waits for
+// notify programs and vrrp_scripts, so both must be quick.
+func BenchmarkCommandLatency(b *testing.B) {
+	const runs = 50
+	c := newCoreRig(b)
+	a := newAgent(b, c.rig, c.node, coreInstance+`
+[[check]]
+name = "ok"
+type = "exec"
+command = ["/bin/true"]
+interval = "1s"
+timeout = "500ms"
+`)
+	a.start()
+	bin := binary(b, "havip-agent")
+	for _, tc := range []struct {
+		name string
+		args []string
+	}{
+		{"notify", []string{"notify", "-config", a.config, "INSTANCE", "VI_1", "BACKUP", "100"}},
+		{"check", []string{"check", "-config", a.config, "ok"}},
+	} {
+		var d []time.Duration
+		for i := 0; i < runs; i++ {
+			t0 := time.Now()
+			cmd := exec.Command(bin, tc.args...)
+			if err := cmd.Run(); err != nil && tc.name == "notify" {
+				b.Fatalf("%s: %v", tc.name, err)
+			}
+			d = append(d, time.Since(t0))
+		}
+		report(b, tc.name+"-command", d)
 	}
 }

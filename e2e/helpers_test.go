@@ -3,6 +3,7 @@ package e2e
 import (
 	"bytes"
 	"context"
+	"encoding/json"
 	"fmt"
 	"net"
 	"net/netip"
@@ -15,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/havip-agent/havip-agent/agent"
 	"github.com/havip-agent/havip-agent/agent/control"
 	"github.com/havip-agent/havip-agent/e2e/netns"
 	"github.com/mdlayher/packet"
@@ -270,4 +272,33 @@ func eventually(t testing.TB, what string, cond func() bool) {
 		}
 		time.Sleep(5 * time.Millisecond)
 	}
+}
+
+func replaceOnce(s, old, new string) string { return strings.Replace(s, old, new, 1) }
+
+func sameNodes(got []string, want ...string) bool {
+	if len(got) != len(want) {
+		return false
+	}
+	for i := range got {
+		if got[i] != want[i] {
+			return false
+		}
+	}
+	return true
+}
+
+func statusOf(t testing.TB, a *agentProc) agent.Status {
+	t.Helper()
+	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
+	defer cancel()
+	resp, err := control.Do(ctx, a.socket, control.Request{Op: control.OpStatus})
+	if err != nil {
+		t.Fatal(err)
+	}
+	var s agent.Status
+	if err := json.Unmarshal(resp.Status, &s); err != nil {
+		t.Fatal(err)
+	}
+	return s
 }
