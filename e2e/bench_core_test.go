@@ -2,9 +2,9 @@ package e2e
 
 import (
 	"fmt"
-	"os/exec"
 	"net/netip"
 	"os"
+	"os/exec"
 	"sort"
 	"strconv"
 	"strings"
