@@ -14,6 +14,7 @@ import (
 	"github.com/havip-agent/havip-agent/agent/control"
 	"github.com/havip-agent/havip-agent/agent/keepalived"
 	"github.com/havip-agent/havip-agent/agent/netif"
+	"github.com/havip-agent/havip-agent/cloud"
 	"github.com/havip-agent/havip-agent/health"
 )
 
@@ -26,6 +27,10 @@ type Options struct {
 	Network Network
 	// Version is reported by status.
 	Version string
+	// Cloud claims the cloud resources; nil runs local only.
+	Cloud cloud.Provider
+	// Observer receives metrics; nil means none.
+	Observer Observer
 	// Ready is called once everything runs and every instance has been
 	// reconciled once (systemd's READY=1).
 	Ready func()
@@ -123,6 +128,16 @@ func New(opts Options) (*Daemon, error) {
 			in.restore(r)
 			d.log.Info("state restored", "vrrp_instance", ic.Name, "state", string(r.State), "generation", r.Generation)
 		}
+		if res := resourcesOf(ic); len(res) > 0 && opts.Cloud != nil {
+			cl := cfg.Cloud
+			in.cloud = newCloudSide(ic.Name, opts.Cloud, res, CloudOptions{
+				ReconcileInterval: cl.ReconcileInterval.Duration,
+				ReclaimMaxBackoff: cl.ReclaimMaxBackoff.Duration,
+				ConfirmTimeout:    cl.ConfirmTimeout.Duration,
+			}, in.log, func() {
+				in.post(pending{input: input{kind: inRefresh}, received: time.Now(), source: "cloud-confirm"})
+			}, opts.Observer)
+		}
 		d.instances = append(d.instances, in)
 		d.byKey[key(ic.Kind, ic.Name)] = in
 	}
@@ -197,6 +212,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	// Unblock the FIFO reader.
 	fifo.Close()
 	wg.Wait()
+	for _, in := range d.instances {
+		if in.cloud != nil {
+			in.cloud.wait()
+		}
+	}
 	d.onStop()
 	return nil
 }
@@ -385,4 +405,29 @@ func (d *Daemon) watchNetwork(ctx context.Context) {
 		case <-time.After(time.Second):
 		}
 	}
+}
+
+// resourcesOf lists the cloud resources that must point at the node while
+// the instance is MASTER.
+func resourcesOf(ic config.Instance) []cloud.Resource {
+	var out []cloud.Resource
+	if ic.HAVIP != "" {
+		spec := &cloud.HAVIPSpec{ID: ic.HAVIP, Bind: cloud.BindMode(ic.HAVIPBind)}
+		for _, v := range ic.VIPs {
+			if v.Addr().Is4() {
+				spec.VIP = v.Addr()
+				break
+			}
+		}
+		out = append(out, cloud.Resource{Kind: cloud.KindHAVIP, HAVIP: spec})
+	}
+	for _, r := range ic.Routes {
+		out = append(out, cloud.Resource{Kind: cloud.KindRoute, Route: &cloud.RouteSpec{
+			Table: r.Table, Destination: r.Destination, NextHop: r.NextHop, NextHopType: r.NextHopType, Mode: cloud.RouteMode(r.Mode),
+		}})
+	}
+	for _, e := range ic.EIPs {
+		out = append(out, cloud.Resource{Kind: cloud.KindEIP, EIP: &cloud.EIPSpec{Address: e.Address}})
+	}
+	return out
 }

@@ -79,6 +79,11 @@ const (
 	actStopAnnouncing
 	// actRemoveAll removes every VIP.
 	actRemoveAll
+	// actCloudStart starts claiming the cloud resources for this
+	// generation, concurrently; it never delays the local actions.
+	actCloudStart
+	// actCloudStop cancels every claim: no mutating call starts after it.
+	actCloudStop
 )
 
 // decide returns the next state and the actions for an input. It is pure:
@@ -88,9 +93,9 @@ func decide(cur State, in input) (State, []action) {
 	case inState:
 		if in.state != cur {
 			if in.state == StateMaster {
-				return StateMaster, []action{actPersist, actAddAll, actBurst}
+				return StateMaster, []action{actPersist, actAddAll, actBurst, actCloudStart}
 			}
-			return in.state, []action{actPersist, actStopAnnouncing, actRemoveAll}
+			return in.state, []action{actPersist, actCloudStop, actStopAnnouncing, actRemoveAll}
 		}
 		// The same state again is a reminder: make sure it holds.
 		if cur == StateMaster {
@@ -104,7 +109,7 @@ func decide(cur State, in input) (State, []action) {
 		if cur == StateFault {
 			return cur, nil
 		}
-		return StateFault, []action{actPersist, actStopAnnouncing, actRemoveAll}
+		return StateFault, []action{actPersist, actCloudStop, actStopAnnouncing, actRemoveAll}
 	case inAddrChange:
 		switch cur {
 		case StateUnknown:

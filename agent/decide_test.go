@@ -13,15 +13,15 @@ func TestDecide(t *testing.T) {
 		want     State
 		wantActs []action
 	}{
-		{"unknown to master", StateUnknown, input{kind: inState, state: StateMaster}, StateMaster, []action{actPersist, actAddAll, actBurst}},
-		{"master to backup", StateMaster, input{kind: inState, state: StateBackup}, StateBackup, []action{actPersist, actStopAnnouncing, actRemoveAll}},
-		{"unknown to backup removes", StateUnknown, input{kind: inState, state: StateBackup}, StateBackup, []action{actPersist, actStopAnnouncing, actRemoveAll}},
+		{"unknown to master", StateUnknown, input{kind: inState, state: StateMaster}, StateMaster, []action{actPersist, actAddAll, actBurst, actCloudStart}},
+		{"master to backup", StateMaster, input{kind: inState, state: StateBackup}, StateBackup, []action{actPersist, actCloudStop, actStopAnnouncing, actRemoveAll}},
+		{"unknown to backup removes", StateUnknown, input{kind: inState, state: StateBackup}, StateBackup, []action{actPersist, actCloudStop, actStopAnnouncing, actRemoveAll}},
 		{"master again ensures", StateMaster, input{kind: inState, state: StateMaster}, StateMaster, []action{actEnsurePresent, actBurstIfAdded}},
 		{"rx lower pri announces", StateMaster, input{kind: inState, state: StateMaster, rxLowerPri: true}, StateMaster, []action{actEnsurePresent, actBurst}},
 		{"backup again ensures absent", StateBackup, input{kind: inState, state: StateBackup}, StateBackup, []action{actRemoveAll}},
-		{"fault to stop", StateFault, input{kind: inState, state: StateStop}, StateStop, []action{actPersist, actStopAnnouncing, actRemoveAll}},
-		{"dead master faults", StateMaster, input{kind: inDead}, StateFault, []action{actPersist, actStopAnnouncing, actRemoveAll}},
-		{"dead unknown faults", StateUnknown, input{kind: inDead}, StateFault, []action{actPersist, actStopAnnouncing, actRemoveAll}},
+		{"fault to stop", StateFault, input{kind: inState, state: StateStop}, StateStop, []action{actPersist, actCloudStop, actStopAnnouncing, actRemoveAll}},
+		{"dead master faults", StateMaster, input{kind: inDead}, StateFault, []action{actPersist, actCloudStop, actStopAnnouncing, actRemoveAll}},
+		{"dead unknown faults", StateUnknown, input{kind: inDead}, StateFault, []action{actPersist, actCloudStop, actStopAnnouncing, actRemoveAll}},
 		{"dead fault is quiet", StateFault, input{kind: inDead}, StateFault, nil},
 		{"addr change master restores", StateMaster, input{kind: inAddrChange}, StateMaster, []action{actEnsurePresent, actBurstIfAdded}},
 		{"addr change backup removes", StateBackup, input{kind: inAddrChange}, StateBackup, []action{actRemoveAll}},

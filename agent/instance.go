@@ -85,6 +85,9 @@ type instance struct {
 
 	snapMu sync.Mutex
 	snap   instanceSnapshot
+
+	// cloud is nil when the instance has no cloud resources.
+	cloud *cloudSide
 }
 
 type instanceSnapshot struct {
@@ -180,7 +183,7 @@ func (in *instance) run(ctx context.Context) {
 	if in.cur == StateMaster && !in.hasQueuedState() {
 		// Restarted while MASTER: keep every address (replace, never
 		// remove), announce, and resume the refresh.
-		in.execute(time.Now(), []action{actEnsurePresent, actBurst})
+		in.execute(time.Now(), []action{actEnsurePresent, actBurst, actCloudStart})
 		in.publish("")
 	}
 	var recheck <-chan time.Time
@@ -192,6 +195,9 @@ func (in *instance) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
+			if in.cloud != nil {
+				in.cloud.stop()
+			}
 			return
 		case <-in.wake:
 			for _, p := range in.take() {
@@ -268,6 +274,14 @@ func (in *instance) execute(received time.Time, acts []action) {
 		case actRemoveAll:
 			in.removeAll()
 			in.markVIPs(received)
+		case actCloudStart:
+			if in.cloud != nil {
+				in.cloud.start(in.gen, received)
+			}
+		case actCloudStop:
+			if in.cloud != nil {
+				in.cloud.stop()
+			}
 		}
 	}
 }

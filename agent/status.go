@@ -33,17 +33,18 @@ type KeepalivedStatus struct {
 
 // InstanceStatus is one instance's state.
 type InstanceStatus struct {
-	Name       string      `json:"name"`
-	Kind       string      `json:"kind"`
-	Interface  string      `json:"interface"`
-	State      State       `json:"state"`
-	Since      time.Time   `json:"since,omitzero"`
-	Generation uint64      `json:"generation"`
-	Priority   int         `json:"priority,omitempty"`
-	VIPs       []VIPStatus `json:"vips"`
-	Last       *Transition `json:"last_transition,omitempty"`
-	LastError  string      `json:"last_error,omitempty"`
-	Checks     []string    `json:"checks,omitempty"`
+	Name       string           `json:"name"`
+	Kind       string           `json:"kind"`
+	Interface  string           `json:"interface"`
+	State      State            `json:"state"`
+	Since      time.Time        `json:"since,omitzero"`
+	Generation uint64           `json:"generation"`
+	Priority   int              `json:"priority,omitempty"`
+	VIPs       []VIPStatus      `json:"vips"`
+	Last       *Transition      `json:"last_transition,omitempty"`
+	LastError  string           `json:"last_error,omitempty"`
+	Checks     []string         `json:"checks,omitempty"`
+	Cloud      []ResourceStatus `json:"cloud,omitempty"`
 }
 
 // VIPStatus says whether a VIP is on the interface now.
@@ -91,6 +92,9 @@ func (d *Daemon) status() Status {
 			State: snap.state, Since: snap.since, Generation: snap.gen, Priority: snap.priority,
 			Last: snap.last, LastError: snap.errText, Checks: in.cfg.Checks,
 		}
+		if in.cloud != nil {
+			is.Cloud = in.cloud.snapshot()
+		}
 		for _, v := range in.cfg.VIPs {
 			is.VIPs = append(is.VIPs, VIPStatus{Address: v.String(), Present: have[v.Addr()]})
 		}
@@ -135,6 +139,27 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 		}
 		if len(in.Checks) > 0 {
 			fmt.Fprintf(w, "  checks: %s\n", strings.Join(in.Checks, ", "))
+		}
+		for _, c := range in.Cloud {
+			own := "elsewhere"
+			if c.Owned {
+				own = "here"
+			}
+			if c.Checked.IsZero() {
+				own = "not checked yet"
+			}
+			fmt.Fprintf(w, "  cloud %s: %s", c.Resource, own)
+			if c.Current != "" {
+				fmt.Fprintf(w, " (points at %s)", c.Current)
+			}
+			fmt.Fprintf(w, ", claims %d, reclaims %d, conflicts %d", c.Claims, c.Reclaims, c.Conflicts)
+			if !c.NextReclaim.IsZero() {
+				fmt.Fprintf(w, ", next reclaim not before %s", c.NextReclaim.Format(time.RFC3339))
+			}
+			fmt.Fprintln(w)
+			if c.Error != "" {
+				fmt.Fprintf(w, "    %s error: %s\n", c.ErrorKind, c.Error)
+			}
 		}
 		if in.LastError != "" {
 			fmt.Fprintf(w, "  last error: %s\n", in.LastError)

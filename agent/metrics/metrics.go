@@ -209,6 +209,11 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // state is 1 and the other five are 0, so that
 // havip_agent_vrrp_state{state="MASTER"} == 1 selects masters without
 // regular expressions. A state outside the known set is recorded as UNKNOWN.
+//
+// Call it for every configured instance at startup (with StateUnknown until
+// keepalived reports): the first call also creates the instance's
+// transitions_total series at 0, and increase() only sees a counter's first
+// increment if a 0 sample preceded it.
 func (m *Metrics) SetState(vrrpInstance, state string) {
 	g := m.stateSeries(vrrpInstance)
 	cur := len(states) - 1 // UNKNOWN
@@ -236,6 +241,9 @@ func (m *Metrics) stateSeries(vrrpInstance string) *[len(states)]prometheus.Gaug
 		v := label(vrrpInstance)
 		for i, s := range states {
 			g[i] = m.state.WithLabelValues(v, s)
+			// Counters start at 0 so that increase() in alerts sees the
+			// first transition too.
+			m.transitions.WithLabelValues(v, s)
 		}
 		m.stateGauges[vrrpInstance] = g
 	}
@@ -247,7 +255,8 @@ func (m *Metrics) stateSeries(vrrpInstance string) *[len(states)]prometheus.Gaug
 func (m *Metrics) Transition(vrrpInstance, to string, at time.Time) {
 	v := label(vrrpInstance)
 	m.transitions.WithLabelValues(v, label(to)).Inc()
-	m.lastTransition.WithLabelValues(v).Set(float64(at.UnixNano()) / 1e9)
+	// Split so that whole seconds stay exact in a float64.
+	m.lastTransition.WithLabelValues(v).Set(float64(at.Unix()) + float64(at.Nanosecond())/1e9)
 }
 
 // Phase observes how long after the MASTER notification a failover phase
@@ -280,8 +289,15 @@ func (m *Metrics) CloudRequest(operation, code string, d time.Duration) {
 
 // CloudOwned records whether the cloud resource (e.g. "havip/havip-x" or
 // "route/rt-1/0.0.0.0/0") was last seen pointing at this node.
+//
+// It also creates the resource's reclaim and conflict counters at 0 (the
+// agent checks ownership before it ever reclaims), so that alerts on
+// increase() see the first conflict.
 func (m *Metrics) CloudOwned(vrrpInstance, resource string, owned bool) {
-	m.cloudOwned.WithLabelValues(label(vrrpInstance), label(resource)).Set(b2f(owned))
+	v, r := label(vrrpInstance), label(resource)
+	m.cloudOwned.WithLabelValues(v, r).Set(b2f(owned))
+	m.reclaims.WithLabelValues(v, r)
+	m.conflicts.WithLabelValues(v, r)
 }
 
 // Reclaim counts a claim-back of a resource found pointing elsewhere.
