@@ -407,6 +407,16 @@ func (d *Daemon) watchNetwork(ctx context.Context) {
 	}
 }
 
+// Resources lists every cloud resource of the configuration, for
+// preflight checks.
+func Resources(cfg *config.Config) []cloud.Resource {
+	var out []cloud.Resource
+	for _, ic := range cfg.Instances {
+		out = append(out, resourcesOf(ic)...)
+	}
+	return out
+}
+
 // resourcesOf lists the cloud resources that must point at the node while
 // the instance is MASTER.
 func resourcesOf(ic config.Instance) []cloud.Resource {

@@ -122,7 +122,18 @@ func cmdRun(args []string, stderr io.Writer) int {
 	log := newLogger(cfg.Agent, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	d, err := agent.New(agent.Options{Config: cfg, Logger: log, Version: version})
+	client, background, err := cloudClient(ctx, cfg, log)
+	if err != nil {
+		log.Error("cannot start", "err", err)
+		return exitFail
+	}
+	opts := agent.Options{Config: cfg, Logger: log, Version: version}
+	if client != nil {
+		opts.Cloud = client
+		go background(ctx)
+		log.Info("cloud claims enabled", "provider", "bce", "region", cfg.Cloud.Region, "instance_id", client.NodeID(), "dry_run", cfg.Cloud.DryRun)
+	}
+	d, err := agent.New(opts)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFail
@@ -273,6 +284,19 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	fmt.Fprint(stdout, cfg.Summary())
-	_ = cloud
+	if !cloud {
+		return exitOK
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 60*time.Second)
+	defer cancel()
+	report, ok, err := preflight(ctx, cfg, newLogger(cfg.Agent, stderr))
+	if err != nil {
+		fmt.Fprintf(stderr, "havip-agent config check -cloud: %v\n", err)
+		return exitFail
+	}
+	fmt.Fprint(stdout, report)
+	if !ok {
+		return exitFail
+	}
 	return exitOK
 }

@@ -1,0 +1,314 @@
+package bce
+
+import (
+	"context"
+	"encoding/json"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"net"
+	"net/http"
+	"sort"
+	"strconv"
+	"strings"
+	"time"
+
+	"github.com/baidubce/bce-sdk-go/auth"
+	sdk "github.com/baidubce/bce-sdk-go/bce"
+
+	"github.com/havip-agent/havip-agent/cloud"
+)
+
+// Options configures a Client.
+type Options struct {
+	// Region is the BCE region, such as "bj"; it makes the default endpoints.
+	Region string
+	// Endpoint is the VPC/HAVIP API endpoint (default https://bcc.<region>.baidubce.com). It
+	// may be a plain http://127.0.0.1:PORT (tests, the emulator).
+	Endpoint string
+	// EIPEndpoint is the EIP API endpoint (default https://eip.<region>.baidubce.com).
+	EIPEndpoint string
+	// InstanceID is this node's instance id; when empty it is read from Identity.
+	InstanceID string
+	// Identity resolves the instance id when InstanceID is empty (a *metadata.Client).
+	Identity InstanceIdentity
+	// ENIID, when set, is attached to HAVIPs (instanceType ENI) instead of the instance
+	// (instanceType SERVER), and is the next hop of routes with nexthopType "enic".
+	ENIID string
+	// InstanceType is "BCC" (default) or "BBC"; it is the instanceType of EIP binds.
+	InstanceType string
+	// Timeout bounds each attempt of an API call (default 3 s).
+	Timeout time.Duration
+	// MinBackoff and MaxBackoff bound the wait between attempts (default 200 ms and 10 s).
+	MinBackoff, MaxBackoff time.Duration
+	// MaxAttempts bounds the attempts of one API call; 0 means until the context ends.
+	MaxAttempts int
+	// ConfirmAttempts bounds the read-backs after a claim's mutations (default 5).
+	ConfirmAttempts int
+	// DryRun makes claims perform only their reads and log the mutating calls they would make.
+	DryRun bool
+	// HTTPClient sends the requests; nil means a keep-alive client owned by the Client.
+	HTTPClient *http.Client
+	// UserAgent overrides the User-Agent header.
+	UserAgent string
+}
+
+// InstanceIdentity resolves this node's instance id.
+type InstanceIdentity interface {
+	InstanceID(ctx context.Context) (string, error)
+}
+
+// Client implements cloud.Provider on the BCE APIs. It is safe for concurrent use; create one
+// per process so that connections are reused.
+type Client struct {
+	opts    Options
+	creds   CredentialSource
+	logger  *slog.Logger
+	hc      *http.Client
+	retry   cloud.RetryPolicy
+	confirm cloud.RetryPolicy
+	nodeID  string
+}
+
+var _ cloud.Provider = (*Client)(nil)
+
+// New returns a Client. It resolves the instance id (from opts.InstanceID or opts.Identity)
+// but makes no cloud API call.
+func New(ctx context.Context, opts Options, creds CredentialSource, logger *slog.Logger) (*Client, error) {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	if creds == nil {
+		return nil, errors.New("bce: no credential source")
+	}
+	if opts.Endpoint == "" || opts.EIPEndpoint == "" {
+		if opts.Region == "" {
+			return nil, errors.New("bce: region is empty and an endpoint is not set")
+		}
+		if strings.ContainsAny(opts.Region, "/:@ ") {
+			return nil, fmt.Errorf("bce: region %q is not a region name", opts.Region)
+		}
+	}
+	if opts.Endpoint == "" {
+		opts.Endpoint = "https://bcc." + opts.Region + ".baidubce.com"
+	}
+	if opts.EIPEndpoint == "" {
+		opts.EIPEndpoint = "https://eip." + opts.Region + ".baidubce.com"
+	}
+	for _, e := range []string{opts.Endpoint, opts.EIPEndpoint} {
+		if !strings.HasPrefix(e, "https://") && !strings.HasPrefix(e, "http://") {
+			return nil, fmt.Errorf("bce: endpoint %q must start with https:// or http://", e)
+		}
+	}
+	switch opts.InstanceType = strings.ToUpper(opts.InstanceType); opts.InstanceType {
+	case "":
+		opts.InstanceType = "BCC"
+	case "BCC", "BBC":
+	default:
+		return nil, fmt.Errorf("bce: instance type %q is neither BCC nor BBC", opts.InstanceType)
+	}
+	if opts.Timeout <= 0 {
+		opts.Timeout = cloud.DefaultTimeout
+	}
+	if opts.ConfirmAttempts <= 0 {
+		opts.ConfirmAttempts = 5
+	}
+	if opts.UserAgent == "" {
+		opts.UserAgent = "havip-agent " + sdk.DEFAULT_USER_AGENT
+	}
+	c := &Client{opts: opts, creds: creds, logger: logger, hc: opts.HTTPClient}
+	if c.hc == nil {
+		c.hc = &http.Client{Transport: &http.Transport{
+			Proxy:               http.ProxyFromEnvironment,
+			DialContext:         (&net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout: opts.Timeout,
+			MaxIdleConnsPerHost: 4,
+			IdleConnTimeout:     90 * time.Second,
+		}}
+	}
+	c.retry = cloud.RetryPolicy{
+		Timeout: opts.Timeout, MinBackoff: opts.MinBackoff, MaxBackoff: opts.MaxBackoff, MaxAttempts: opts.MaxAttempts,
+		OnRetry: func(op string, attempt int, err error, wait time.Duration) {
+			logger.Warn("cloud call failed; retrying", "op", op, "attempt", attempt, "err", err, "wait", wait)
+		},
+	}
+	c.confirm = c.retry
+	c.confirm.MaxAttempts = opts.ConfirmAttempts
+	c.nodeID = opts.InstanceID
+	if c.nodeID == "" {
+		if opts.Identity == nil {
+			return nil, errors.New("bce: instance id is empty and no metadata service is configured")
+		}
+		err := c.retry.Do(ctx, "metadata.instance-id", func(ctx context.Context) error {
+			id, err := opts.Identity.InstanceID(ctx)
+			if err != nil {
+				return &cloud.TransportError{Operation: "metadata.instance-id", Err: err}
+			}
+			c.nodeID = id
+			return nil
+		})
+		if err != nil {
+			return nil, fmt.Errorf("bce: resolving this node's instance id: %w", err)
+		}
+	}
+	return c, nil
+}
+
+// NodeID returns this node's instance id.
+func (c *Client) NodeID() string { return c.nodeID }
+
+// apiCall is one request of the documented HTTP API.
+type apiCall struct {
+	op     string // names the call in errors and logs, such as "havip.attach havip-1"
+	method string
+	eip    bool // sent to the EIP endpoint
+	path   string
+	// query holds the query parameters; a flag such as "attach" has the value "".
+	query  map[string]string
+	body   any // JSON-encoded when not nil
+	result any // JSON-decoded from a successful answer when not nil
+}
+
+func (a *apiCall) mutating() bool { return a.method != http.MethodGet }
+
+// queryString renders the query for logs, flags first then sorted keys; it holds no secret.
+func (a *apiCall) queryString() string {
+	keys := make([]string, 0, len(a.query))
+	for k := range a.query {
+		keys = append(keys, k)
+	}
+	sort.Slice(keys, func(i, j int) bool {
+		fi, fj := a.query[keys[i]] == "", a.query[keys[j]] == ""
+		if fi != fj {
+			return fi
+		}
+		return keys[i] < keys[j]
+	})
+	var b strings.Builder
+	for i, k := range keys {
+		if i > 0 {
+			b.WriteByte('&')
+		}
+		b.WriteString(k)
+		if v := a.query[k]; v != "" {
+			b.WriteString("=" + v)
+		}
+	}
+	return b.String()
+}
+
+// errDryRun is returned by do for a mutating call that dry-run mode did not send.
+var errDryRun = errors.New("dry-run: not sent")
+
+// do sends the call through the retry policy. Each attempt is a freshly built and signed
+// request, so an attempt that failed with RequestExpired is retried with a new signature while
+// the clientToken in the query stays the same.
+func (c *Client) do(ctx context.Context, a *apiCall) error {
+	if a.mutating() {
+		attrs := []any{"op", a.op, "method", a.method, "path", a.path, "query", a.queryString()}
+		if a.body != nil {
+			b, _ := json.Marshal(a.body)
+			attrs = append(attrs, "body", string(b))
+		}
+		if c.opts.DryRun {
+			c.logger.Info("dry-run: would call the cloud API", attrs...)
+			return errDryRun
+		}
+		c.logger.Info("calling the cloud API", attrs...)
+	}
+	return c.retry.Do(ctx, a.op, func(ctx context.Context) error { return c.send(ctx, a) })
+}
+
+// maxAnswer bounds the JSON answers we read.
+const maxAnswer = 4 << 20
+
+func (c *Client) send(ctx context.Context, a *apiCall) error {
+	creds, err := c.creds.Credentials(ctx)
+	if err != nil {
+		return &cloud.TransportError{Operation: a.op, Err: err}
+	}
+	endpoint := c.opts.Endpoint
+	if a.eip {
+		endpoint = c.opts.EIPEndpoint
+	}
+	// A BceClient per attempt is a few words: it lets every attempt carry the credentials of
+	// the moment (refreshed role credentials) without sharing mutable state between goroutines.
+	// The HTTP client, and so the connections, are shared.
+	bc := &sdk.BceClient{
+		Config: &sdk.BceClientConfiguration{
+			Endpoint:  endpoint,
+			Region:    c.opts.Region,
+			UserAgent: c.opts.UserAgent,
+			Credentials: &auth.BceCredentials{AccessKeyId: creds.AccessKeyID,
+				SecretAccessKey: creds.secretAccessKey(), SessionToken: creds.sessionToken()},
+			SignOption:                &auth.SignOptions{HeadersToSign: auth.DEFAULT_HEADERS_TO_SIGN, ExpireSeconds: auth.DEFAULT_EXPIRE_SECONDS},
+			Retry:                     sdk.NewNoRetryPolicy(),
+			ConnectionTimeoutInMillis: int(c.opts.Timeout.Milliseconds()),
+		},
+		Signer:     &auth.BceV1Signer{},
+		HTTPClient: c.hc,
+	}
+	req := &sdk.BceRequest{}
+	req.SetUri(a.path)
+	req.SetMethod(a.method)
+	for k, v := range a.query {
+		req.SetParam(k, v)
+	}
+	if a.body != nil {
+		b, err := json.Marshal(a.body)
+		if err != nil {
+			return &cloud.PermanentError{Op: a.op, Reason: "encoding request body: " + err.Error()}
+		}
+		body, err := sdk.NewBodyFromBytes(b)
+		if err != nil {
+			return &cloud.PermanentError{Op: a.op, Reason: "encoding request body: " + err.Error()}
+		}
+		req.SetBody(body)
+	}
+	req.SetContext(ctx)
+	resp := &sdk.BceResponse{}
+	if err := bc.SendRequest(req, resp); err != nil {
+		var se *sdk.BceServiceError
+		if errors.As(err, &se) {
+			ae := &cloud.APIError{StatusCode: se.StatusCode, Code: se.Code, Message: se.Message,
+				RequestID: se.RequestId, Operation: a.op}
+			ae.RetryAfter = parseRetryAfter(resp.Header("Retry-After"), time.Now())
+			return ae
+		}
+		return &cloud.TransportError{Operation: a.op, Err: err}
+	}
+	defer resp.Body().Close()
+	b, err := io.ReadAll(io.LimitReader(resp.Body(), maxAnswer+1))
+	if err != nil {
+		return &cloud.TransportError{Operation: a.op, Err: fmt.Errorf("reading answer: %w", err)}
+	}
+	if len(b) > maxAnswer {
+		return &cloud.PermanentError{Op: a.op, Reason: fmt.Sprintf("answer larger than %d bytes", maxAnswer)}
+	}
+	if a.result == nil {
+		return nil
+	}
+	if err := json.Unmarshal(b, a.result); err != nil {
+		return &cloud.TransportError{Operation: a.op, Err: fmt.Errorf("decoding answer: %w", err)}
+	}
+	return nil
+}
+
+// parseRetryAfter parses a Retry-After header: delay seconds or an HTTP date.
+func parseRetryAfter(v string, now time.Time) time.Duration {
+	v = strings.TrimSpace(v)
+	if v == "" {
+		return 0
+	}
+	if s, err := strconv.Atoi(v); err == nil {
+		if s < 0 {
+			return 0
+		}
+		return time.Duration(min(s, 3600)) * time.Second
+	}
+	if t, err := http.ParseTime(v); err == nil && t.After(now) {
+		return min(t.Sub(now), time.Hour)
+	}
+	return 0
+}

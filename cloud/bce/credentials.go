@@ -1,0 +1,303 @@
+package bce
+
+import (
+	"bytes"
+	"context"
+	"errors"
+	"fmt"
+	"io"
+	"log/slog"
+	"os"
+	"sort"
+	"strings"
+	"sync"
+	"syscall"
+	"time"
+
+	"github.com/BurntSushi/toml"
+
+	"github.com/havip-agent/havip-agent/cloud/metadata"
+)
+
+// Credentials are an access key pair, optionally with an STS session token. The secret parts
+// are reachable only inside this package and are never printed by fmt or slog.
+type Credentials struct {
+	AccessKeyID string
+	// Expiration is when temporary credentials stop working; zero for a permanent key.
+	Expiration time.Time
+	// s is a pointer so that printing a struct holding Credentials in an unexported field
+	// shows an address, not the secret.
+	s *secret
+}
+
+type secret struct{ secretAccessKey, sessionToken string }
+
+// NewCredentials returns credentials made of an access key id, its secret and an optional
+// session token.
+func NewCredentials(accessKeyID, secretAccessKey, sessionToken string) (Credentials, error) {
+	if accessKeyID == "" {
+		return Credentials{}, errors.New("credentials: access key id is empty")
+	}
+	if secretAccessKey == "" {
+		return Credentials{}, errors.New("credentials: secret access key is empty")
+	}
+	return Credentials{AccessKeyID: accessKeyID, s: &secret{secretAccessKey, sessionToken}}, nil
+}
+
+func (c Credentials) secretAccessKey() string {
+	if c.s == nil {
+		return ""
+	}
+	return c.s.secretAccessKey
+}
+
+func (c Credentials) sessionToken() string {
+	if c.s == nil {
+		return ""
+	}
+	return c.s.sessionToken
+}
+
+// String describes the credentials without their secrets.
+func (c Credentials) String() string {
+	token := "none"
+	if c.sessionToken() != "" {
+		token = "[redacted]"
+	}
+	s := "Credentials{AccessKeyID: " + c.AccessKeyID + ", SecretAccessKey: [redacted], SessionToken: " + token
+	if !c.Expiration.IsZero() {
+		s += ", Expiration: " + c.Expiration.UTC().Format(time.RFC3339)
+	}
+	return s + "}"
+}
+
+// GoString is String: %#v must not print the secrets either.
+func (c Credentials) GoString() string { return c.String() }
+
+// Format prints String for every verb.
+func (c Credentials) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
+
+// LogValue logs the credentials without their secrets.
+func (c Credentials) LogValue() slog.Value {
+	attrs := []slog.Attr{slog.String("access_key_id", c.AccessKeyID)}
+	if !c.Expiration.IsZero() {
+		attrs = append(attrs, slog.Time("expiration", c.Expiration))
+	}
+	return slog.GroupValue(attrs...)
+}
+
+// CredentialSource supplies the credentials each request is signed with. It is consulted for
+// every attempt, so refreshed credentials are picked up by the next request.
+type CredentialSource interface {
+	Credentials(ctx context.Context) (Credentials, error)
+}
+
+// StaticCredentials is a CredentialSource that always returns the same credentials.
+type StaticCredentials Credentials
+
+// Credentials returns c.
+func (c StaticCredentials) Credentials(context.Context) (Credentials, error) {
+	return Credentials(c), nil
+}
+
+// String describes the credentials without their secrets.
+func (c StaticCredentials) String() string { return Credentials(c).String() }
+
+// Format prints String for every verb.
+func (c StaticCredentials) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
+
+// maxCredentialsFile bounds what LoadCredentialsFile reads.
+const maxCredentialsFile = 64 << 10
+
+// LoadCredentialsFile reads a TOML credentials file with the keys access_key_id,
+// secret_access_key and the optional session_token. It refuses a file that is not a regular
+// file, that group or others may read or write, or that root does not own: such a file may have
+// leaked its secret, and the error says how to fix it.
+func LoadCredentialsFile(path string) (Credentials, error) {
+	return LoadCredentialsFileOwnedBy(path, 0)
+}
+
+// LoadCredentialsFileOwnedBy is LoadCredentialsFile requiring owner uid instead of root; tests
+// running unprivileged use it.
+func LoadCredentialsFileOwnedBy(path string, uid int) (Credentials, error) {
+	fix := fmt.Sprintf("fix: chown root:root %s && chmod 600 %s", path, path)
+	if uid != 0 {
+		fix = fmt.Sprintf("fix: chown %d %s && chmod 600 %s", uid, path, path)
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return Credentials{}, fmt.Errorf("credentials file: %w", err)
+	}
+	defer f.Close()
+	// Check the opened file, not the path, so that a file swapped in between is not read.
+	fi, err := f.Stat()
+	if err != nil {
+		return Credentials{}, fmt.Errorf("credentials file: %w", err)
+	}
+	if !fi.Mode().IsRegular() {
+		return Credentials{}, fmt.Errorf("credentials file %s: not a regular file", path)
+	}
+	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
+		return Credentials{}, fmt.Errorf("credentials file %s: mode %04o lets group or others access it; %s", path, perm, fix)
+	}
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != uid {
+		return Credentials{}, fmt.Errorf("credentials file %s: owned by uid %d, want uid %d; %s", path, st.Uid, uid, fix)
+	}
+	b, err := io.ReadAll(io.LimitReader(f, maxCredentialsFile+1))
+	if err != nil {
+		return Credentials{}, fmt.Errorf("credentials file %s: %w", path, err)
+	}
+	if len(b) > maxCredentialsFile {
+		return Credentials{}, fmt.Errorf("credentials file %s: larger than %d bytes", path, maxCredentialsFile)
+	}
+	return ParseCredentials(path, b)
+}
+
+// ParseCredentials parses the TOML text of a credentials file; name is used in errors. Its errors
+// never quote the text, which holds secrets.
+func ParseCredentials(name string, b []byte) (Credentials, error) {
+	var doc struct {
+		AccessKeyID     string `toml:"access_key_id"`
+		SecretAccessKey string `toml:"secret_access_key"`
+		SessionToken    string `toml:"session_token"`
+	}
+	md, err := toml.NewDecoder(bytes.NewReader(b)).Decode(&doc)
+	if err != nil {
+		// The parser's message may quote the offending text, which may be the secret.
+		var pe toml.ParseError
+		if errors.As(err, &pe) {
+			return Credentials{}, fmt.Errorf("credentials file %s:%d: invalid TOML", name, pe.Position.Line)
+		}
+		return Credentials{}, fmt.Errorf("credentials file %s: invalid TOML (keys must be strings)", name)
+	}
+	if und := md.Undecoded(); len(und) > 0 {
+		keys := make([]string, 0, len(und))
+		for _, k := range und {
+			keys = append(keys, k.String())
+		}
+		sort.Strings(keys)
+		return Credentials{}, fmt.Errorf("credentials file %s: unknown key(s) %s (want access_key_id, secret_access_key, session_token)",
+			name, strings.Join(keys, ", "))
+	}
+	for _, f := range []struct{ key, v string }{{"access_key_id", doc.AccessKeyID}, {"secret_access_key", doc.SecretAccessKey}, {"session_token", doc.SessionToken}} {
+		if strings.TrimSpace(f.v) != f.v || strings.ContainsAny(f.v, " \t\r\n") {
+			return Credentials{}, fmt.Errorf("credentials file %s: %s contains white space", name, f.key)
+		}
+	}
+	if doc.AccessKeyID == "" {
+		return Credentials{}, fmt.Errorf("credentials file %s: access_key_id is missing", name)
+	}
+	if doc.SecretAccessKey == "" {
+		return Credentials{}, fmt.Errorf("credentials file %s: secret_access_key is missing", name)
+	}
+	return NewCredentials(doc.AccessKeyID, doc.SecretAccessKey, doc.SessionToken)
+}
+
+// RoleFetcher fetches instance-role credentials; *metadata.Client implements it.
+type RoleFetcher interface {
+	RoleCredentials(ctx context.Context) (metadata.RoleCredentials, error)
+}
+
+// RoleCredentialSource is a CredentialSource backed by the instance role. It refreshes the
+// credentials before they expire: at 80% of their lifetime, and at the latest 5 minutes before
+// expiry. Credentials refreshes on demand when due; Run refreshes ahead in the background so
+// that a claim rarely waits for the metadata service. It is safe for concurrent use.
+type RoleCredentialSource struct {
+	fetch  RoleFetcher
+	logger *slog.Logger
+	now    func() time.Time
+	// retryWait is how long to wait after a failed refresh while the old credentials are valid.
+	retryWait time.Duration
+
+	mu        sync.Mutex
+	cur       Credentials
+	refreshAt time.Time
+}
+
+// NewRoleCredentialSource returns a source fetching from f.
+func NewRoleCredentialSource(f RoleFetcher, logger *slog.Logger) *RoleCredentialSource {
+	if logger == nil {
+		logger = slog.New(slog.DiscardHandler)
+	}
+	return &RoleCredentialSource{fetch: f, logger: logger, now: time.Now, retryWait: 30 * time.Second}
+}
+
+// expiryMargin is how long before expiry credentials count as expired: a request signed now
+// must still be valid when it arrives.
+const expiryMargin = 30 * time.Second
+
+// Credentials returns the current credentials, refreshing them first when due. When a refresh
+// fails but the current credentials are still valid, it logs the failure and returns them.
+func (s *RoleCredentialSource) Credentials(ctx context.Context) (Credentials, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	now := s.now()
+	if s.cur.AccessKeyID != "" && now.Before(s.refreshAt) {
+		return s.cur, nil
+	}
+	if err := s.refreshLocked(ctx, now); err != nil {
+		if s.cur.AccessKeyID != "" && now.Before(s.cur.Expiration.Add(-expiryMargin)) {
+			s.logger.Warn("refreshing instance-role credentials failed; using the current ones",
+				"err", err, "expiration", s.cur.Expiration)
+			s.refreshAt = now.Add(s.retryWait)
+			return s.cur, nil
+		}
+		return Credentials{}, err
+	}
+	return s.cur, nil
+}
+
+func (s *RoleCredentialSource) refreshLocked(ctx context.Context, now time.Time) error {
+	rc, err := s.fetch.RoleCredentials(ctx)
+	if err != nil {
+		return fmt.Errorf("instance-role credentials: %w", err)
+	}
+	if !rc.Expiration.After(now.Add(expiryMargin)) {
+		return fmt.Errorf("instance-role credentials: role %s: expiration %s is already past", rc.Role, rc.Expiration.Format(time.RFC3339))
+	}
+	c, err := NewCredentials(rc.AccessKeyID, rc.SecretAccessKey(), rc.SessionToken())
+	if err != nil {
+		return fmt.Errorf("instance-role credentials: role %s: %w", rc.Role, err)
+	}
+	c.Expiration = rc.Expiration
+	s.cur = c
+	s.refreshAt = refreshTime(now, rc.Expiration)
+	s.logger.Info("instance-role credentials refreshed", "role", rc.Role, "credentials", c, "refresh_at", s.refreshAt)
+	return nil
+}
+
+// refreshTime is when credentials obtained at now and expiring at exp should be replaced: at
+// 80% of their lifetime, and no later than 5 minutes before expiry when the lifetime allows.
+func refreshTime(now, exp time.Time) time.Time {
+	life := exp.Sub(now)
+	at := now.Add(life * 8 / 10)
+	if early := exp.Add(-5 * time.Minute); early.Before(at) && early.After(now) {
+		at = early
+	}
+	return at
+}
+
+// Run refreshes the credentials ahead of time until ctx ends.
+func (s *RoleCredentialSource) Run(ctx context.Context) {
+	for {
+		s.mu.Lock()
+		wait := s.refreshAt.Sub(s.now())
+		s.mu.Unlock()
+		if wait < 0 {
+			wait = 0
+		}
+		t := time.NewTimer(wait)
+		select {
+		case <-ctx.Done():
+			t.Stop()
+			return
+		case <-t.C:
+		}
+		if _, err := s.Credentials(ctx); err != nil {
+			s.logger.Error("instance-role credentials unavailable", "err", err)
+			s.mu.Lock()
+			s.refreshAt = s.now().Add(s.retryWait)
+			s.mu.Unlock()
+		}
+	}
+}

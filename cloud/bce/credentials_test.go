@@ -1,0 +1,237 @@
+package bce
+
+import (
+	"context"
+	"fmt"
+	"log/slog"
+	"net/http"
+	"net/http/httptest"
+	"os"
+	"path/filepath"
+	"strings"
+	"sync"
+	"sync/atomic"
+	"testing"
+	"time"
+
+	"github.com/baidubce/bce-sdk-go/services/havip"
+
+	"github.com/havip-agent/havip-agent/cloud/metadata"
+)
+
+func writeFile(t *testing.T, text string, mode os.FileMode) string {
+	t.Helper()
+	p := filepath.Join(t.TempDir(), "credentials.toml")
+	if err := os.WriteFile(p, []byte(text), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.Chmod(p, mode); err != nil {
+		t.Fatal(err)
+	}
+	return p
+}
+
+func TestLoadCredentialsFile(t *testing.T) {
+	good := "access_key_id = \"AKfile\"\nsecret_access_key = \"" + testSecret + "\"\n"
+	tests := []struct {
+		name    string
+		text    string
+		mode    os.FileMode
+		uidSkew int
+		want    string // error substring; "" = success
+	}{
+		{name: "ok", text: good, mode: 0o600},
+		{name: "ok with token", text: good + "session_token = \"" + testToken + "\"\n", mode: 0o400},
+		{name: "group readable", text: good, mode: 0o640, want: "chmod 600"},
+		{name: "world writable", text: good, mode: 0o602, want: "mode 0602"},
+		{name: "wrong owner", text: good, mode: 0o600, uidSkew: 1, want: "owned by uid"},
+		{name: "bad toml", text: "access_key_id = \"AK\"\nsecret_access_key = " + testSecret + "\n", mode: 0o600, want: ":2: invalid TOML"},
+		{name: "unknown key", text: good + "secret_key = \"x\"\n", mode: 0o600, want: "unknown key(s) secret_key"},
+		{name: "missing secret", text: "access_key_id = \"AK\"\n", mode: 0o600, want: "secret_access_key is missing"},
+		{name: "space", text: "access_key_id = \"AK \"\nsecret_access_key = \"s\"\n", mode: 0o600, want: "white space"},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := writeFile(t, tt.text, tt.mode)
+			c, err := LoadCredentialsFileOwnedBy(p, os.Getuid()+tt.uidSkew)
+			if tt.want == "" {
+				if err != nil || c.AccessKeyID != "AKfile" || c.secretAccessKey() != testSecret {
+					t.Fatalf("Load = %v, %v", c, err)
+				}
+				return
+			}
+			if err == nil || !strings.Contains(err.Error(), tt.want) {
+				t.Fatalf("err = %v, want %q", err, tt.want)
+			}
+			if !strings.Contains(err.Error(), p) {
+				t.Errorf("error %q does not name the file", err)
+			}
+			if strings.Contains(err.Error(), testSecret) {
+				t.Fatalf("error leaks the secret: %v", err)
+			}
+		})
+	}
+	if _, err := LoadCredentialsFileOwnedBy(t.TempDir(), os.Getuid()); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("directory: err = %v", err)
+	}
+	if os.Getuid() == 0 {
+		if _, err := LoadCredentialsFile(writeFile(t, good, 0o600)); err != nil {
+			t.Errorf("root-owned 0600 file refused: %v", err)
+		}
+	} else if _, err := LoadCredentialsFile(writeFile(t, good, 0o600)); err == nil || !strings.Contains(err.Error(), "chown root:root") {
+		t.Errorf("non-root-owned file accepted or unhelpful error: %v", err)
+	}
+}
+
+func TestSecretsNeverPrinted(t *testing.T) {
+	c, err := NewCredentials("AKprint", testSecret, testToken)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Expiration = time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	type holder struct {
+		c Credentials
+		C Credentials
+		p *Credentials
+	}
+	var jsonLog, textLog strings.Builder
+	slog.New(slog.NewJSONHandler(&jsonLog, nil)).Info("x", "creds", c, "static", StaticCredentials(c))
+	slog.New(slog.NewTextHandler(&textLog, nil)).Info("x", "creds", c, slog.Any("h", holder{c, c, &c}))
+	client, err := New(context.Background(), Options{Region: "bj", InstanceID: "i-1"}, StaticCredentials(c), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	outs := []string{fmt.Sprint(c), fmt.Sprintf("%v|%+v|%#v|%s|%q|%x", c, c, c, c, c, c), fmt.Sprintf("%+v %#v", holder{c, c, &c}, holder{c, c, &c}),
+		fmt.Sprintf("%v %+v %#v", StaticCredentials(c), &c, []Credentials{c}), fmt.Sprintf("%+v %#v", client, client), jsonLog.String(), textLog.String()}
+	for _, s := range outs {
+		if strings.Contains(s, testSecret) || strings.Contains(s, testToken) {
+			t.Errorf("secret printed: %s", s)
+		}
+	}
+	if !strings.Contains(outs[0], "AKprint") {
+		t.Errorf("String() should show the access key id: %s", outs[0])
+	}
+}
+
+// fakeMetadata serves instance-role credentials; next holds the access key it hands out.
+type fakeMetadata struct {
+	mu      sync.Mutex
+	ak      string
+	exp     time.Time
+	fail    bool
+	fetches atomic.Int32
+}
+
+func (m *fakeMetadata) ServeHTTP(w http.ResponseWriter, r *http.Request) {
+	m.mu.Lock()
+	defer m.mu.Unlock()
+	switch r.URL.Path {
+	case "/1.0/meta-data/iam/security-credentials/":
+		fmt.Fprint(w, "agent-role")
+	case "/1.0/meta-data/iam/security-credentials/agent-role":
+		m.fetches.Add(1)
+		if m.fail {
+			http.Error(w, "down", http.StatusInternalServerError)
+			return
+		}
+		fmt.Fprintf(w, `{"accessKeyId":%q,"secretAccessKey":%q,"sessionToken":%q,"expiration":%q}`,
+			m.ak, testSecret+m.ak, testToken+m.ak, m.exp.UTC().Format(time.RFC3339))
+	default:
+		http.NotFound(w, r)
+	}
+}
+
+func TestRoleCredentialsRefresh(t *testing.T) {
+	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	var nowMu sync.Mutex
+	now := base
+	md := &fakeMetadata{ak: "AKrole1", exp: base.Add(time.Hour)}
+	mdSrv := httptest.NewServer(md)
+	t.Cleanup(mdSrv.Close)
+
+	f := newFakeBCE(t)
+	f.keys["AKrole1"] = testSecret + "AKrole1"
+	f.keys["AKrole2"] = testSecret + "AKrole2"
+	f.havips["havip-1"] = &havip.HaVip{HaVipId: "havip-1"}
+	lb, logger := newLogBuffer()
+	src := NewRoleCredentialSource(metadata.New(mdSrv.URL, mdSrv.Client()), logger)
+	src.now = func() time.Time { nowMu.Lock(); defer nowMu.Unlock(); return now }
+	setNow := func(d time.Duration) { nowMu.Lock(); now = base.Add(d); nowMu.Unlock() }
+	c, err := New(context.Background(), Options{Endpoint: f.srv.URL, EIPEndpoint: f.srv.URL, InstanceID: "i-self",
+		MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, src, logger)
+	if err != nil {
+		t.Fatal(err)
+	}
+	observe := func() recorded {
+		t.Helper()
+		ctx, cancel := context.WithTimeout(context.Background(), 10*time.Second)
+		defer cancel()
+		if _, err := c.Observe(ctx, havipRes("havip-1", "")); err != nil {
+			t.Fatal(err)
+		}
+		r := f.requests()
+		return r[len(r)-1]
+	}
+	if r := observe(); r.AccessKeyID != "AKrole1" || r.SecurityToken != testToken+"AKrole1" {
+		t.Fatalf("signed with %s / token %q, want AKrole1 and its session token", r.AccessKeyID, r.SecurityToken)
+	}
+	md.mu.Lock()
+	md.ak, md.exp = "AKrole2", base.Add(2*time.Hour)
+	md.mu.Unlock()
+	setNow(40 * time.Minute) // before 80% of the hour: no refresh
+	if r := observe(); r.AccessKeyID != "AKrole1" {
+		t.Fatalf("refreshed too early: %s", r.AccessKeyID)
+	}
+	setNow(49 * time.Minute) // past 80%: refresh
+	var wg sync.WaitGroup
+	for range 8 {
+		wg.Add(1)
+		go func() { defer wg.Done(); src.Credentials(context.Background()) }()
+	}
+	wg.Wait()
+	if r := observe(); r.AccessKeyID != "AKrole2" {
+		t.Fatalf("not refreshed: %s", r.AccessKeyID)
+	}
+	if n := md.fetches.Load(); n != 2 {
+		t.Fatalf("%d credential fetches, want 2 (concurrent callers share one refresh)", n)
+	}
+
+	// A failed refresh keeps the still-valid credentials.
+	md.mu.Lock()
+	md.fail = true
+	md.mu.Unlock()
+	setNow(110 * time.Minute) // past the refresh point of AKrole2 (1:45:48), before its expiry (2:00)
+	if r := observe(); r.AccessKeyID != "AKrole2" {
+		t.Fatalf("signed with %s, want the still-valid AKrole2", r.AccessKeyID)
+	}
+	if !strings.Contains(lb.String(), "using the current ones") {
+		t.Fatalf("the failed refresh was not logged:\n%s", lb)
+	}
+	setNow(3 * time.Hour) // expired and no refresh possible
+	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
+	defer cancel()
+	if _, err := c.Observe(ctx, havipRes("havip-1", "")); err == nil {
+		t.Fatal("Observe with expired credentials succeeded")
+	} else if !strings.Contains(err.Error(), "instance-role credentials") {
+		t.Fatalf("err = %v", err)
+	}
+	if s := lb.String(); strings.Contains(s, testSecret) || strings.Contains(s, testToken) {
+		t.Fatalf("secret in logs:\n%s", s)
+	}
+}
+
+func TestRefreshTime(t *testing.T) {
+	now := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	tests := []struct {
+		life, want time.Duration
+	}{
+		{time.Hour, 48 * time.Minute},
+		{10 * time.Minute, 5 * time.Minute},
+		{4 * time.Minute, 192 * time.Second},
+	}
+	for _, tt := range tests {
+		if got := refreshTime(now, now.Add(tt.life)).Sub(now); got != tt.want {
+			t.Errorf("life %v: refresh after %v, want %v", tt.life, got, tt.want)
+		}
+	}
+}

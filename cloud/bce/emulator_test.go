@@ -1,0 +1,235 @@
+package bce
+
+import (
+	"context"
+	"net/http/httptest"
+	"strings"
+	"testing"
+	"time"
+
+	"github.com/havip-agent/havip-agent/cloud"
+	"github.com/havip-agent/havip-agent/cloud/emulator"
+	"github.com/havip-agent/havip-agent/cloud/metadata"
+)
+
+const emuSeed = `
+region = "bj"
+
+[[credential]]
+access_key_id = "ak-test"
+secret_access_key = "sk-test"
+
+[[vpc]]
+id = "vpc-1"
+cidr = "198.18.0.0/16"
+
+[[vpc]]
+id = "vpc-lo"
+cidr = "127.0.0.0/8"
+
+[[subnet]]
+id = "sbn-1"
+vpc_id = "vpc-1"
+cidr = "198.18.0.0/24"
+
+[[subnet]]
+id = "sbn-lo"
+vpc_id = "vpc-lo"
+cidr = "127.0.0.0/24"
+
+[[instance]]
+id = "i-a"
+eni_id = "eni-a"
+subnet_id = "sbn-1"
+private_ip = "198.18.0.11"
+
+[[instance]]
+id = "i-b"
+eni_id = "eni-b"
+subnet_id = "sbn-1"
+private_ip = "198.18.0.12"
+
+[[instance]]
+id = "i-lo"
+eni_id = "eni-lo"
+subnet_id = "sbn-lo"
+private_ip = "127.0.0.1"
+role = "agent-role"
+
+[[route_table]]
+id = "rt-1"
+vpc_id = "vpc-1"
+
+[[route_rule]]
+id = "rr-ha"
+route_table_id = "rt-1"
+source = "0.0.0.0/0"
+destination = "0.0.0.0/0"
+next_hop_type = "custom"
+next_hop_id = "i-b"
+standby_id = "rr-hb"
+standby_next_hop_id = "i-a"
+
+[[route_rule]]
+id = "rr-s"
+route_table_id = "rt-1"
+source = "0.0.0.0/0"
+destination = "10.9.0.0/16"
+next_hop_type = "custom"
+next_hop_id = "i-b"
+
+[[havip]]
+id = "havip-1"
+subnet_id = "sbn-1"
+private_ip = "198.18.0.100"
+instances = ["i-b"]
+`
+
+// newEmulator serves a fresh emulator and returns it with a client of node i-a.
+func newEmulator(t *testing.T, mod func(*Options)) (*emulator.Emulator, *Client, string) {
+	t.Helper()
+	seed, err := emulator.ParseSeed(strings.NewReader(emuSeed), "seed.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu, err := emulator.New(seed, emulator.Options{}, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu.Handler())
+	t.Cleanup(srv.Close)
+	opts := Options{Region: "bj", Endpoint: srv.URL, EIPEndpoint: srv.URL, InstanceID: "i-a",
+		Timeout: 2 * time.Second, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
+	if mod != nil {
+		mod(&opts)
+	}
+	creds, _ := NewCredentials("ak-test", "sk-test", "")
+	c, err := New(context.Background(), opts, StaticCredentials(creds), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return emu, c, srv.URL
+}
+
+func emuOps(emu *emulator.Emulator, op string) []emulator.RequestRecord {
+	var out []emulator.RequestRecord
+	for _, r := range emu.Requests() {
+		if r.Operation == op {
+			out = append(out, r)
+		}
+	}
+	return out
+}
+
+func TestEmulatorHAVIPAttach(t *testing.T) {
+	emu, c, _ := newEmulator(t, nil)
+	ctx := context.Background()
+	r := havipRes("havip-1", cloud.BindAttach)
+	if o, err := c.Observe(ctx, r); err != nil || o.Owned || o.Current != "i-b" {
+		t.Fatalf("Observe = %+v, %v; want owned by i-b", o, err)
+	}
+	o, err := c.Claim(ctx, r, tokenBase)
+	if err != nil || !o.Owned || o.Current != "i-a" {
+		t.Fatalf("Claim = %+v, %v; want owned by i-a", o, err)
+	}
+	if n := len(emuOps(emu, "havip.attach")); n != 1 {
+		t.Fatalf("%d attach requests, want 1", n)
+	}
+	// Exclusive: detach i-b too.
+	if o, err = c.Claim(ctx, havipRes("havip-1", cloud.BindExclusive), "gen-2/havip"); err != nil || !o.Owned {
+		t.Fatalf("exclusive Claim = %+v, %v", o, err)
+	}
+	if d := emuOps(emu, "havip.detach"); len(d) != 1 || d[0].Status != 200 {
+		t.Fatalf("detach requests: %+v", d)
+	}
+}
+
+func TestEmulatorSwitchOnceUnderRetries(t *testing.T) {
+	emu, c, _ := newEmulator(t, nil)
+	for _, f := range []emulator.Fault{
+		{Operation: "route.rule.switch", Kind: emulator.FaultError, Status: 503, Code: "ServiceUnavailable", Count: 1},
+		{Operation: "route.rule.switch", Kind: emulator.FaultLost, Count: 1},
+	} {
+		if _, err := emu.AddFault(f); err != nil {
+			t.Fatal(err)
+		}
+	}
+	o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", cloud.RouteSwitch), tokenBase)
+	if err != nil || !o.Owned || o.Shape != cloud.ShapeHA || o.Current != "i-a" {
+		t.Fatalf("Claim = %+v, %v; want the HA pair active on i-a", o, err)
+	}
+	sw := emuOps(emu, "route.rule.switch")
+	applied := 0
+	for _, r := range sw {
+		if r.ClientToken != cloud.Token(tokenBase, "route.switch/rr-ha") || r.Path != "/v1/route/rule/rr-ha" {
+			t.Errorf("switch request %+v", r)
+		}
+		if r.Applied {
+			applied++
+		}
+	}
+	if len(sw) < 3 || applied != 1 {
+		t.Fatalf("switch requests %+v: want >= 3 (503, lost, replay) and exactly one applied", sw)
+	}
+	if !sw[len(sw)-1].Replayed {
+		t.Fatalf("the last switch was not answered from the clientToken cache: %+v", sw[len(sw)-1])
+	}
+	// Claiming again sends nothing.
+	if _, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", ""), "gen-2/route"); err != nil {
+		t.Fatal(err)
+	}
+	if n := len(emuOps(emu, "route.rule.switch")); n != len(sw) {
+		t.Fatalf("an owned route was switched again")
+	}
+}
+
+func TestEmulatorUpdateSingleLine(t *testing.T) {
+	emu, c, _ := newEmulator(t, nil)
+	if _, err := emu.AddFault(emulator.Fault{Operation: "route.rule.update", Kind: emulator.FaultError, Status: 400, Code: "RequestExpired", Count: 1}); err != nil {
+		t.Fatal(err)
+	}
+	o, err := c.Claim(context.Background(), routeRes("rt-1", "10.9.0.0/16", cloud.RouteAuto), tokenBase)
+	if err != nil || !o.Owned || o.Shape != cloud.ShapeSingle {
+		t.Fatalf("Claim = %+v, %v; want the single rule on i-a", o, err)
+	}
+	up := emuOps(emu, "route.rule.update")
+	if len(up) != 2 || up[0].Code != "RequestExpired" || up[1].Status != 200 {
+		t.Fatalf("update requests %+v: want RequestExpired then success", up)
+	}
+	if o, err := c.Claim(context.Background(), routeRes("rt-1", "10.9.0.0/16", cloud.RouteSwitch), tokenBase); !cloud.IsPermanent(err) {
+		t.Fatalf("switch mode on a single rule: %+v, %v; want a permanent error", o, err)
+	}
+}
+
+func TestEmulatorAuthNotRetried(t *testing.T) {
+	emu, _, url := newEmulator(t, nil)
+	creds, _ := NewCredentials("ak-test", "wrong", "")
+	c, err := New(context.Background(), Options{Endpoint: url, EIPEndpoint: url, InstanceID: "i-a",
+		MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, StaticCredentials(creds), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if _, err := c.Observe(context.Background(), havipRes("havip-1", "")); !cloud.IsPermanent(err) || !strings.Contains(err.Error(), "SignatureDoesNotMatch") {
+		t.Fatalf("err = %v", err)
+	}
+	if n := len(emu.Requests()); n != 1 {
+		t.Fatalf("%d requests, want 1", n)
+	}
+}
+
+func TestEmulatorInstanceRole(t *testing.T) {
+	_, _, url := newEmulator(t, nil)
+	md := metadata.New(url, nil)
+	src := NewRoleCredentialSource(md, nil)
+	c, err := New(context.Background(), Options{Endpoint: url, EIPEndpoint: url, Identity: md,
+		MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}, src, nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if c.NodeID() != "i-lo" {
+		t.Fatalf("NodeID = %q, want i-lo (the instance with the caller's address)", c.NodeID())
+	}
+	if o, err := c.Observe(context.Background(), havipRes("havip-1", "")); err != nil || o.Owned {
+		t.Fatalf("Observe with role credentials = %+v, %v", o, err)
+	}
+}

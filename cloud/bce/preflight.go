@@ -1,0 +1,178 @@
+package bce
+
+import (
+	"context"
+	"fmt"
+	"io"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+	"text/tabwriter"
+
+	"github.com/baidubce/bce-sdk-go/services/vpc"
+
+	"github.com/havip-agent/havip-agent/cloud"
+)
+
+// Check is the verdict on one item of a preflight.
+type Check struct {
+	// Name is "instance", "credentials" or a resource key.
+	Name   string
+	OK     bool
+	Detail string
+}
+
+// Report is the result of Preflight.
+type Report struct {
+	Checks []Check
+}
+
+// Failed reports whether any check failed.
+func (r Report) Failed() bool {
+	for _, c := range r.Checks {
+		if !c.OK {
+			return true
+		}
+	}
+	return false
+}
+
+// WriteTo renders the report, one aligned line per check ("ok" or "FAIL", name, detail), and a
+// summary line.
+func (r Report) WriteTo(w io.Writer) (int64, error) {
+	var b strings.Builder
+	tw := tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+	failed := 0
+	for _, c := range r.Checks {
+		verdict := "ok"
+		if !c.OK {
+			verdict = "FAIL"
+			failed++
+		}
+		fmt.Fprintf(tw, "%s\t%s\t%s\n", verdict, c.Name, strings.ReplaceAll(c.Detail, "\n", " "))
+	}
+	tw.Flush()
+	if failed == 0 {
+		fmt.Fprintf(&b, "all %d checks passed\n", len(r.Checks))
+	} else {
+		fmt.Fprintf(&b, "%d of %d checks failed\n", failed, len(r.Checks))
+	}
+	n, err := io.WriteString(w, b.String())
+	return int64(n), err
+}
+
+// String returns the rendering of WriteTo.
+func (r Report) String() string {
+	var b strings.Builder
+	r.WriteTo(&b)
+	return b.String()
+}
+
+// Preflight checks with read-only calls that the configuration can work: the credentials are
+// accepted, each HAVIP exists and holds its VIP (in its subnet's range), each route table has a
+// rule for the destination in a supported shape that this node can take over, each EIP exists.
+// Each call is tried at most twice; ctx bounds the whole check.
+func (c *Client) Preflight(ctx context.Context, resources []cloud.Resource) Report {
+	pc := *c
+	if pc.retry.MaxAttempts == 0 || pc.retry.MaxAttempts > 2 {
+		pc.retry.MaxAttempts = 2
+	}
+	var rep Report
+	self := "instance " + c.nodeID
+	if c.opts.ENIID != "" {
+		self += ", ENI " + c.opts.ENIID
+	}
+	rep.Checks = append(rep.Checks, Check{Name: "instance", OK: c.nodeID != "", Detail: self})
+	var checks []Check
+	var authErr error
+	answered := false
+	for _, r := range resources {
+		ch, err := pc.preflightOne(ctx, r)
+		if cloud.IsAuth(err) && authErr == nil {
+			authErr = err
+		}
+		var ae *cloud.APIError
+		answered = answered || err == nil || errorsAs(err, &ae)
+		checks = append(checks, ch)
+	}
+	creds := Check{Name: "credentials"}
+	switch {
+	case authErr != nil:
+		creds.Detail = "rejected: " + authErr.Error()
+	case answered:
+		creds.OK, creds.Detail = true, "accepted by the API"
+	case len(resources) == 0:
+		creds.OK, creds.Detail = true, "not checked: no cloud resources configured"
+	default:
+		creds.Detail = "not checked: the API did not answer"
+	}
+	rep.Checks = append(rep.Checks, creds)
+	rep.Checks = append(rep.Checks, checks...)
+	return rep
+}
+
+func (c *Client) preflightOne(ctx context.Context, r cloud.Resource) (Check, error) {
+	ch := Check{Name: r.Key()}
+	if err := r.Validate(); err != nil {
+		ch.Detail = err.Error()
+		return ch, err
+	}
+	var err error
+	switch r.Kind {
+	case cloud.KindHAVIP:
+		ch.Detail, err = c.preflightHAVIP(ctx, r.HAVIP)
+	case cloud.KindRoute:
+		var o cloud.Ownership
+		o, _, err = c.observeRoute(ctx, r.Route)
+		ch.Detail = o.Detail + describeOwned(o)
+	case cloud.KindEIP:
+		var o cloud.Ownership
+		o, _, err = c.observeEIP(ctx, r.EIP)
+		ch.Detail = o.Detail + describeOwned(o)
+	}
+	if err != nil {
+		ch.Detail = err.Error()
+		return ch, err
+	}
+	ch.OK = true
+	return ch, nil
+}
+
+func describeOwned(o cloud.Ownership) string {
+	if o.Owned {
+		return "; points at this node"
+	}
+	return "; this node can claim it"
+}
+
+func (c *Client) preflightHAVIP(ctx context.Context, spec *cloud.HAVIPSpec) (string, error) {
+	o, h, err := c.observeHAVIP(ctx, spec)
+	if err != nil {
+		return "", err
+	}
+	detail := "holds " + h.PrivateIpAddress
+	if spec.VIP.IsValid() {
+		got, perr := netip.ParseAddr(h.PrivateIpAddress)
+		if perr != nil || got.Unmap() != spec.VIP.Unmap() {
+			return "", &cloud.PermanentError{Op: "havip " + spec.ID, Reason: fmt.Sprintf("holds %q, but the VIP is %s", h.PrivateIpAddress, spec.VIP)}
+		}
+		if h.SubnetId != "" {
+			var res vpc.GetSubnetDetailResult
+			serr := c.do(ctx, &apiCall{op: "subnet.get " + h.SubnetId, method: http.MethodGet,
+				path: "/v1/subnet/" + url.PathEscape(h.SubnetId), result: &res})
+			p, perr := netip.ParsePrefix(res.Subnet.Cidr)
+			switch {
+			case serr != nil:
+				detail += fmt.Sprintf(" (subnet %s not checked: %v)", h.SubnetId, serr)
+			case perr != nil:
+				detail += fmt.Sprintf(" (subnet %s has no readable CIDR)", h.SubnetId)
+			case !p.Contains(spec.VIP):
+				return "", &cloud.PermanentError{Op: "havip " + spec.ID, Reason: fmt.Sprintf("VIP %s is outside subnet %s (%s)", spec.VIP, h.SubnetId, p)}
+			default:
+				detail += fmt.Sprintf(" in subnet %s (%s)", h.SubnetId, p)
+			}
+		}
+	}
+	return detail + "; " + o.Detail + describeOwned(o), nil
+}

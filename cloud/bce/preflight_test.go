@@ -1,0 +1,82 @@
+package bce
+
+import (
+	"context"
+	"flag"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"testing"
+
+	"github.com/baidubce/bce-sdk-go/services/eip"
+	"github.com/baidubce/bce-sdk-go/services/havip"
+	"github.com/baidubce/bce-sdk-go/services/vpc"
+
+	"github.com/havip-agent/havip-agent/cloud"
+)
+
+var update = flag.Bool("update", false, "rewrite the golden files")
+
+func golden(t *testing.T, name, got string) {
+	t.Helper()
+	p := filepath.Join("testdata", name+".golden")
+	if *update {
+		if err := os.WriteFile(p, []byte(got), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	want, err := os.ReadFile(p)
+	if err != nil {
+		t.Fatalf("%v (run go test -update to create it)", err)
+	}
+	if got != string(want) {
+		t.Fatalf("%s differs:\n--- got\n%s--- want\n%s", p, got, want)
+	}
+}
+
+func TestPreflight(t *testing.T) {
+	f := newFakeBCE(t)
+	f.subnets["sbn-1"] = "10.0.0.0/24"
+	f.havips["havip-ok"] = &havip.HaVip{HaVipId: "havip-ok", SubnetId: "sbn-1", PrivateIpAddress: "10.0.0.100",
+		BindedInstances: []havip.HaVipBindedInstance{{InstanceId: "i-self", InstanceType: "SERVER", Master: true}}}
+	f.havips["havip-wrongip"] = &havip.HaVip{HaVipId: "havip-wrongip", SubnetId: "sbn-1", PrivateIpAddress: "10.0.0.101"}
+	f.rules = append(haPair("i-other", "i-self"), vpc.RouteRule{RouteRuleId: "rr-s", RouteTableId: "rt-2", SourceAddress: "0.0.0.0/0",
+		DestinationAddress: "10.8.0.0/16", NexthopType: "custom", NexthopId: "i-other"})
+	f.eips["1.2.3.4"] = &eip.EipModel{Eip: "1.2.3.4", Status: "binded", InstanceType: "BCC", InstanceId: "i-other"}
+	c, _ := f.client(t, nil)
+	vip := netip.MustParseAddr("10.0.0.100")
+	rs := []cloud.Resource{
+		{Kind: cloud.KindHAVIP, HAVIP: &cloud.HAVIPSpec{ID: "havip-ok", VIP: vip}},
+		{Kind: cloud.KindHAVIP, HAVIP: &cloud.HAVIPSpec{ID: "havip-wrongip", VIP: vip}},
+		{Kind: cloud.KindHAVIP, HAVIP: &cloud.HAVIPSpec{ID: "havip-missing"}},
+		routeRes("rt-1", "0.0.0.0/0", cloud.RouteAuto),
+		routeRes("rt-2", "10.8.0.0/16", cloud.RouteSwitch),
+		routeRes("rt-2", "10.9.0.0/16", cloud.RouteAuto),
+		{Kind: cloud.KindEIP, EIP: &cloud.EIPSpec{Address: "1.2.3.4"}},
+	}
+	rep := c.Preflight(context.Background(), rs)
+	if !rep.Failed() {
+		t.Fatal("Failed() = false")
+	}
+	if n := len(f.mutations()); n != 0 {
+		t.Fatalf("preflight sent %d mutating requests", n)
+	}
+	golden(t, "preflight", rep.String())
+
+	ok := c.Preflight(context.Background(), rs[:1])
+	if ok.Failed() {
+		t.Fatalf("Failed() = true:\n%s", ok)
+	}
+	golden(t, "preflight_ok", ok.String())
+}
+
+func TestPreflightBadCredentials(t *testing.T) {
+	f := newFakeBCE(t)
+	f.havips["havip-1"] = &havip.HaVip{HaVipId: "havip-1"}
+	c, _ := f.client(t, nil)
+	f.mu.Lock()
+	f.keys = map[string]string{} // the key is unknown now
+	f.mu.Unlock()
+	rep := c.Preflight(context.Background(), []cloud.Resource{havipRes("havip-1", "")})
+	golden(t, "preflight_badcreds", rep.String())
+}

@@ -1,0 +1,70 @@
+package bce
+
+import (
+	"context"
+	"errors"
+
+	"github.com/havip-agent/havip-agent/cloud"
+)
+
+// Observe reads the resource's ownership; it makes no change.
+func (c *Client) Observe(ctx context.Context, r cloud.Resource) (cloud.Ownership, error) {
+	if err := r.Validate(); err != nil {
+		return cloud.Ownership{}, err
+	}
+	switch r.Kind {
+	case cloud.KindHAVIP:
+		o, _, err := c.observeHAVIP(ctx, r.HAVIP)
+		return o, err
+	case cloud.KindRoute:
+		o, _, err := c.observeRoute(ctx, r.Route)
+		return o, err
+	default:
+		o, _, err := c.observeEIP(ctx, r.EIP)
+		return o, err
+	}
+}
+
+// Claim makes the resource point at this node with the minimal mutating calls, then reads it
+// back until it is confirmed (a *cloud.PendingError if it is not after the confirm attempts).
+func (c *Client) Claim(ctx context.Context, r cloud.Resource, tokenBase string) (cloud.Ownership, error) {
+	if err := r.Validate(); err != nil {
+		return cloud.Ownership{}, err
+	}
+	if tokenBase == "" {
+		return cloud.Ownership{}, &cloud.PermanentError{Op: r.Key(), Reason: "claim without a token base"}
+	}
+	switch r.Kind {
+	case cloud.KindHAVIP:
+		return c.claimHAVIP(ctx, r.HAVIP, tokenBase)
+	case cloud.KindRoute:
+		return c.claimRoute(ctx, r.Route, tokenBase)
+	default:
+		return c.claimEIP(ctx, r.EIP, tokenBase)
+	}
+}
+
+// confirmed reads back with observe until it reports ownership, within the confirm policy.
+func (c *Client) confirmed(ctx context.Context, op string, observe func(ctx context.Context) (cloud.Ownership, error)) (cloud.Ownership, error) {
+	var last cloud.Ownership
+	err := c.confirm.Do(ctx, op, func(context.Context) error {
+		// The read itself has its own retries; the confirm loop only waits for the state.
+		o, err := observe(ctx)
+		if err != nil {
+			if cloud.IsPermanent(err) {
+				return err
+			}
+			return &cloud.PendingError{Op: op, Reason: err.Error()}
+		}
+		last = o
+		if !o.Owned {
+			return &cloud.PendingError{Op: op, Reason: "not yet pointing at this node: " + o.Detail}
+		}
+		return nil
+	})
+	return last, err
+}
+
+func isDryRun(err error) bool { return errors.Is(err, errDryRun) }
+
+func errorsAs(err error, target any) bool { return err != nil && errors.As(err, target) }

@@ -1,0 +1,237 @@
+package bce
+
+import (
+	"context"
+	"fmt"
+	"net/http"
+	"net/netip"
+	"net/url"
+	"strings"
+
+	"github.com/baidubce/bce-sdk-go/services/vpc"
+
+	"github.com/havip-agent/havip-agent/cloud"
+)
+
+// Path types of the rules of a primary/standby (HA) route.
+const (
+	pathActive  = "ha:active"
+	pathStandby = "ha:standby"
+)
+
+// maxRulePages bounds the paging through a route table, against a server that never stops.
+const maxRulePages = 100
+
+// routeState is the shape of the rules of one destination in a route table.
+type routeState struct {
+	shape   string
+	active  vpc.RouteRule // HA: the active rule; single and havip: the rule
+	standby vpc.RouteRule // HA only
+}
+
+// nextHop returns the next hop id that stands for this node in spec.
+func (c *Client) nextHop(spec *cloud.RouteSpec) string {
+	switch {
+	case spec.NextHop != "":
+		return spec.NextHop
+	case spec.NextHopType == string(vpc.NEXTHOP_TYPE_ENIC) && c.opts.ENIID != "":
+		return c.opts.ENIID
+	default:
+		return c.nodeID
+	}
+}
+
+func nextHopType(spec *cloud.RouteSpec) string {
+	if spec.NextHopType == "" {
+		return string(vpc.NEXTHOP_TYPE_CUSTOM)
+	}
+	return spec.NextHopType
+}
+
+// listRules reads every rule of a table, following the pages.
+func (c *Client) listRules(ctx context.Context, table string) ([]vpc.RouteRule, error) {
+	var rules []vpc.RouteRule
+	marker := ""
+	for range maxRulePages {
+		var page vpc.GetRouteRuleResult
+		q := map[string]string{"routeTableId": table, "maxKeys": "1000"}
+		if marker != "" {
+			q["marker"] = marker
+		}
+		if err := c.do(ctx, &apiCall{op: "route.list " + table, method: http.MethodGet, path: "/v1/route/rule", query: q, result: &page}); err != nil {
+			return nil, err
+		}
+		rules = append(rules, page.RouteRules...)
+		if !page.IsTruncated || page.NextMarker == "" || page.NextMarker == marker {
+			return rules, nil
+		}
+		marker = page.NextMarker
+	}
+	return nil, &cloud.PermanentError{Op: "route.list " + table, Reason: fmt.Sprintf("more than %d pages of rules", maxRulePages)}
+}
+
+// sameDestination compares CIDRs by value ("10.0.0.0/8" and "10.1.0.0/8" differ; an address
+// without a length is a host route).
+func sameDestination(a, b string) bool {
+	pa, ea := parseDest(a)
+	pb, eb := parseDest(b)
+	if ea != nil || eb != nil {
+		return strings.TrimSpace(a) == strings.TrimSpace(b)
+	}
+	return pa == pb
+}
+
+func parseDest(s string) (netip.Prefix, error) {
+	s = strings.TrimSpace(s)
+	if !strings.Contains(s, "/") {
+		a, err := netip.ParseAddr(s)
+		if err != nil {
+			return netip.Prefix{}, err
+		}
+		return netip.PrefixFrom(a, a.BitLen()), nil
+	}
+	p, err := netip.ParsePrefix(s)
+	return p.Masked(), err
+}
+
+// classify finds the rules of dest and decides their shape.
+func classify(op string, rules []vpc.RouteRule, dest string) (routeState, error) {
+	var m []vpc.RouteRule
+	sources := map[string]bool{}
+	for _, r := range rules {
+		if sameDestination(r.DestinationAddress, dest) {
+			m = append(m, r)
+			sources[r.SourceAddress] = true
+		}
+	}
+	if len(m) == 0 {
+		return routeState{}, &cloud.PermanentError{Op: op, Reason: "no rule for destination " + dest}
+	}
+	if len(sources) > 1 {
+		return routeState{}, &cloud.PermanentError{Op: op, Reason: fmt.Sprintf("%d rules for destination %s with different source addresses; cannot tell which to move", len(m), dest)}
+	}
+	if len(m) == 1 {
+		r := m[0]
+		switch {
+		case string(r.NexthopType) == string(vpc.NEXTHOP_TYPE_HAVIP):
+			return routeState{shape: cloud.ShapeHAVIP, active: r}, nil
+		case strings.HasPrefix(r.PathType, "ha:") || r.PathType == "ecmp":
+			return routeState{}, &cloud.PermanentError{Op: op, Reason: fmt.Sprintf("rule %s has path type %q but no partner", r.RouteRuleId, r.PathType)}
+		default:
+			return routeState{shape: cloud.ShapeSingle, active: r}, nil
+		}
+	}
+	if len(m) == 2 {
+		a, s := m[0], m[1]
+		if a.PathType == pathStandby {
+			a, s = s, a
+		}
+		if a.PathType == pathActive && s.PathType == pathStandby {
+			return routeState{shape: cloud.ShapeHA, active: a, standby: s}, nil
+		}
+	}
+	types := make([]string, 0, len(m))
+	for _, r := range m {
+		types = append(types, fmt.Sprintf("%s(%s)", r.RouteRuleId, r.PathType))
+	}
+	return routeState{}, &cloud.PermanentError{Op: op, Reason: fmt.Sprintf("unsupported shape for destination %s: rules %s (want one rule or an ha:active/ha:standby pair)", dest, strings.Join(types, ", "))}
+}
+
+// routeOwnership describes the state and checks it against the mode and our next hop.
+func (c *Client) routeOwnership(op string, spec *cloud.RouteSpec, st routeState) (cloud.Ownership, error) {
+	ours := c.nextHop(spec)
+	o := cloud.Ownership{Shape: st.shape, Current: st.active.NexthopId}
+	mode := spec.Mode
+	if mode == "" {
+		mode = cloud.RouteAuto
+	}
+	switch st.shape {
+	case cloud.ShapeHAVIP:
+		o.Owned = true
+		o.Detail = fmt.Sprintf("rule %s: next hop is HAVIP %s; the route follows the HAVIP", st.active.RouteRuleId, st.active.NexthopId)
+		if mode != cloud.RouteAuto {
+			return o, &cloud.PermanentError{Op: op, Reason: fmt.Sprintf("mode %s, but the rule's next hop is a HAVIP", mode)}
+		}
+	case cloud.ShapeHA:
+		o.Owned = st.active.NexthopId == ours
+		o.Detail = fmt.Sprintf("HA pair: active %s -> %s, standby %s -> %s", st.active.RouteRuleId, st.active.NexthopId,
+			st.standby.RouteRuleId, st.standby.NexthopId)
+		if mode == cloud.RouteUpdate {
+			return o, &cloud.PermanentError{Op: op, Reason: "mode update, but the destination has a primary/standby pair: " + o.Detail}
+		}
+		if !o.Owned && st.standby.NexthopId != ours {
+			return o, &cloud.PermanentError{Op: op, Reason: fmt.Sprintf("this node's next hop %s is not in the HA pair (%s)", ours, o.Detail)}
+		}
+	case cloud.ShapeSingle:
+		o.Owned = st.active.NexthopId == ours
+		o.Detail = fmt.Sprintf("single rule %s -> %s (%s)", st.active.RouteRuleId, st.active.NexthopId, st.active.NexthopType)
+		if mode == cloud.RouteSwitch {
+			return o, &cloud.PermanentError{Op: op, Reason: "mode switch, but the destination has a single-line rule: " + o.Detail}
+		}
+	}
+	return o, nil
+}
+
+func (c *Client) observeRoute(ctx context.Context, spec *cloud.RouteSpec) (cloud.Ownership, routeState, error) {
+	op := "route " + spec.Table + " " + spec.Destination
+	rules, err := c.listRules(ctx, spec.Table)
+	if err != nil {
+		return cloud.Ownership{}, routeState{}, err
+	}
+	st, err := classify(op, rules, spec.Destination)
+	if err != nil {
+		return cloud.Ownership{}, st, err
+	}
+	o, err := c.routeOwnership(op, spec, st)
+	return o, st, err
+}
+
+// updateRouteRuleBody is the documented body of PUT /v1/route/rule/{id}: the rule's current
+// addresses and the new next hop. (vpc.UpdateRouteRuleArgs has no nexthopType and carries the
+// rule id in the body.)
+type updateRouteRuleBody struct {
+	SourceAddress      string `json:"sourceAddress"`
+	DestinationAddress string `json:"destinationAddress"`
+	NexthopID          string `json:"nexthopId"`
+	NexthopType        string `json:"nexthopType"`
+}
+
+// claimRoute switches an HA pair whose active next hop is not ours (switchRouteHA on the active
+// rule), updates a single-line rule's next hop, and leaves a HAVIP-shaped rule alone.
+func (c *Client) claimRoute(ctx context.Context, spec *cloud.RouteSpec, tokenBase string) (cloud.Ownership, error) {
+	o, st, err := c.observeRoute(ctx, spec)
+	if err != nil || o.Owned {
+		return o, err
+	}
+	ours := c.nextHop(spec)
+	var call *apiCall
+	switch st.shape {
+	case cloud.ShapeHA:
+		// The switch is built here because vpc.SwitchRoute (v0.9.277) drops the switchRouteHA
+		// flag: WithQueryParamFilter skips empty values.
+		id := st.active.RouteRuleId
+		call = &apiCall{op: "route.switch " + id, method: http.MethodPut, path: "/v1/route/rule/" + url.PathEscape(id),
+			query: map[string]string{"switchRouteHA": "", "clientToken": cloud.Token(tokenBase, "route.switch/"+id)}}
+	case cloud.ShapeSingle:
+		r := st.active
+		if r.SourceAddress == "" || r.DestinationAddress == "" {
+			return o, &cloud.PermanentError{Op: "route.update " + r.RouteRuleId, Reason: "the rule read back has no source or destination address"}
+		}
+		call = &apiCall{op: "route.update " + r.RouteRuleId, method: http.MethodPut, path: "/v1/route/rule/" + url.PathEscape(r.RouteRuleId),
+			query: map[string]string{"clientToken": cloud.Token(tokenBase, "route.update/"+r.RouteRuleId+"/"+ours)},
+			body: updateRouteRuleBody{SourceAddress: r.SourceAddress, DestinationAddress: r.DestinationAddress,
+				NexthopID: ours, NexthopType: nextHopType(spec)}}
+	default:
+		return o, nil
+	}
+	if err := c.do(ctx, call); isDryRun(err) {
+		o.Detail += fmt.Sprintf("; dry-run: would %s %s?%s", call.method, call.path, call.queryString())
+		return o, nil
+	} else if err != nil {
+		return o, err
+	}
+	return c.confirmed(ctx, "route.confirm "+spec.Table+" "+spec.Destination, func(ctx context.Context) (cloud.Ownership, error) {
+		o, _, err := c.observeRoute(ctx, spec)
+		return o, err
+	})
+}

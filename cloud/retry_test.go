@@ -1,0 +1,165 @@
+package cloud
+
+import (
+	"context"
+	"errors"
+	"fmt"
+	"testing"
+	"time"
+)
+
+// fakeClock records the waits the policy asks for instead of sleeping.
+type fakeClock struct {
+	now   time.Time
+	waits []time.Duration
+}
+
+func (c *fakeClock) policy(p RetryPolicy) RetryPolicy {
+	p.Now = func() time.Time { return c.now }
+	p.Sleep = func(ctx context.Context, d time.Duration) error {
+		c.waits = append(c.waits, d)
+		c.now = c.now.Add(d)
+		return ctx.Err()
+	}
+	p.Rand = func() float64 { return 1 } // the top of the jitter range: deterministic
+	return p
+}
+
+func TestBackoff(t *testing.T) {
+	p := RetryPolicy{Rand: func() float64 { return 1 }}
+	var got []time.Duration
+	for i := range 8 {
+		got = append(got, p.Backoff(i, nil))
+	}
+	want := []time.Duration{200 * time.Millisecond, 400 * time.Millisecond, 800 * time.Millisecond,
+		1600 * time.Millisecond, 3200 * time.Millisecond, 6400 * time.Millisecond, 10 * time.Second, 10 * time.Second}
+	if fmt.Sprint(got) != fmt.Sprint(want) {
+		t.Fatalf("Backoff = %v, want %v", got, want)
+	}
+	p.Rand = func() float64 { return 0 }
+	if got, want := p.Backoff(0, nil), 100*time.Millisecond; got != want {
+		t.Fatalf("Backoff with rand 0 = %v, want %v (lower half of the range)", got, want)
+	}
+	throttled := &APIError{StatusCode: 429, RetryAfter: 5 * time.Second}
+	if got, want := p.Backoff(0, throttled), 5*time.Second; got != want {
+		t.Fatalf("Backoff honouring Retry-After = %v, want %v", got, want)
+	}
+	huge := &APIError{StatusCode: 429, RetryAfter: time.Hour}
+	if got, want := p.Backoff(0, huge), DefaultMaxRetryAfter; got != want {
+		t.Fatalf("Backoff with huge Retry-After = %v, want cap %v", got, want)
+	}
+}
+
+func TestDoRetriesUntilSuccess(t *testing.T) {
+	tests := []struct {
+		name      string
+		errs      []error
+		wantCalls int
+		wantWaits []time.Duration
+		wantErr   bool
+	}{
+		{name: "success", errs: nil, wantCalls: 1},
+		{name: "5xx then success", errs: []error{&APIError{StatusCode: 500, Code: "InternalError"}, &APIError{StatusCode: 503}},
+			wantCalls: 3, wantWaits: []time.Duration{200 * time.Millisecond, 400 * time.Millisecond}},
+		{name: "429 with Retry-After", errs: []error{&APIError{StatusCode: 429, RetryAfter: 2 * time.Second}},
+			wantCalls: 2, wantWaits: []time.Duration{2 * time.Second}},
+		{name: "RequestExpired", errs: []error{&APIError{StatusCode: 400, Code: CodeRequestExpired}},
+			wantCalls: 2, wantWaits: []time.Duration{200 * time.Millisecond}},
+		{name: "transport", errs: []error{&TransportError{Operation: "x", Err: errors.New("connection reset")}},
+			wantCalls: 2, wantWaits: []time.Duration{200 * time.Millisecond}},
+		{name: "auth not retried", errs: []error{&APIError{StatusCode: 403, Code: CodeInvalidAccessKeyID}},
+			wantCalls: 1, wantErr: true},
+		{name: "signature not retried", errs: []error{&APIError{StatusCode: 400, Code: CodeSignatureDoesNotMatch}},
+			wantCalls: 1, wantErr: true},
+		{name: "validation not retried", errs: []error{&APIError{StatusCode: 400, Code: "InvalidParameter"}},
+			wantCalls: 1, wantErr: true},
+		{name: "mismatch not retried", errs: []error{&APIError{StatusCode: 403, Code: CodeIdempotentParameterMismatch}},
+			wantCalls: 1, wantErr: true},
+		{name: "permanent not retried", errs: []error{&PermanentError{Reason: "shape"}}, wantCalls: 1, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &fakeClock{now: time.Unix(1000, 0)}
+			p := clk.policy(RetryPolicy{})
+			calls := 0
+			err := p.Do(context.Background(), "op", func(ctx context.Context) error {
+				calls++
+				if _, ok := ctx.Deadline(); !ok {
+					t.Error("attempt context has no deadline")
+				}
+				if calls <= len(tt.errs) {
+					return tt.errs[calls-1]
+				}
+				return nil
+			})
+			if (err != nil) != tt.wantErr {
+				t.Fatalf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if calls != tt.wantCalls {
+				t.Fatalf("calls = %d, want %d", calls, tt.wantCalls)
+			}
+			if fmt.Sprint(clk.waits) != fmt.Sprint(tt.wantWaits) && !(len(clk.waits) == 0 && len(tt.wantWaits) == 0) {
+				t.Fatalf("waits = %v, want %v", clk.waits, tt.wantWaits)
+			}
+		})
+	}
+}
+
+func TestDoStopsAtDeadline(t *testing.T) {
+	clk := &fakeClock{now: time.Now()}
+	p := clk.policy(RetryPolicy{})
+	ctx, cancel := context.WithDeadline(context.Background(), clk.now.Add(time.Second))
+	defer cancel()
+	calls := 0
+	err := p.Do(ctx, "op", func(context.Context) error {
+		calls++
+		return &APIError{StatusCode: 500}
+	})
+	// Waits of 200 ms and 400 ms fit in the second; the next (800 ms) would not.
+	if calls != 3 {
+		t.Fatalf("calls = %d, want 3", calls)
+	}
+	if !errors.Is(err, context.DeadlineExceeded) {
+		t.Fatalf("err = %v, want DeadlineExceeded", err)
+	}
+	var ae *APIError
+	if !errors.As(err, &ae) || ae.StatusCode != 500 {
+		t.Fatalf("err = %v, want it to wrap the last APIError", err)
+	}
+}
+
+func TestDoMaxAttemptsAndCancel(t *testing.T) {
+	clk := &fakeClock{now: time.Unix(1000, 0)}
+	p := clk.policy(RetryPolicy{MaxAttempts: 2})
+	calls := 0
+	err := p.Do(context.Background(), "op", func(context.Context) error { calls++; return &APIError{StatusCode: 502} })
+	if calls != 2 || err == nil {
+		t.Fatalf("calls = %d, err = %v; want 2 calls and an error", calls, err)
+	}
+	if !IsRetryable(err) {
+		t.Fatalf("the wrapped last error should stay retryable for the caller: %v", err)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	calls = 0
+	err = p.Do(ctx, "op", func(context.Context) error { calls++; cancel(); return &APIError{StatusCode: 500} })
+	if calls != 1 || !errors.Is(err, context.Canceled) {
+		t.Fatalf("calls = %d, err = %v; want 1 call and Canceled", calls, err)
+	}
+}
+
+func TestDoAttemptTimeout(t *testing.T) {
+	p := RetryPolicy{Timeout: 20 * time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
+	calls := 0
+	err := p.Do(context.Background(), "op", func(ctx context.Context) error {
+		calls++
+		if calls == 1 {
+			<-ctx.Done() // a hung attempt: only its own timeout ends it
+			return &TransportError{Operation: "op", Err: ctx.Err()}
+		}
+		return nil
+	})
+	if err != nil || calls != 2 {
+		t.Fatalf("err = %v, calls = %d; want success on the second attempt", err, calls)
+	}
+}
