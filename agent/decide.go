@@ -93,7 +93,7 @@ func decide(cur State, in input) (State, []action) {
 	case inState:
 		if in.state != cur {
 			if in.state == StateMaster {
-				return StateMaster, []action{actPersist, actAddAll, actBurst, actCloudStart}
+				return StateMaster, []action{actPersist, actCloudStart, actAddAll, actBurst}
 			}
 			return in.state, []action{actPersist, actCloudStop, actStopAnnouncing, actRemoveAll}
 		}

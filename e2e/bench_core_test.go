@@ -102,7 +102,7 @@ func waitAddr(ch <-chan netlink.AddrUpdate, want netip.Addr, added bool, timeout
 func BenchmarkCoreFailover(b *testing.B) {
 	const transitions = 200
 	c := newCoreRig(b)
-	a := newAgent(b, c.rig, c.node, strings.Replace(coreInstance, `garp_count = 3`, `garp_count = 1`, 1))
+	a := newAgent(b, c.rig, c.node, strings.Replace(coreInstance, `garp_count = 3`, `garp_count = 1`, 1)).quiet()
 	a.start()
 	events := addrEvents(b, c.rig.Name(c.node))
 	frames := captureGARPs(arpCapture(b, c.rig.Name(c.peer), "eth0"))
@@ -186,7 +186,7 @@ name = "VI_1"
 interface = "eth0"
 vips = [`+strings.Join(vips, ", ")+`]
 garp_count = 1
-`)
+`).quiet()
 	a.start()
 	frames := captureGARPs(arpCapture(b, c.rig.Name(c.peer), "eth0"))
 	h := handleIn(b, c.rig.Name(c.node))
@@ -229,7 +229,7 @@ garp_count = 1
 // BenchmarkCoreIdleRSS reports the resident memory of an idle daemon.
 func BenchmarkCoreIdleRSS(b *testing.B) {
 	c := newCoreRig(b)
-	a := newAgent(b, c.rig, c.node, coreInstance)
+	a := newAgent(b, c.rig, c.node, coreInstance).quiet()
 	a.start()
 	a.write(`INSTANCE "VI_1" MASTER 100`)
 	time.Sleep(2 * time.Second)

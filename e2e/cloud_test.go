@@ -98,3 +98,37 @@ func lastSeqFrom(l emulator.Log, src string) uint64 {
 	}
 	return s
 }
+
+// TestIntegrationCloudReclaim: the backup is MASTER for a moment and moves
+// the cloud, and the real MASTER is never re-notified: it wins the cloud
+// back within reconcile_interval plus one attempt.
+func TestIntegrationCloudReclaim(t *testing.T) {
+	h := newHARig(t)
+	e := h.startEmulator()
+	for _, name := range []string{"n1", "n2"} {
+		n := h.nodes[name]
+		n.agent = newAgent(t, h.rig, name, h.cloudAgentConfig(n, e, ""))
+		n.agent.start()
+	}
+	n1, n2 := h.nodes["n1"].agent, h.nodes["n2"].agent
+	n2.write(`INSTANCE "VI_1" BACKUP 100`)
+	n1.write(`INSTANCE "VI_1" MASTER 100`)
+	eventually(t, "HAVIP master i-n1", func() bool { return havipMaster(h.emuState(e)) == "i-n1" })
+	// The backup's blip: MASTER, then BACKUP again.
+	n2.write(`INSTANCE "VI_1" MASTER 100`)
+	eventually(t, "route moved to i-n2 by the blip", func() bool { return activeNextHop(h.emuState(e)) == "i-n2" })
+	n2.write(`INSTANCE "VI_1" BACKUP 100`)
+	eventually(t, "n1 reclaimed the route", func() bool { return activeNextHop(h.emuState(e)) == "i-n1" })
+	eventually(t, "n1 reclaimed the HAVIP master", func() bool { return havipMaster(h.emuState(e)) == "i-n1" })
+	st := statusOf(t, n1)
+	reclaims := 0
+	for _, c := range st.Instances[0].Cloud {
+		reclaims += c.Reclaims
+	}
+	if reclaims == 0 {
+		t.Errorf("n1 status shows no reclaim: %+v", st.Instances[0].Cloud)
+	}
+	if !strings.Contains(n1.logs(), "claiming again") {
+		t.Error("reclaim not logged")
+	}
+}

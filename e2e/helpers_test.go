@@ -302,3 +302,16 @@ func statusOf(t testing.TB, a *agentProc) agent.Status {
 	}
 	return s
 }
+
+// quiet lowers the daemon's log level: benchmarks measure the agent, not
+// its debug logging.
+func (a *agentProc) quiet() *agentProc {
+	b, err := os.ReadFile(a.config)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if err := os.WriteFile(a.config, []byte(strings.Replace(string(b), `log_level = "debug"`, `log_level = "info"`, 1)), 0o600); err != nil {
+		a.t.Fatal(err)
+	}
+	return a
+}
