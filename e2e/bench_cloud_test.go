@@ -1,7 +1,6 @@
 package e2e
 
 import (
-	"context"
 	"fmt"
 	"io"
 	"log/slog"
@@ -14,6 +13,7 @@ import (
 	"time"
 
 	"github.com/havip-agent/havip-agent/cloud/emulator"
+	"github.com/havip-agent/havip-agent/e2e/rig"
 )
 
 // benchSeed puts the core rig's node (198.18.0.1) in the emulator's world.
@@ -58,7 +58,7 @@ func inProcessEmulator(b *testing.B, c coreRig) (*emulator.Emulator, string, <-c
 		b.Fatal(err)
 	}
 	var l net.Listener
-	if err := inNamespace(c.rig.Name(c.peer), func() error {
+	if err := rig.InNamespace(c.rig.Name(c.peer), func() error {
 		var err error
 		l, err = net.Listen("tcp", "198.18.0.2:0")
 		return err
@@ -114,7 +114,7 @@ func BenchmarkCloudFirstRequest(b *testing.B) {
 	a := cloudBenchAgent(b, c, url).quiet()
 	a.start()
 	events := addrEvents(b, c.rig.Name(c.node))
-	f, err := os.OpenFile(a.fifo, os.O_WRONLY, 0)
+	f, err := os.OpenFile(a.FIFO, os.O_WRONLY, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -155,7 +155,7 @@ func BenchmarkCloudSlowDoesNotDelayAnnouncements(b *testing.B) {
 	a.start()
 	events := addrEvents(b, c.rig.Name(c.node))
 	frames := captureGARPs(arpCapture(b, c.rig.Name(c.peer), "eth0"))
-	f, err := os.OpenFile(a.fifo, os.O_WRONLY, 0)
+	f, err := os.OpenFile(a.FIFO, os.O_WRONLY, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -194,5 +194,3 @@ func drainTimes(ch <-chan time.Time) {
 		}
 	}
 }
-
-var _ = context.Background

@@ -106,7 +106,7 @@ func BenchmarkCoreFailover(b *testing.B) {
 	a.start()
 	events := addrEvents(b, c.rig.Name(c.node))
 	frames := captureGARPs(arpCapture(b, c.rig.Name(c.peer), "eth0"))
-	f, err := os.OpenFile(a.fifo, os.O_WRONLY, 0)
+	f, err := os.OpenFile(a.FIFO, os.O_WRONLY, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -190,7 +190,7 @@ garp_count = 1
 	a.start()
 	frames := captureGARPs(arpCapture(b, c.rig.Name(c.peer), "eth0"))
 	h := handleIn(b, c.rig.Name(c.node))
-	f, err := os.OpenFile(a.fifo, os.O_WRONLY, 0)
+	f, err := os.OpenFile(a.FIFO, os.O_WRONLY, 0)
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -233,7 +233,7 @@ func BenchmarkCoreIdleRSS(b *testing.B) {
 	a.start()
 	a.write(`INSTANCE "VI_1" MASTER 100`)
 	time.Sleep(2 * time.Second)
-	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.cmd.Process.Pid))
+	st, err := os.ReadFile(fmt.Sprintf("/proc/%d/status", a.Proc.Pid()))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -266,8 +266,8 @@ timeout = "500ms"
 		name string
 		args []string
 	}{
-		{"notify", []string{"notify", "-config", a.config, "INSTANCE", "VI_1", "BACKUP", "100"}},
-		{"check", []string{"check", "-config", a.config, "ok"}},
+		{"notify", []string{"notify", "-config", a.Config, "INSTANCE", "VI_1", "BACKUP", "100"}},
+		{"check", []string{"check", "-config", a.Config, "ok"}},
 	} {
 		var d []time.Duration
 		for i := 0; i < runs; i++ {

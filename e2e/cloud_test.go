@@ -5,38 +5,8 @@ import (
 	"testing"
 
 	"github.com/havip-agent/havip-agent/cloud/emulator"
+	"github.com/havip-agent/havip-agent/e2e/rig"
 )
-
-// activeNextHop returns the next hop of the active rule of the rig's HA
-// route pair.
-func activeNextHop(s emulator.State) string {
-	for _, r := range s.RouteRules {
-		if r.Destination == "198.19.0.0/24" && r.PathType == "ha:active" {
-			return r.NexthopID
-		}
-	}
-	return ""
-}
-
-func havipMaster(s emulator.State) string {
-	for _, h := range s.HaVips {
-		if h.ID == "havip-rig" {
-			return h.Master
-		}
-	}
-	return ""
-}
-
-// switches counts the HA route switches the emulator applied.
-func switches(l emulator.Log) int {
-	n := 0
-	for _, c := range l.Changes {
-		if c.Operation == emulator.OpRouteRuleSwitch {
-			n++
-		}
-	}
-	return n
-}
 
 // TestIntegrationCloudFollowsMaster: agents and the emulator in
 // namespaces, the emulator learning HAVIP masters from ARP on the bridge.
@@ -44,21 +14,16 @@ func switches(l emulator.Log) int {
 // master follow the MASTER, with exactly one switch per failover.
 func TestIntegrationCloudFollowsMaster(t *testing.T) {
 	h := newHARig(t)
-	e := h.startEmulator()
-	for _, name := range []string{"n1", "n2"} {
-		n := h.nodes[name]
-		n.agent = newAgent(t, h.rig, name, h.cloudAgentConfig(n, e, ""))
-		n.agent.start()
-	}
-	n1, n2 := h.nodes["n1"].agent, h.nodes["n2"].agent
+	e := startEmulator(t, h)
+	n1, n2 := cloudAgent(t, h, e, "n1"), cloudAgent(t, h, e, "n2")
 
 	// n2 becomes MASTER: the route must switch to it, the HAVIP master too.
 	n1.write(`INSTANCE "VI_1" BACKUP 100`)
 	n2.write(`INSTANCE "VI_1" MASTER 100`)
-	eventually(t, "route active next hop i-n2", func() bool { return activeNextHop(h.emuState(e)) == "i-n2" })
-	eventually(t, "HAVIP master i-n2", func() bool { return havipMaster(h.emuState(e)) == "i-n2" })
+	eventually(t, "route active next hop i-n2", func() bool { return rig.ActiveNextHop(emuState(t, e)) == "i-n2" })
+	eventually(t, "HAVIP master i-n2", func() bool { return rig.HAVIPMaster(emuState(t, e)) == "i-n2" })
 	eventually(t, "n2 status shows the cloud here", func() bool {
-		st := statusOf(t, n2)
+		st := n2.status()
 		for _, c := range st.Instances[0].Cloud {
 			if !c.Owned {
 				return false
@@ -66,22 +31,22 @@ func TestIntegrationCloudFollowsMaster(t *testing.T) {
 		}
 		return len(st.Instances[0].Cloud) == 2
 	})
-	if got := switches(h.emuLog(e)); got != 1 {
+	if got := rig.Switches(emuLog(t, e)); got != 1 {
 		t.Errorf("%d switches, want 1", got)
 	}
 
 	// Failover back to n1.
 	n2.write(`INSTANCE "VI_1" BACKUP 100`)
 	n1.write(`INSTANCE "VI_1" MASTER 100`)
-	eventually(t, "route active next hop i-n1", func() bool { return activeNextHop(h.emuState(e)) == "i-n1" })
-	eventually(t, "HAVIP master i-n1", func() bool { return havipMaster(h.emuState(e)) == "i-n1" })
-	if got := switches(h.emuLog(e)); got != 2 {
+	eventually(t, "route active next hop i-n1", func() bool { return rig.ActiveNextHop(emuState(t, e)) == "i-n1" })
+	eventually(t, "HAVIP master i-n1", func() bool { return rig.HAVIPMaster(emuState(t, e)) == "i-n1" })
+	if got := rig.Switches(emuLog(t, e)); got != 2 {
 		t.Errorf("%d switches after two failovers, want 2", got)
 	}
 
 	// No mutating call came from the node that was not MASTER: every
 	// applied change after the last failover comes from n1's address.
-	l := h.emuLog(e)
+	l := emuLog(t, e)
 	for _, r := range l.Requests {
 		if r.Method != "GET" && strings.HasPrefix(r.Source, "198.18.0.12") && r.Applied && r.Seq > lastSeqFrom(l, "198.18.0.11") {
 			t.Errorf("n2 changed the cloud while BACKUP: %+v", r)
@@ -104,23 +69,18 @@ func lastSeqFrom(l emulator.Log, src string) uint64 {
 // back within reconcile_interval plus one attempt.
 func TestIntegrationCloudReclaim(t *testing.T) {
 	h := newHARig(t)
-	e := h.startEmulator()
-	for _, name := range []string{"n1", "n2"} {
-		n := h.nodes[name]
-		n.agent = newAgent(t, h.rig, name, h.cloudAgentConfig(n, e, ""))
-		n.agent.start()
-	}
-	n1, n2 := h.nodes["n1"].agent, h.nodes["n2"].agent
+	e := startEmulator(t, h)
+	n1, n2 := cloudAgent(t, h, e, "n1"), cloudAgent(t, h, e, "n2")
 	n2.write(`INSTANCE "VI_1" BACKUP 100`)
 	n1.write(`INSTANCE "VI_1" MASTER 100`)
-	eventually(t, "HAVIP master i-n1", func() bool { return havipMaster(h.emuState(e)) == "i-n1" })
+	eventually(t, "HAVIP master i-n1", func() bool { return rig.HAVIPMaster(emuState(t, e)) == "i-n1" })
 	// The backup's blip: MASTER, then BACKUP again.
 	n2.write(`INSTANCE "VI_1" MASTER 100`)
-	eventually(t, "route moved to i-n2 by the blip", func() bool { return activeNextHop(h.emuState(e)) == "i-n2" })
+	eventually(t, "route moved to i-n2 by the blip", func() bool { return rig.ActiveNextHop(emuState(t, e)) == "i-n2" })
 	n2.write(`INSTANCE "VI_1" BACKUP 100`)
-	eventually(t, "n1 reclaimed the route", func() bool { return activeNextHop(h.emuState(e)) == "i-n1" })
-	eventually(t, "n1 reclaimed the HAVIP master", func() bool { return havipMaster(h.emuState(e)) == "i-n1" })
-	st := statusOf(t, n1)
+	eventually(t, "n1 reclaimed the route", func() bool { return rig.ActiveNextHop(emuState(t, e)) == "i-n1" })
+	eventually(t, "n1 reclaimed the HAVIP master", func() bool { return rig.HAVIPMaster(emuState(t, e)) == "i-n1" })
+	st := n1.status()
 	reclaims := 0
 	for _, c := range st.Instances[0].Cloud {
 		reclaims += c.Reclaims
@@ -131,4 +91,31 @@ func TestIntegrationCloudReclaim(t *testing.T) {
 	if !strings.Contains(n1.logs(), "claiming again") {
 		t.Error("reclaim not logged")
 	}
+}
+
+func cloudAgent(t testing.TB, h *rig.HA, e *rig.Emulator, node string) *agentProc {
+	t.Helper()
+	body, err := h.Nodes[node].CloudConfig(e, "")
+	if err != nil {
+		t.Fatal(err)
+	}
+	return nodeAgent(t, h, node, false, body)
+}
+
+func emuState(t testing.TB, e *rig.Emulator) emulator.State {
+	t.Helper()
+	s, err := e.State()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return s
+}
+
+func emuLog(t testing.TB, e *rig.Emulator) emulator.Log {
+	t.Helper()
+	l, err := e.Log()
+	if err != nil {
+		t.Fatal(err)
+	}
+	return l
 }

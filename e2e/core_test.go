@@ -22,7 +22,7 @@ type coreRig struct {
 func newCoreRig(t testing.TB) coreRig {
 	t.Helper()
 	netns.Require(t)
-	r := netns.New(t)
+	r := netns.NewT(t)
 	c := coreRig{rig: r, node: "node", peer: "peer"}
 	must(t, func() error { _, err := r.AddNS(c.node); return err })
 	must(t, func() error { _, err := r.AddNS(c.peer); return err })
@@ -35,13 +35,6 @@ func newCoreRig(t testing.TB) coreRig {
 		return err
 	})
 	return c
-}
-
-func must(t testing.TB, f func() error) {
-	t.Helper()
-	if err := f(); err != nil {
-		t.Fatal(err)
-	}
 }
 
 const coreInstance = `[[instance]]

@@ -1,24 +1,19 @@
 package e2e
 
 import (
-	"bytes"
-	"context"
-	"encoding/json"
-	"fmt"
 	"net"
 	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
-	"runtime"
 	"strings"
 	"sync"
 	"testing"
 	"time"
 
 	"github.com/havip-agent/havip-agent/agent"
-	"github.com/havip-agent/havip-agent/agent/control"
 	"github.com/havip-agent/havip-agent/e2e/netns"
+	"github.com/havip-agent/havip-agent/e2e/rig"
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
@@ -64,128 +59,130 @@ func TestMain(m *testing.M) {
 	os.Exit(code)
 }
 
-// agentProc is a havip-agent daemon running in a namespace.
+// agentProc is a rig.Agent bound to a test.
 type agentProc struct {
-	t      testing.TB
-	rig    *netns.Rig
-	ns     string
-	dir    string
-	config string
-	socket string
-	fifo   string
-	cmd    *exec.Cmd
-	log    *bytes.Buffer
-	logMu  *sync.Mutex
-	done   chan struct{}
+	*rig.Agent
+	t testing.TB
 }
 
-type syncWriter struct {
-	mu *sync.Mutex
-	b  *bytes.Buffer
-}
-
-func (w syncWriter) Write(p []byte) (int, error) {
-	w.mu.Lock()
-	defer w.mu.Unlock()
-	return w.b.Write(p)
-}
-
-// newAgent writes a configuration for namespace ns; body is appended after
-// the [agent] and [keepalived] sections.
-func newAgent(t testing.TB, rig *netns.Rig, ns, body string) *agentProc {
+// newAgent writes a configuration for namespace ns of r; body is appended
+// after the [agent] and [keepalived] sections (no liveness watch).
+func newAgent(t testing.TB, r *netns.Rig, ns, body string) *agentProc {
 	t.Helper()
 	dir := t.TempDir()
-	a := &agentProc{t: t, rig: rig, ns: ns, dir: dir, config: filepath.Join(dir, "havip-agent.toml"),
-		socket: filepath.Join(dir, "agent.sock"), fifo: filepath.Join(dir, "keepalived.fifo"), log: &bytes.Buffer{}, logMu: &sync.Mutex{}}
-	cfg := fmt.Sprintf(`[agent]
-state_dir = %q
-socket = %q
-log_level = "debug"
-
-[keepalived]
-fifo = %q
-pid_file = ""
-
-%s`, filepath.Join(dir, "state"), a.socket, a.fifo, body)
-	if err := os.WriteFile(a.config, []byte(cfg), 0o600); err != nil {
+	a, err := rig.NewAgent(r, ns, dir, binary(t, "havip-agent"), rig.AgentBase(dir, "debug", "")+"\n"+body, nil)
+	if err != nil {
 		t.Fatal(err)
+	}
+	return &agentProc{a, t}
+}
+
+func (a *agentProc) start() {
+	a.t.Helper()
+	if err := a.Start(); err != nil {
+		a.t.Fatal(err)
+	}
+	a.t.Cleanup(a.stop)
+}
+
+func (a *agentProc) stop()        { a.Proc.Stop(os.Interrupt) }
+func (a *agentProc) kill()        { a.Proc.Kill() }
+func (a *agentProc) logs() string { return a.Proc.Output() }
+
+func (a *agentProc) write(lines ...string) {
+	a.t.Helper()
+	if err := a.Write(lines...); err != nil {
+		a.t.Fatal(err)
+	}
+}
+
+func (a *agentProc) status() agent.Status {
+	a.t.Helper()
+	s, err := a.Status()
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	return s
+}
+
+// quiet lowers the daemon's log level: benchmarks measure the agent, not
+// its debug logging.
+func (a *agentProc) quiet() *agentProc {
+	b, err := os.ReadFile(a.Config)
+	if err != nil {
+		a.t.Fatal(err)
+	}
+	if err := os.WriteFile(a.Config, []byte(strings.Replace(string(b), `log_level = "debug"`, `log_level = "info"`, 1)), 0o600); err != nil {
+		a.t.Fatal(err)
 	}
 	return a
 }
 
-// start runs the daemon and waits until its socket answers.
-func (a *agentProc) start() {
-	a.t.Helper()
-	a.cmd = a.rig.Command(a.ns, binary(a.t, "havip-agent"), "run", "-config", a.config)
-	w := syncWriter{a.logMu, a.log}
-	a.cmd.Stdout, a.cmd.Stderr = w, w
-	if err := a.cmd.Start(); err != nil {
-		a.t.Fatal(err)
-	}
-	a.done = make(chan struct{})
-	go func(c *exec.Cmd, done chan struct{}) { c.Wait(); close(done) }(a.cmd, a.done)
-	a.t.Cleanup(a.stop)
-	deadline := time.Now().Add(10 * time.Second)
-	for {
-		ctx, cancel := context.WithTimeout(context.Background(), time.Second)
-		_, err := control.Do(ctx, a.socket, control.Request{Op: control.OpStatus})
-		cancel()
-		if err == nil {
-			return
+// newHARig builds the failover rig for a test; it is torn down by the
+// test's cleanup, with the processes' output logged on failure.
+func newHARig(t testing.TB) *rig.HA {
+	t.Helper()
+	netns.Require(t)
+	if _, err := exec.LookPath("keepalived"); err != nil {
+		if os.Getenv("HAVIP_E2E") == "1" {
+			t.Fatal("keepalived is not installed (apt-get install keepalived)")
 		}
-		select {
-		case <-a.done:
-			a.t.Fatalf("agent exited: %s", a.logs())
-		default:
-		}
-		if time.Now().After(deadline) {
-			a.t.Fatalf("agent not answering: %v\n%s", err, a.logs())
-		}
-		time.Sleep(10 * time.Millisecond)
+		t.Skip("keepalived is not installed")
 	}
-}
-
-func (a *agentProc) logs() string {
-	a.logMu.Lock()
-	defer a.logMu.Unlock()
-	return a.log.String()
-}
-
-// kill sends SIGKILL to the daemon (through ip netns exec, which execs it).
-func (a *agentProc) kill() {
-	a.cmd.Process.Kill()
-	<-a.done
-}
-
-func (a *agentProc) stop() {
-	if a.cmd == nil || a.cmd.Process == nil {
-		return
-	}
-	select {
-	case <-a.done:
-		return
-	default:
-	}
-	a.cmd.Process.Signal(os.Interrupt)
-	select {
-	case <-a.done:
-	case <-time.After(10 * time.Second):
-		a.cmd.Process.Kill()
-		<-a.done
-	}
-}
-
-// write puts lines into the FIFO as keepalived would.
-func (a *agentProc) write(lines ...string) {
-	a.t.Helper()
-	f, err := os.OpenFile(a.fifo, os.O_WRONLY, 0)
+	h, err := rig.NewHA(t.TempDir(), rig.Binaries{Agent: binary(t, "havip-agent"), Emulator: binary(t, "bce-emulator")})
 	if err != nil {
-		a.t.Fatal(err)
+		t.Fatal(err)
 	}
-	defer f.Close()
-	if _, err := f.WriteString(strings.Join(lines, "\n") + "\n"); err != nil {
-		a.t.Fatal(err)
+	t.Cleanup(func() {
+		if t.Failed() {
+			for _, name := range []string{"n1", "n2"} {
+				n := h.Nodes[name]
+				if n.Keepalived != nil {
+					t.Logf("--- %s keepalived (set HAVIP_E2E_DEBUG=1 for its log):\n%s", name, n.Keepalived.Output())
+				}
+				if n.Agent != nil && n.Agent.Proc != nil {
+					t.Logf("--- %s agent:\n%s", name, n.Agent.Proc.Output())
+				}
+			}
+		}
+		h.Close()
+	})
+	return h
+}
+
+// nodeAgent writes and starts a node's agent with the given body after
+// the base sections; watch turns on the liveness watch of the node's
+// keepalived (only where keepalived runs).
+func nodeAgent(t testing.TB, h *rig.HA, node string, watch bool, body string) *agentProc {
+	t.Helper()
+	n := h.Nodes[node]
+	base := rig.AgentBase(n.Dir, "debug", "")
+	if watch {
+		base = n.AgentBase("debug")
 	}
+	a, err := n.WriteAgentConfig(base + "\n" + body)
+	if err != nil {
+		t.Fatal(err)
+	}
+	ap := &agentProc{a, t}
+	ap.start()
+	return ap
+}
+
+func startKeepalived(t testing.TB, n *rig.Node, conf string) {
+	t.Helper()
+	if err := n.StartKeepalived(conf, os.Getenv("HAVIP_E2E_DEBUG") != ""); err != nil {
+		t.Fatal(err)
+	}
+}
+
+func startEmulator(t testing.TB, h *rig.HA, args ...string) *rig.Emulator {
+	t.Helper()
+	e, err := h.StartEmulator("", args...)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return e
 }
 
 // handleIn opens a netlink handle inside a namespace, for reading
@@ -222,33 +219,11 @@ func hasAddr(h *netlink.Handle, ifname string, addr netip.Addr) (bool, error) {
 	return false, nil
 }
 
-// inNamespace runs f on a thread switched into namespace name; sockets
-// created there stay in that namespace.
-func inNamespace(name string, f func() error) error {
-	runtime.LockOSThread()
-	defer runtime.UnlockOSThread()
-	orig, err := vnetns.Get()
-	if err != nil {
-		return err
-	}
-	defer orig.Close()
-	target, err := vnetns.GetFromName(name)
-	if err != nil {
-		return err
-	}
-	defer target.Close()
-	if err := vnetns.Set(target); err != nil {
-		return err
-	}
-	defer vnetns.Set(orig)
-	return f()
-}
-
 // arpCapture opens a raw ARP socket on ifname inside namespace ns.
 func arpCapture(t testing.TB, ns, ifname string) *packet.Conn {
 	t.Helper()
 	var c *packet.Conn
-	err := inNamespace(ns, func() error {
+	err := rig.InNamespace(ns, func() error {
 		ifi, err := net.InterfaceByName(ifname)
 		if err != nil {
 			return err
@@ -274,7 +249,12 @@ func eventually(t testing.TB, what string, cond func() bool) {
 	}
 }
 
-func replaceOnce(s, old, new string) string { return strings.Replace(s, old, new, 1) }
+func must(t testing.TB, f func() error) {
+	t.Helper()
+	if err := f(); err != nil {
+		t.Fatal(err)
+	}
+}
 
 func sameNodes(got []string, want ...string) bool {
 	if len(got) != len(want) {
@@ -286,32 +266,4 @@ func sameNodes(got []string, want ...string) bool {
 		}
 	}
 	return true
-}
-
-func statusOf(t testing.TB, a *agentProc) agent.Status {
-	t.Helper()
-	ctx, cancel := context.WithTimeout(context.Background(), 5*time.Second)
-	defer cancel()
-	resp, err := control.Do(ctx, a.socket, control.Request{Op: control.OpStatus})
-	if err != nil {
-		t.Fatal(err)
-	}
-	var s agent.Status
-	if err := json.Unmarshal(resp.Status, &s); err != nil {
-		t.Fatal(err)
-	}
-	return s
-}
-
-// quiet lowers the daemon's log level: benchmarks measure the agent, not
-// its debug logging.
-func (a *agentProc) quiet() *agentProc {
-	b, err := os.ReadFile(a.config)
-	if err != nil {
-		a.t.Fatal(err)
-	}
-	if err := os.WriteFile(a.config, []byte(strings.Replace(string(b), `log_level = "debug"`, `log_level = "info"`, 1)), 0o600); err != nil {
-		a.t.Fatal(err)
-	}
-	return a
 }

@@ -47,10 +47,18 @@ var (
 	signalOnce sync.Once
 )
 
-// New returns an empty rig with a unique prefix; t's cleanup tears it
-// down. Call Require first.
-func New(t testing.TB) *Rig {
+// NewT returns an empty rig whose teardown t's cleanup runs. Call Require
+// first.
+func NewT(t testing.TB) *Rig {
 	t.Helper()
+	r := New()
+	t.Cleanup(r.Close)
+	return r
+}
+
+// New returns an empty rig with a unique prefix. Its namespaces are
+// removed by Close, and also when the process gets SIGINT or SIGTERM.
+func New() *Rig {
 	b := make([]byte, 3)
 	rand.Read(b)
 	r := &Rig{Prefix: "hv" + hex.EncodeToString(b)}
@@ -68,7 +76,6 @@ func New(t testing.TB) *Rig {
 			os.Exit(130)
 		}()
 	})
-	t.Cleanup(r.Close)
 	return r
 }
 
