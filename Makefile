@@ -5,7 +5,7 @@ REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 BIN       := bin
 
-.PHONY: all build test test-unit lint bench clean
+.PHONY: all build test test-unit lint bench demo clean
 
 all: build
 
@@ -25,6 +25,14 @@ test-unit:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+
+# The failover demo (root): keepalived pair + agents + emulator + client in
+# network namespaces; prints the timelines of a failover and a failback.
+demo: build
+	@command -v keepalived >/dev/null && command -v ping >/dev/null || \
+		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq keepalived iputils-ping >/dev/null; }
+	$(GO) build -o $(BIN)/havip-demo ./e2e/cmd/havip-demo
+	$(BIN)/havip-demo -agent $(BIN)/havip-agent -emulator $(BIN)/bce-emulator
 
 # Benchmarks need root (network namespaces); figures go into README.md.
 bench:
