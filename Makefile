@@ -5,7 +5,7 @@ REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 BIN       := bin
 
-.PHONY: all build test test-unit lint bench demo clean
+.PHONY: all build test test-unit lint bench demo package package-test rules-test clean
 
 all: build
 
@@ -37,6 +37,18 @@ demo: build
 # Benchmarks need root (network namespaces); figures go into README.md.
 bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./e2e/...
+
+# .deb and .rpm in dist/ (nfpm v2.44.0 is built with the Go toolchain into
+# bin/tools; v2.48.0 needs modules the proxy does not serve).
+package:
+	packaging/build.sh
+
+package-test: package
+	packaging/test-packages.sh
+
+rules-test:
+	promtool check rules contrib/prometheus/havip-agent.rules.yml
+	cd contrib/prometheus && promtool test rules havip-agent.rules.test.yml
 
 clean:
 	rm -rf $(BIN) dist

@@ -17,7 +17,17 @@ func (d *Daemon) newChecks() (*health.Runner, error) {
 	for i, c := range d.cfg.Checks {
 		specs[i] = c.Spec()
 	}
-	return health.New(specs, health.Options{}, d.log)
+	r, err := health.New(specs, health.Options{
+		OnResult: func(name string, r health.Result) { d.obs.CheckResult(name, r.OK, r.Duration) },
+		OnChange: func(s health.Status) { d.obs.CheckVerdict(s.Name, s.Verdict == health.Healthy) },
+	}, d.log)
+	if err != nil {
+		return nil, err
+	}
+	for _, s := range r.Snapshot() {
+		d.obs.CheckVerdict(s.Name, s.Verdict == health.Healthy)
+	}
+	return r, nil
 }
 
 func (d *Daemon) runChecks(ctx context.Context) {

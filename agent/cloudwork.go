@@ -34,7 +34,10 @@ type ResourceStatus struct {
 	Reclaims    int       `json:"reclaims"`
 	Conflicts   int       `json:"conflicts"`
 	NextReclaim time.Time `json:"next_reclaim,omitzero"`
-	Error       string    `json:"error,omitempty"`
+	PublicIP    string    `json:"public_ip,omitempty"`
+	// PublicIPProblem says why a HAVIP does not hold its public IP.
+	PublicIPProblem string `json:"public_ip_problem,omitempty"`
+	Error           string `json:"error,omitempty"`
 	// ErrorKind is "auth", "validation", "expired" or "transient".
 	ErrorKind string `json:"error_kind,omitempty"`
 }
@@ -206,6 +209,12 @@ func (c *cloudSide) run(ctx context.Context, gen uint64, r cloud.Resource, recei
 			if heldSince.IsZero() {
 				heldSince = now
 			}
+			if o.PublicIPBindable {
+				// The HAVIP holds no public IP and the wanted one is
+				// free: bind it (a claim with a new token, not a
+				// reclaim: nobody took anything away).
+				claim()
+			}
 			if backoff > 0 && now.Sub(heldSince) >= c.opts.ReconcileInterval {
 				backoff = 0
 				c.update(gen, key, func(s *ResourceStatus) { s.NextReclaim = time.Time{} })
@@ -290,6 +299,11 @@ func (c *cloudSide) record(gen uint64, key string, o cloud.Ownership, err error)
 	if c.update(gen, key, func(s *ResourceStatus) {
 		s.Owned, s.Current, s.Shape, s.Detail, s.Checked = o.Owned, o.Current, o.Shape, o.Detail, time.Now()
 		s.Error, s.ErrorKind = "", ""
+		if s.PublicIPProblem != o.PublicIPProblem && o.PublicIPProblem != "" {
+			// Reported, never fixed by force: the operator decides.
+			c.log.Error("HAVIP does not hold its public IP", "resource", key, "public_ip", o.PublicIP, "problem", o.PublicIPProblem)
+		}
+		s.PublicIP, s.PublicIPProblem = o.PublicIP, o.PublicIPProblem
 	}) && c.obs != nil {
 		c.obs.CloudOwned(c.instance, key, o.Owned)
 	}

@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"log/slog"
 	"net/netip"
+	"strings"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -34,6 +35,11 @@ type Options struct {
 	// Ready is called once everything runs and every instance has been
 	// reconciled once (systemd's READY=1).
 	Ready func()
+	// Notify, when set, receives systemd notification lines: STATUS= on
+	// every transition, WATCHDOG=1 while every actor loop turns.
+	Notify func(state string)
+	// WatchdogInterval is systemd's watchdog timeout; 0 disables pings.
+	WatchdogInterval time.Duration
 }
 
 // Daemon is the agent: its instances and the inputs that feed them.
@@ -41,8 +47,12 @@ type Daemon struct {
 	cfg     *config.Config
 	log     *slog.Logger
 	net     Network
+	obs     Observer
 	version string
 	ready   func()
+	notify  func(string)
+	wdog    time.Duration
+	isReady atomic.Bool
 	started time.Time
 	store   *store
 
@@ -81,12 +91,18 @@ func New(opts Options) (*Daemon, error) {
 		net:     opts.Network,
 		version: opts.Version,
 		ready:   opts.Ready,
+		notify:  opts.Notify,
+		wdog:    opts.WatchdogInterval,
+		obs:     opts.Observer,
 		started: time.Now(),
 		byKey:   map[string]*instance{},
 		ignored: map[keepalived.Reason]*counter{},
 	}
 	for _, r := range keepalived.Reasons {
 		d.ignored[r] = &counter{}
+	}
+	if d.obs == nil {
+		d.obs = nopObserver{}
 	}
 	if d.net == nil {
 		addrs, err := netif.NewAddrs()
@@ -119,13 +135,19 @@ func New(opts Options) (*Daemon, error) {
 			GARPReply:    *ic.GARPReply,
 			Checks:       ic.Checks,
 			Recheck:      10 * time.Second,
-		}, d.net, st, d.log)
+		}, d.net, st, d.log, d.obs)
+		in.onTransition = d.publishStatus
+		d.obs.SetState(ic.Name, string(StateUnknown))
+		for _, ch := range ic.Checks {
+			d.obs.CheckInstance(ic.Name, ch)
+		}
 		r, ok, err := st.load(ic.Kind, ic.Name)
 		switch {
 		case err != nil:
 			d.log.Warn("ignoring damaged state file; state unknown until keepalived speaks", "vrrp_instance", ic.Name, "err", err)
 		case ok:
 			in.restore(r)
+			d.obs.SetState(ic.Name, string(r.State))
 			d.log.Info("state restored", "vrrp_instance", ic.Name, "state", string(r.State), "generation", r.Generation)
 		}
 		if res := resourcesOf(ic); len(res) > 0 && opts.Cloud != nil {
@@ -136,7 +158,7 @@ func New(opts Options) (*Daemon, error) {
 				ConfirmTimeout:    cl.ConfirmTimeout.Duration,
 			}, in.log, func() {
 				in.post(pending{input: input{kind: inRefresh}, received: time.Now(), source: "cloud-confirm"})
-			}, opts.Observer)
+			}, d.obs)
 		}
 		d.instances = append(d.instances, in)
 		d.byKey[key(ic.Kind, ic.Name)] = in
@@ -202,9 +224,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 	for _, in := range d.instances {
 		in.post(pending{input: input{kind: inAddrChange}, received: time.Now(), source: "start"})
 	}
+	if d.wdog > 0 && d.notify != nil {
+		spawn(func() { d.watchdog(runCtx) })
+	}
+	d.isReady.Store(true)
 	if d.ready != nil {
 		d.ready()
 	}
+	d.publishStatus()
 	d.log.Info("havip-agent running", "instances", len(d.instances), "fifo", d.cfg.Keepalived.FIFO, "socket", d.cfg.Agent.Socket)
 
 	<-ctx.Done()
@@ -258,6 +285,7 @@ func (d *Daemon) handleLines(lines []keepalived.Line, source string) {
 	now := time.Now()
 	for _, l := range lines {
 		d.linesRead.Add(1)
+		d.obs.FIFOLine()
 		if l.TooLong {
 			d.ignore(keepalived.ReasonTooLong, fmt.Errorf("line longer than %d bytes", keepalived.MaxLineLength), l.Data)
 			continue
@@ -302,6 +330,7 @@ func (d *Daemon) dispatch(ev keepalived.Event, received time.Time, source string
 func (d *Daemon) ignore(r keepalived.Reason, err error, line []byte) {
 	c := d.ignored[r]
 	c.n.Add(1)
+	d.obs.FIFOIgnored(string(r))
 	if c.logged.CompareAndSwap(false, true) {
 		d.log.Warn("ignoring keepalived line (further lines of this kind are only counted)", "reason", string(r), "err", err, "line", clipLine(line))
 	}
@@ -422,7 +451,7 @@ func Resources(cfg *config.Config) []cloud.Resource {
 func resourcesOf(ic config.Instance) []cloud.Resource {
 	var out []cloud.Resource
 	if ic.HAVIP != "" {
-		spec := &cloud.HAVIPSpec{ID: ic.HAVIP, Bind: cloud.BindMode(ic.HAVIPBind)}
+		spec := &cloud.HAVIPSpec{ID: ic.HAVIP, Bind: cloud.BindMode(ic.HAVIPBind), PublicIP: ic.HAVIPPublicIP}
 		for _, v := range ic.VIPs {
 			if v.Addr().Is4() {
 				spec.VIP = v.Addr()
@@ -440,4 +469,53 @@ func resourcesOf(ic config.Instance) []cloud.Resource {
 		out = append(out, cloud.Resource{Kind: cloud.KindEIP, EIP: &cloud.EIPSpec{Address: e.Address}})
 	}
 	return out
+}
+
+// Ready reports whether the daemon runs: configuration loaded, FIFO open,
+// every part started and the first reconciliation queued (/readyz).
+func (d *Daemon) Ready() bool { return d.isReady.Load() }
+
+// publishStatus sends systemd a one-line summary of every instance.
+func (d *Daemon) publishStatus() {
+	if d.notify == nil || !d.isReady.Load() {
+		return
+	}
+	parts := make([]string, len(d.instances))
+	for i, in := range d.instances {
+		parts[i] = in.cfg.Name + " " + string(in.snapshot().state)
+	}
+	d.notify("STATUS=" + strings.Join(parts, ", "))
+}
+
+// watchdog pings systemd only while every actor loop answers: a wedged
+// loop stops the pings and systemd restarts the agent.
+func (d *Daemon) watchdog(ctx context.Context) {
+	t := time.NewTicker(d.wdog / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		alive := true
+		for _, in := range d.instances {
+			reply := make(chan struct{})
+			select {
+			case in.pingC <- reply:
+				<-reply
+			case <-time.After(d.wdog / 3):
+				alive = false
+			case <-ctx.Done():
+				return
+			}
+			if !alive {
+				d.log.Error("actor loop does not answer; withholding the watchdog ping", "vrrp_instance", in.cfg.Name)
+				break
+			}
+		}
+		if alive {
+			d.notify("WATCHDOG=1")
+		}
+	}
 }

@@ -88,6 +88,11 @@ type instance struct {
 
 	// cloud is nil when the instance has no cloud resources.
 	cloud *cloudSide
+	obs   Observer
+	// pingC lets the watchdog prove that the actor loop still turns.
+	pingC chan chan struct{}
+	// onTransition is told every state change (systemd STATUS).
+	onTransition func()
 }
 
 type instanceSnapshot struct {
@@ -99,8 +104,13 @@ type instanceSnapshot struct {
 	errText  string
 }
 
-func newInstance(cfg InstanceConfig, net Network, st *store, log *slog.Logger) *instance {
+func newInstance(cfg InstanceConfig, net Network, st *store, log *slog.Logger, obs Observer) *instance {
+	if obs == nil {
+		obs = nopObserver{}
+	}
 	in := &instance{
+		obs:      obs,
+		pingC:    make(chan chan struct{}),
 		cfg:      cfg,
 		net:      net,
 		store:    st,
@@ -209,6 +219,8 @@ func (in *instance) run(ctx context.Context) {
 			in.apply(pending{input: input{kind: inRefresh}, received: time.Now()})
 		case <-recheck:
 			in.apply(pending{input: input{kind: inAddrChange}, received: time.Now()})
+		case reply := <-in.pingC:
+			close(reply)
 		}
 	}
 }
@@ -235,6 +247,11 @@ func (in *instance) apply(p pending) {
 		in.cur, in.since = next, p.received
 		in.announced = false
 		in.publish("")
+		in.obs.SetState(in.cfg.Name, string(next))
+		in.obs.Transition(in.cfg.Name, string(next), p.received)
+		if in.onTransition != nil {
+			in.onTransition()
+		}
 	}
 	in.execute(p.received, acts)
 	if t := in.trans; t != nil && t.Generation == in.gen && next != StateMaster && len(acts) > 0 && acts[0] == actPersist {
@@ -289,6 +306,13 @@ func (in *instance) execute(received time.Time, acts []action) {
 func (in *instance) markVIPs(received time.Time) {
 	if t := in.trans; t != nil && t.Generation == in.gen && t.VIPsDone == 0 {
 		t.VIPsDone = time.Since(received)
+		if in.cur == StateMaster {
+			in.obs.Phase(in.cfg.Name, "vips_present", t.VIPsDone)
+		}
+	}
+	present := in.cur == StateMaster
+	for _, v := range in.cfg.VIPs {
+		in.obs.VIPPresent(in.cfg.Name, v.String(), present)
 	}
 }
 
@@ -373,9 +397,13 @@ func (in *instance) announceAll() {
 	if in.burstLeft > 0 {
 		in.burst.Reset(in.cfg.GARPInterval)
 	}
+	if ok {
+		in.obs.Announcements(in.cfg.Name, len(in.cfg.VIPs))
+	}
 	if t := in.trans; ok && t != nil && t.Generation == in.gen && !in.announced {
 		in.announced = true
 		t.FirstAnnouncement = time.Since(t.Received)
+		in.obs.Phase(in.cfg.Name, "first_announcement", t.FirstAnnouncement)
 		in.logTransition(t)
 		// Durable only now: the fsync stays off the path to the first
 		// announcement.

@@ -28,7 +28,7 @@ func testInstance(t *testing.T, net *fakeNet, garpCount int, garpInterval time.D
 	in := newInstance(InstanceConfig{
 		Name: "VI_1", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip4, vip6},
 		GARPCount: garpCount, GARPInterval: garpInterval, GARPRefresh: time.Hour, GARPReply: true,
-	}, net, st, discard())
+	}, net, st, discard(), nil)
 	return in, st
 }
 

@@ -12,4 +12,25 @@ type Observer interface {
 	Announcements(vrrpInstance string, n int)
 	FIFOLine()
 	FIFOIgnored(reason string)
+	CheckResult(check string, ok bool, d time.Duration)
+	CheckVerdict(check string, healthy bool)
+	CheckInstance(vrrpInstance, check string)
 }
+
+// nopObserver is used when no observer is configured, so call sites need
+// no nil checks.
+type nopObserver struct{}
+
+func (nopObserver) CloudOwned(string, string, bool)         {}
+func (nopObserver) Reclaim(string, string)                  {}
+func (nopObserver) Conflict(string, string)                 {}
+func (nopObserver) Phase(string, string, time.Duration)     {}
+func (nopObserver) SetState(string, string)                 {}
+func (nopObserver) Transition(string, string, time.Time)    {}
+func (nopObserver) VIPPresent(string, string, bool)         {}
+func (nopObserver) Announcements(string, int)               {}
+func (nopObserver) FIFOLine()                               {}
+func (nopObserver) FIFOIgnored(string)                      {}
+func (nopObserver) CheckResult(string, bool, time.Duration) {}
+func (nopObserver) CheckVerdict(string, bool)               {}
+func (nopObserver) CheckInstance(string, string)            {}

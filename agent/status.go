@@ -157,6 +157,12 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 				fmt.Fprintf(w, ", next reclaim not before %s", c.NextReclaim.Format(time.RFC3339))
 			}
 			fmt.Fprintln(w)
+			if c.PublicIP != "" {
+				fmt.Fprintf(w, "    public IP %s\n", c.PublicIP)
+			}
+			if c.PublicIPProblem != "" {
+				fmt.Fprintf(w, "    public IP problem: %s\n", c.PublicIPProblem)
+			}
 			if c.Error != "" {
 				fmt.Fprintf(w, "    %s error: %s\n", c.ErrorKind, c.Error)
 			}

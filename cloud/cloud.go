@@ -54,6 +54,11 @@ type HAVIPSpec struct {
 	Bind BindMode
 	// VIP is the address the HAVIP must hold; used only by preflight checks and may be invalid.
 	VIP netip.Addr
+	// PublicIP, when set, is the elastic IP (IPv4, dotted decimal) the HAVIP must hold. A public
+	// IP bound to a HAVIP follows the HAVIP's master by itself, so nothing moves on failover:
+	// Observe reports whether the HAVIP holds it, and Claim binds it when the HAVIP holds none.
+	// A HAVIP holding another public IP is reported, never changed. It never affects Owned.
+	PublicIP string
 }
 
 // RouteSpec identifies a route rule by table and destination.
@@ -110,6 +115,18 @@ type Ownership struct {
 	Shape string
 	// Detail is a human-readable summary.
 	Detail string
+
+	// PublicIP is, for a HAVIP whose spec names a public IP, the public IP the HAVIP holds, ""
+	// if none.
+	PublicIP string
+	// PublicIPProblem is, for a HAVIP whose spec names a public IP, why the HAVIP does not hold
+	// it, "" when it does. It is separate from Owned: a missing or wrong public IP never stops
+	// or undoes the claim of the HAVIP's master.
+	PublicIPProblem string
+	// PublicIPBindable reports that the HAVIP holds no public IP and the wanted one looked free,
+	// so that a Claim would bind it. The agent calls Claim for an Owned resource with this set
+	// (on MASTER only), which then makes only that call.
+	PublicIPBindable bool
 }
 
 // Provider is the cloud as the agent uses it. Package cloud/bce implements it.
@@ -138,6 +155,9 @@ func (r Resource) Validate() error {
 		default:
 			return &PermanentError{Op: r.Key(), Reason: "havip: unknown bind mode " + quote(string(r.HAVIP.Bind))}
 		}
+		if p := r.HAVIP.PublicIP; p != "" && !isIPv4(p) {
+			return &PermanentError{Op: r.Key(), Reason: "havip: public IP " + quote(p) + " is not an IPv4 address"}
+		}
 	case KindRoute:
 		if r.Route == nil || r.Route.Table == "" || r.Route.Destination == "" {
 			return &PermanentError{Op: r.Key(), Reason: "route: table and destination are required"}
@@ -151,6 +171,10 @@ func (r Resource) Validate() error {
 		if r.EIP == nil || r.EIP.Address == "" {
 			return &PermanentError{Op: r.Key(), Reason: "eip: address is empty"}
 		}
+		// The address is a path segment of the EIP API, in dotted decimal.
+		if !isIPv4(r.EIP.Address) {
+			return &PermanentError{Op: r.Key(), Reason: "eip: address " + quote(r.EIP.Address) + " is not an IPv4 address"}
+		}
 	default:
 		return &PermanentError{Op: r.Key(), Reason: "unknown resource kind " + quote(string(r.Kind))}
 	}
@@ -158,3 +182,9 @@ func (r Resource) Validate() error {
 }
 
 func quote(s string) string { return `"` + s + `"` }
+
+// isIPv4 reports whether s is an IPv4 address in its canonical dotted-decimal form.
+func isIPv4(s string) bool {
+	a, err := netip.ParseAddr(s)
+	return err == nil && a.Is4() && a.String() == s
+}

@@ -52,7 +52,50 @@ type Options struct {
 	HTTPClient *http.Client
 	// UserAgent overrides the User-Agent header.
 	UserAgent string
+	// OnRequest, if set, is told about every HTTP attempt of an API call once it has ended (so a
+	// call retried three times reports three attempts), for metrics such as
+	// havip_agent_cloud_requests_total{operation,code} and a latency histogram. operation is
+	// one of the Op* constants (no resource ids, to keep label cardinality fixed); code is
+	// CodeOK, the API's error code (or "HTTP<status>" when the answer carries none), or one
+	// of CodeNetwork, CodeTimeout, CodeCanceled and CodeMalformed; d is the attempt's
+	// duration. It is called from the goroutine of the call, must be quick and must not call
+	// the Client. Attempts that never reached the network (no credentials, dry-run) are not
+	// reported.
+	OnRequest func(operation, code string, d time.Duration)
 }
+
+// Operation names passed to Options.OnRequest; they match the operation names of the cloud
+// emulator.
+const (
+	OpHAVIPDetail       = "havip.detail"
+	OpHAVIPAttach       = "havip.attach"
+	OpHAVIPDetach       = "havip.detach"
+	OpHAVIPBindPublicIP = "havip.bindPublicIp"
+	OpRouteRuleList     = "route.rule.list"
+	OpRouteRuleSwitch   = "route.rule.switch"
+	OpRouteRuleUpdate   = "route.rule.update"
+	OpSubnetDetail      = "subnet.detail"
+	OpEIPList           = "eip.list"
+	OpEIPBind           = "eip.bind"
+	OpEIPUnbind         = "eip.unbind"
+)
+
+// Codes passed to Options.OnRequest besides the API's own error codes.
+const (
+	// CodeOK is a successful attempt.
+	CodeOK = "OK"
+	// CodeNetwork is an attempt that got no answer: refused, reset, a broken connection.
+	CodeNetwork = "network"
+	// CodeTimeout is an attempt that ran out of time (the per-attempt timeout or the caller's
+	// deadline).
+	CodeTimeout = "timeout"
+	// CodeCanceled is an attempt abandoned because its caller cancelled it (for example the
+	// node left MASTER while a claim was in flight).
+	CodeCanceled = "canceled"
+	// CodeMalformed is a success answer that could not be read: too large or not the JSON
+	// expected.
+	CodeMalformed = "malformed"
+)
 
 // InstanceIdentity resolves this node's instance id.
 type InstanceIdentity interface {
@@ -161,6 +204,7 @@ func (c *Client) NodeID() string { return c.nodeID }
 // apiCall is one request of the documented HTTP API.
 type apiCall struct {
 	op     string // names the call in errors and logs, such as "havip.attach havip-1"
+	metric string // one of the Op* constants, for Options.OnRequest
 	method string
 	eip    bool // sent to the EIP endpoint
 	path   string
@@ -267,6 +311,16 @@ func (c *Client) send(ctx context.Context, a *apiCall) error {
 		req.SetBody(body)
 	}
 	req.SetContext(ctx)
+	start := time.Now()
+	err = c.exchange(bc, req, a)
+	if c.opts.OnRequest != nil {
+		c.opts.OnRequest(a.metric, requestCode(ctx, err), time.Since(start))
+	}
+	return err
+}
+
+// exchange sends one signed request and reads its answer into a.result.
+func (c *Client) exchange(bc *sdk.BceClient, req *sdk.BceRequest, a *apiCall) error {
 	resp := &sdk.BceResponse{}
 	if err := bc.SendRequest(req, resp); err != nil {
 		var se *sdk.BceServiceError
@@ -284,15 +338,56 @@ func (c *Client) send(ctx context.Context, a *apiCall) error {
 		return &cloud.TransportError{Operation: a.op, Err: fmt.Errorf("reading answer: %w", err)}
 	}
 	if len(b) > maxAnswer {
-		return &cloud.PermanentError{Op: a.op, Reason: fmt.Sprintf("answer larger than %d bytes", maxAnswer)}
+		return &malformedError{cloud.PermanentError{Op: a.op, Reason: fmt.Sprintf("answer larger than %d bytes", maxAnswer)}}
 	}
 	if a.result == nil {
 		return nil
 	}
 	if err := json.Unmarshal(b, a.result); err != nil {
-		return &cloud.TransportError{Operation: a.op, Err: fmt.Errorf("decoding answer: %w", err)}
+		return &cloud.TransportError{Operation: a.op, Err: &decodeError{err}}
 	}
 	return nil
+}
+
+// malformedError marks an oversized answer for the request code; it is a PermanentError.
+type malformedError struct{ cloud.PermanentError }
+
+// Unwrap exposes the PermanentError to errors.As.
+func (e *malformedError) Unwrap() error { return &e.PermanentError }
+
+// decodeError marks an answer that is not the JSON expected.
+type decodeError struct{ err error }
+
+func (e *decodeError) Error() string { return "decoding answer: " + e.err.Error() }
+func (e *decodeError) Unwrap() error { return e.err }
+
+// requestCode names the outcome of one attempt for Options.OnRequest.
+func requestCode(ctx context.Context, err error) string {
+	var ae *cloud.APIError
+	var me *malformedError
+	var de *decodeError
+	switch {
+	case err == nil:
+		return CodeOK
+	case errors.As(err, &ae):
+		if ae.Code == "" {
+			return "HTTP" + strconv.Itoa(ae.StatusCode)
+		}
+		return ae.Code
+	case errors.As(err, &me), errors.As(err, &de):
+		return CodeMalformed
+	case errors.Is(ctx.Err(), context.Canceled):
+		return CodeCanceled
+	case ctx.Err() != nil:
+		return CodeTimeout
+	}
+	// The SDK flattens transport errors into strings, so a dial or TLS timeout shows only in
+	// the message.
+	var ne net.Error
+	if (errors.As(err, &ne) && ne.Timeout()) || strings.Contains(err.Error(), "timeout") {
+		return CodeTimeout
+	}
+	return CodeNetwork
 }
 
 // parseRetryAfter parses a Retry-After header: delay seconds or an HTTP date.

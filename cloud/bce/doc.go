@@ -12,5 +12,33 @@
 //
 // Credentials come from a root-only TOML file (LoadCredentialsFile) or from the instance role
 // (RoleCredentialSource), refreshed before they expire. Their secrets never reach a log line, an
-// error or fmt output.
+// error or fmt output. Options.OnRequest reports every HTTP attempt (operation, code, duration)
+// for metrics.
+//
+// # Public IPs
+//
+// A public IP bound to a HAVIP (HAVIPSpec.PublicIP, PUT /v1/havip/{id}?bindPublicIp with body
+// {"publicIpAddress"}) follows the HAVIP's master by itself: the claim only binds it when the
+// HAVIP holds none, never unbinds one, and reports a wrong one in Ownership.PublicIPProblem
+// without touching the master claim. An EIP bound directly to an instance (EIPSpec) is moved:
+// GET /v1/eip?eip=, PUT /v1/eip/{eip}?unbind when another node holds it, a read-back until it
+// is free, PUT /v1/eip/{eip}?bind {instanceType, instanceId}, a read-back; each step has its own
+// clientToken. EIPs on a HAVIP, a load balancer or a NAT gateway are never taken. The SDK's EIP
+// guide adds two rules of the real API: only an "available" EIP can be bound, and the instance
+// bound to must hold no EIP yet (so one node holds at most one directly bound EIP).
+//
+// # BBC (bare-metal) nodes
+//
+// With Options.InstanceType "BBC" the EIP bind says instanceType "BBC"; the HAVIP attach stays
+// SERVER (or ENI with Options.ENIID) and route next hops stay the instance (or ENI) id. What the
+// source documents say about BBC: it has its own API (bbc.<region>.baidubce.com, HTTP and
+// HTTPS) with the conventions of the other APIs (bce-auth-v1, x-bce-date, x-bce-request-id, the
+// common error codes, plus its own such as 404 InstanceNotFound and 403 OPERATION_DENY), and it
+// "can combine with EIP and BLB" and interconnect with the BCC private network. The agent makes
+// no BBC API call. The documents are silent on: the form of a BBC instance id (the agent treats
+// ids as opaque and sends them as given), whether the metadata service answers
+// instance-shortid and instance-role credentials on bare metal (if it does not, set the instance
+// id and a credentials file), whether a BBC can be attached to a HAVIP as SERVER, and which
+// instance types the EIP bind accepts (the SDK's example shows only BCC; BBC follows the issue
+// and the emulator).
 package bce

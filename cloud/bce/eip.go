@@ -11,10 +11,18 @@ import (
 	"github.com/havip-agent/havip-agent/cloud"
 )
 
+// eipSettling lists the EIP statuses of an operation in progress: a bind or unbind sent now
+// would be refused (only an "available" EIP can be bound).
+var eipSettling = map[string]bool{"creating": true, "binding": true, "unbinding": true, "updating": true}
+
+// eipMovable lists the instance types an EIP may be taken from: the peer node, bare metal or
+// not, or its ENI. An EIP on a HAVIP, a load balancer or a NAT gateway is not the peer's.
+var eipMovable = map[string]bool{"": true, "BCC": true, "BBC": true, "DCC": true, "ENI": true}
+
 func (c *Client) getEIP(ctx context.Context, address string) (*eip.EipModel, error) {
 	var res eip.ListEipResult
 	op := "eip.get " + address
-	if err := c.do(ctx, &apiCall{op: op, method: http.MethodGet, eip: true, path: "/v1/eip",
+	if err := c.do(ctx, &apiCall{op: op, metric: OpEIPList, method: http.MethodGet, eip: true, path: "/v1/eip",
 		query: map[string]string{"eip": address}, result: &res}); err != nil {
 		return nil, err
 	}
@@ -26,8 +34,13 @@ func (c *Client) getEIP(ctx context.Context, address string) (*eip.EipModel, err
 	return nil, &cloud.PermanentError{Op: op, Reason: "no such EIP"}
 }
 
+// eipSelf reports whether id stands for this node: its instance or, when configured, its ENI.
+func (c *Client) eipSelf(id string) bool {
+	return id != "" && (id == c.nodeID || (c.opts.ENIID != "" && id == c.opts.ENIID))
+}
+
 func (c *Client) eipOwnership(m *eip.EipModel) cloud.Ownership {
-	o := cloud.Ownership{Owned: m.InstanceId == c.nodeID, Current: m.InstanceId, Shape: "instance"}
+	o := cloud.Ownership{Owned: c.eipSelf(m.InstanceId), Current: m.InstanceId, Shape: "instance"}
 	if m.InstanceId == "" {
 		o.Detail = fmt.Sprintf("EIP %s is not bound (status %s)", m.Eip, m.Status)
 	} else {
@@ -44,34 +57,46 @@ func (c *Client) observeEIP(ctx context.Context, spec *cloud.EIPSpec) (cloud.Own
 	return c.eipOwnership(m), m, nil
 }
 
-// claimEIP unbinds the EIP from another instance, waits until it is free, binds it to this node
-// and reads it back.
+// claimEIP moves the EIP to this node: it unbinds it from the instance that holds it, waits
+// until it is free, binds it to this node (instanceType Options.InstanceType) and reads it
+// back. Each step has its own clientToken, so that a retried step is applied at most once, and
+// a claim interrupted between the steps (unbind applied, bind failed) is completed by the next
+// claim, which finds the EIP free and only binds.
 func (c *Client) claimEIP(ctx context.Context, spec *cloud.EIPSpec, tokenBase string) (cloud.Ownership, error) {
 	o, m, err := c.observeEIP(ctx, spec)
 	if err != nil || o.Owned {
 		return o, err
 	}
+	op := "eip.claim " + spec.Address
+	if eipSettling[m.Status] {
+		return o, &cloud.PendingError{Op: op, Reason: fmt.Sprintf("EIP is %s; waiting for that to finish (%s)", m.Status, o.Detail)}
+	}
+	if err := c.eipUnclaimable(m); err != nil {
+		return o, err
+	}
 	path := "/v1/eip/" + url.PathEscape(spec.Address)
 	var would string
 	if m.InstanceId != "" {
-		err := c.do(ctx, &apiCall{op: "eip.unbind " + spec.Address, method: http.MethodPut, eip: true, path: path,
+		err := c.do(ctx, &apiCall{op: "eip.unbind " + spec.Address, metric: OpEIPUnbind, method: http.MethodPut, eip: true, path: path,
 			query: map[string]string{"unbind": "", "clientToken": cloud.Token(tokenBase, "eip.unbind/"+m.InstanceId)}})
 		if isDryRun(err) {
 			would = "unbind from " + m.InstanceId + ", then "
 		} else if err != nil {
 			return o, err
-		} else if err := c.waitEIPFree(ctx, spec); err != nil {
+		} else if m, err = c.waitEIPFree(ctx, spec); err != nil {
 			return o, err
 		}
 	}
-	err = c.do(ctx, &apiCall{op: "eip.bind " + spec.Address, method: http.MethodPut, eip: true, path: path,
-		query: map[string]string{"bind": "", "clientToken": cloud.Token(tokenBase, "eip.bind/"+c.nodeID)},
-		body:  eip.BindEipArgs{InstanceType: c.opts.InstanceType, InstanceId: c.nodeID}})
-	if isDryRun(err) {
-		o.Detail += "; dry-run: would " + would + "bind to " + c.nodeID
-		return o, nil
-	} else if err != nil {
-		return o, err
+	if !c.eipSelf(m.InstanceId) {
+		err = c.do(ctx, &apiCall{op: "eip.bind " + spec.Address, metric: OpEIPBind, method: http.MethodPut, eip: true, path: path,
+			query: map[string]string{"bind": "", "clientToken": cloud.Token(tokenBase, "eip.bind/"+c.nodeID)},
+			body:  eip.BindEipArgs{InstanceType: c.opts.InstanceType, InstanceId: c.nodeID}})
+		if isDryRun(err) {
+			o.Detail += "; dry-run: would " + would + "bind to " + c.opts.InstanceType + " " + c.nodeID
+			return o, nil
+		} else if err != nil {
+			return o, err
+		}
 	}
 	return c.confirmed(ctx, "eip.confirm "+spec.Address, func(ctx context.Context) (cloud.Ownership, error) {
 		o, _, err := c.observeEIP(ctx, spec)
@@ -79,17 +104,40 @@ func (c *Client) claimEIP(ctx context.Context, spec *cloud.EIPSpec, tokenBase st
 	})
 }
 
-// waitEIPFree reads the EIP back until no instance holds it: binding an EIP that is still being
-// unbound fails.
-func (c *Client) waitEIPFree(ctx context.Context, spec *cloud.EIPSpec) error {
-	return c.confirm.Do(ctx, "eip.unbound "+spec.Address, func(context.Context) error {
+// eipUnclaimable returns a PermanentError when the EIP is bound to something that is not a
+// node (a HAVIP, a load balancer, a NAT gateway): the agent moves EIPs between nodes only.
+func (c *Client) eipUnclaimable(m *eip.EipModel) error {
+	if m.InstanceId == "" || c.eipSelf(m.InstanceId) || eipMovable[m.InstanceType] {
+		return nil
+	}
+	reason := fmt.Sprintf("EIP is bound to %s %s, not to a node; it is not taken from there", m.InstanceType, m.InstanceId)
+	if m.InstanceType == "HAVIP" {
+		reason += " (an EIP on a HAVIP follows the HAVIP's master by itself: configure it as havip_public_ip instead)"
+	}
+	return &cloud.PermanentError{Op: "eip " + m.Eip, Reason: reason}
+}
+
+// waitEIPFree reads the EIP back until no instance holds it and no operation is in progress:
+// binding an EIP that is still being unbound fails. It returns the EIP as last read (which
+// may, by a race, already be bound to this node).
+func (c *Client) waitEIPFree(ctx context.Context, spec *cloud.EIPSpec) (*eip.EipModel, error) {
+	op := "eip.unbound " + spec.Address
+	var last *eip.EipModel
+	err := c.confirm.Do(ctx, op, func(context.Context) error {
 		m, err := c.getEIP(ctx, spec.Address)
 		if err != nil {
 			return err
 		}
-		if m.InstanceId != "" && m.InstanceId != c.nodeID {
-			return &cloud.PendingError{Op: "eip.unbound " + spec.Address, Reason: "still bound to " + m.InstanceId}
+		last = m
+		switch {
+		case c.eipSelf(m.InstanceId):
+			return nil
+		case m.InstanceId != "":
+			return &cloud.PendingError{Op: op, Reason: "still bound to " + m.InstanceId}
+		case eipSettling[m.Status]:
+			return &cloud.PendingError{Op: op, Reason: "status " + m.Status}
 		}
 		return nil
 	})
+	return last, err
 }

@@ -83,6 +83,17 @@ id = "havip-1"
 subnet_id = "sbn-1"
 private_ip = "198.18.0.100"
 instances = ["i-b"]
+
+# EIP addresses are only data here: nothing is sent to them.
+[[eip]]
+address = "198.19.0.10"
+instance_id = "i-b"
+
+[[eip]]
+address = "198.19.0.20"
+
+[[eip]]
+address = "198.19.0.30"
 `
 
 // newEmulator serves a fresh emulator and returns it with a client of node i-a.

@@ -243,6 +243,36 @@ func (f *fakeBCE) handle(r *recorded) (int, any, *apiErr) {
 			return 0, nil, &apiErr{404, "NoSuchObject", "no havip"}
 		}
 		return 200, h, nil
+	case r.Method == "PUT" && len(seg) == 3 && seg[1] == "havip" && r.Query.Has("bindPublicIp"):
+		h, ok := f.havips[seg[2]]
+		if !ok {
+			return 0, nil, &apiErr{404, "NoSuchObject", "no havip"}
+		}
+		var args struct {
+			PublicIPAddress string `json:"publicIpAddress"`
+		}
+		if err := json.Unmarshal([]byte(r.Body), &args); err != nil || args.PublicIPAddress == "" {
+			return 0, nil, &apiErr{400, "InvalidParameter", "bad body"}
+		}
+		if replay, e := f.idempotent(r); e != nil || replay {
+			return 200, nil, e
+		}
+		m, ok := f.eips[args.PublicIPAddress]
+		if !ok || h.PublicIpAddress != "" || m.InstanceId != "" {
+			delete(f.tokens, r.Query.Get("clientToken")) // a failed request is not remembered
+		}
+		switch {
+		case !ok:
+			return 0, nil, &apiErr{404, "NoSuchObject", "no eip"}
+		case h.PublicIpAddress != "":
+			return 0, nil, &apiErr{400, "HaVipPublicIpAlreadyBinded", "havip has a public ip"}
+		case m.InstanceId != "":
+			return 0, nil, &apiErr{400, "EipAlreadyBinded", "eip is bound"}
+		}
+		h.PublicIpAddress = m.Eip
+		m.InstanceId, m.InstanceType, m.Status = h.HaVipId, "HAVIP", "binded"
+		f.applied["havip.bindPublicIp"]++
+		return 200, nil, nil
 	case r.Method == "PUT" && len(seg) == 3 && seg[1] == "havip":
 		h, ok := f.havips[seg[2]]
 		if !ok {

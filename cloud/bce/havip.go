@@ -24,7 +24,7 @@ func (c *Client) havipSelf() (id, typ string) {
 
 func (c *Client) getHAVIP(ctx context.Context, id string) (*havip.HaVip, error) {
 	var h havip.HaVip
-	err := c.do(ctx, &apiCall{op: "havip.get " + id, method: http.MethodGet,
+	err := c.do(ctx, &apiCall{op: "havip.get " + id, metric: OpHAVIPDetail, method: http.MethodGet,
 		path: "/v1/havip/" + url.PathEscape(id), result: &h})
 	if err != nil {
 		return nil, err
@@ -79,21 +79,67 @@ func (c *Client) observeHAVIP(ctx context.Context, spec *cloud.HAVIPSpec) (cloud
 	if err != nil {
 		return cloud.Ownership{}, nil, err
 	}
-	return c.havipOwnership(spec, h), h, nil
+	o := c.havipOwnership(spec, h)
+	c.havipPublicIP(ctx, spec, h, &o)
+	return o, h, nil
+}
+
+// havipPublicIP fills in the public IP fields of o when spec names a public IP. When the HAVIP
+// holds none it reads the EIP too (only then, so a healthy HAVIP costs no extra call), to tell
+// whether a claim could bind it. It never fails: a failed EIP read leaves the bind to be tried.
+func (c *Client) havipPublicIP(ctx context.Context, spec *cloud.HAVIPSpec, h *havip.HaVip, o *cloud.Ownership) {
+	want := spec.PublicIP
+	if want == "" {
+		return
+	}
+	o.PublicIP = h.PublicIpAddress
+	switch {
+	case h.PublicIpAddress == want:
+		o.Detail += "; public IP " + want
+		return
+	case h.PublicIpAddress != "":
+		o.PublicIPProblem = fmt.Sprintf("HAVIP %s holds public IP %s, not %s; left alone (unbind it by hand to have %s bound)",
+			spec.ID, h.PublicIpAddress, want, want)
+	default:
+		o.PublicIPProblem = fmt.Sprintf("HAVIP %s holds no public IP, want %s", spec.ID, want)
+		m, err := c.getEIP(ctx, want)
+		switch {
+		case err != nil:
+			o.PublicIPProblem += fmt.Sprintf(" (EIP not read: %v)", err)
+			o.PublicIPBindable = !cloud.IsPermanent(err)
+		case m.InstanceId != "":
+			o.PublicIPProblem += fmt.Sprintf(", but EIP %s is bound to %s %s; not taken from there", want, m.InstanceType, m.InstanceId)
+		default:
+			o.PublicIPBindable = true
+		}
+	}
+	o.Detail += "; public IP problem: " + o.PublicIPProblem
+}
+
+// bindHAVIPPublicIP binds spec.PublicIP to the HAVIP (the documented HaVipBindPublicIp call).
+func (c *Client) bindHAVIPPublicIP(ctx context.Context, spec *cloud.HAVIPSpec, tokenBase string) error {
+	return c.do(ctx, &apiCall{op: "havip.bindPublicIp " + spec.ID, metric: OpHAVIPBindPublicIP, method: http.MethodPut,
+		path:  "/v1/havip/" + url.PathEscape(spec.ID),
+		query: map[string]string{"bindPublicIp": "", "clientToken": cloud.Token(tokenBase, "havip.bindPublicIp/"+spec.PublicIP)},
+		body:  havip.HaVipBindPublicIpArgs{PublicIpAddress: spec.PublicIP}})
 }
 
 // claimHAVIP attaches this node if it is not bound and, in exclusive mode, detaches every other
-// bound instance (after attaching, so that the HAVIP is never left without an instance).
+// bound instance (after attaching, so that the HAVIP is never left without an instance). When
+// the spec names a public IP that the HAVIP does not hold and that is free, it binds it too;
+// that part never fails the claim: its problems are reported in the ownership's public IP
+// fields and logged.
 func (c *Client) claimHAVIP(ctx context.Context, spec *cloud.HAVIPSpec, tokenBase string) (cloud.Ownership, error) {
 	o, h, err := c.observeHAVIP(ctx, spec)
-	if err != nil || o.Owned {
+	if err != nil || (o.Owned && !o.PublicIPBindable) {
+		c.logPublicIPProblem(o)
 		return o, err
 	}
 	self, selfType := c.havipSelf()
 	path := "/v1/havip/" + url.PathEscape(spec.ID)
 	var would []string
-	if !slices.ContainsFunc(h.BindedInstances, func(b havip.HaVipBindedInstance) bool { return b.InstanceId == self }) {
-		err := c.do(ctx, &apiCall{op: "havip.attach " + spec.ID, method: http.MethodPut, path: path,
+	if !o.Owned && !slices.ContainsFunc(h.BindedInstances, func(b havip.HaVipBindedInstance) bool { return b.InstanceId == self }) {
+		err := c.do(ctx, &apiCall{op: "havip.attach " + spec.ID, metric: OpHAVIPAttach, method: http.MethodPut, path: path,
 			query: map[string]string{"attach": "", "clientToken": cloud.Token(tokenBase, "havip.attach/"+self)},
 			body:  havip.HaVipInstanceArgs{InstanceIds: []string{self}, InstanceType: selfType}})
 		if isDryRun(err) {
@@ -102,7 +148,7 @@ func (c *Client) claimHAVIP(ctx context.Context, spec *cloud.HAVIPSpec, tokenBas
 			return o, err
 		}
 	}
-	if bindMode(spec) == cloud.BindExclusive {
+	if !o.Owned && bindMode(spec) == cloud.BindExclusive {
 		byType := map[string][]string{}
 		for _, b := range h.BindedInstances {
 			if b.InstanceId != self {
@@ -117,7 +163,7 @@ func (c *Client) claimHAVIP(ctx context.Context, spec *cloud.HAVIPSpec, tokenBas
 		for _, t := range types {
 			ids := byType[t]
 			sort.Strings(ids)
-			err := c.do(ctx, &apiCall{op: "havip.detach " + spec.ID, method: http.MethodPut, path: path,
+			err := c.do(ctx, &apiCall{op: "havip.detach " + spec.ID, metric: OpHAVIPDetach, method: http.MethodPut, path: path,
 				query: map[string]string{"detach": "", "clientToken": cloud.Token(tokenBase, "havip.detach/"+t+"/"+strings.Join(ids, ","))},
 				body:  havip.HaVipInstanceArgs{InstanceIds: ids, InstanceType: t}})
 			if isDryRun(err) {
@@ -127,15 +173,76 @@ func (c *Client) claimHAVIP(ctx context.Context, spec *cloud.HAVIPSpec, tokenBas
 			}
 		}
 	}
+	// The public IP is bound before the master is confirmed: the confirmation may wait for
+	// the cloud to see this node's gratuitous ARP, and the binding does not depend on it.
+	var bindErr error
+	bound := false
+	if o.PublicIPBindable {
+		bindErr = c.bindHAVIPPublicIP(ctx, spec, tokenBase)
+		switch {
+		case isDryRun(bindErr):
+			would = append(would, "bind public IP "+spec.PublicIP)
+			bindErr = nil
+		case bindErr == nil:
+			bound = true
+		}
+	}
 	if c.opts.DryRun {
-		o.Detail += "; dry-run: would " + strings.Join(would, ", then ")
+		if len(would) == 0 {
+			o.Detail += "; dry-run: nothing to send (this node is bound; the master moves when the cloud sees its gratuitous ARP)"
+		} else {
+			o.Detail += "; dry-run: would " + strings.Join(would, ", then ")
+		}
 		return o, nil
 	}
-	return c.confirmed(ctx, "havip.confirm "+spec.ID, func(ctx context.Context) (cloud.Ownership, error) {
-		o, _, err := c.observeHAVIP(ctx, spec)
-		if err == nil && !o.Owned {
-			o.Detail = fmt.Sprintf("%s (this node is %s; the master moves when the cloud sees its gratuitous ARP)", o.Detail, self)
+	// When only the public IP was missing, the read-back below is confirmPublicIP's.
+	if !o.Owned {
+		o, err = c.confirmed(ctx, "havip.confirm "+spec.ID, func(ctx context.Context) (cloud.Ownership, error) {
+			o, _, err := c.observeHAVIP(ctx, spec)
+			if err == nil && !o.Owned {
+				o.Detail = fmt.Sprintf("%s (this node is %s; the master moves when the cloud sees its gratuitous ARP)", o.Detail, self)
+			}
+			return o, err
+		})
+	}
+	if err == nil && bound && o.PublicIP != spec.PublicIP {
+		o = c.confirmPublicIP(ctx, spec, o)
+	}
+	if bindErr != nil && o.PublicIP != spec.PublicIP {
+		o.PublicIPProblem = fmt.Sprintf("binding public IP %s to HAVIP %s failed: %v", spec.PublicIP, spec.ID, bindErr)
+		o.PublicIPBindable = !cloud.IsPermanent(bindErr)
+	}
+	c.logPublicIPProblem(o)
+	return o, err
+}
+
+// confirmPublicIP reads the HAVIP back until it shows the public IP just bound, within the
+// confirm policy; it reports (never returns) a failure, since the master claim succeeded.
+func (c *Client) confirmPublicIP(ctx context.Context, spec *cloud.HAVIPSpec, o cloud.Ownership) cloud.Ownership {
+	op := "havip.confirmPublicIp " + spec.ID
+	err := c.confirm.Do(ctx, op, func(context.Context) error {
+		n, _, err := c.observeHAVIP(ctx, spec)
+		if err != nil {
+			if cloud.IsPermanent(err) {
+				return err
+			}
+			return &cloud.PendingError{Op: op, Reason: err.Error()}
 		}
-		return o, err
+		o = n
+		if o.PublicIP != spec.PublicIP {
+			return &cloud.PendingError{Op: op, Reason: "public IP not shown yet"}
+		}
+		return nil
 	})
+	if err != nil && o.PublicIP != spec.PublicIP {
+		o.PublicIPProblem = fmt.Sprintf("public IP %s was bound to HAVIP %s but is not shown: %v", spec.PublicIP, spec.ID, err)
+	}
+	return o
+}
+
+// logPublicIPProblem logs a public IP problem that a claim leaves behind: an operator must act.
+func (c *Client) logPublicIPProblem(o cloud.Ownership) {
+	if o.PublicIPProblem != "" {
+		c.logger.Error("HAVIP public IP is not as configured", "problem", o.PublicIPProblem, "owned", o.Owned)
+	}
 }

@@ -10,6 +10,7 @@ import (
 	"strings"
 	"text/tabwriter"
 
+	"github.com/baidubce/bce-sdk-go/services/eip"
 	"github.com/baidubce/bce-sdk-go/services/vpc"
 
 	"github.com/havip-agent/havip-agent/cloud"
@@ -70,16 +71,17 @@ func (r Report) String() string {
 }
 
 // Preflight checks with read-only calls that the configuration can work: the credentials are
-// accepted, each HAVIP exists and holds its VIP (in its subnet's range), each route table has a
-// rule for the destination in a supported shape that this node can take over, each EIP exists.
-// Each call is tried at most twice; ctx bounds the whole check.
+// accepted, each HAVIP exists and holds its VIP (in its subnet's range) and, when one is
+// named, its public IP (a separate check, "havip/ID/public-ip"), each route table has a rule
+// for the destination in a supported shape that this node can take over, each EIP exists and
+// is bound to nothing but a node. Each call is tried at most twice; ctx bounds the whole check.
 func (c *Client) Preflight(ctx context.Context, resources []cloud.Resource) Report {
 	pc := *c
 	if pc.retry.MaxAttempts == 0 || pc.retry.MaxAttempts > 2 {
 		pc.retry.MaxAttempts = 2
 	}
 	var rep Report
-	self := "instance " + c.nodeID
+	self := "instance " + c.nodeID + " (" + c.opts.InstanceType + ")"
 	if c.opts.ENIID != "" {
 		self += ", ENI " + c.opts.ENIID
 	}
@@ -88,13 +90,13 @@ func (c *Client) Preflight(ctx context.Context, resources []cloud.Resource) Repo
 	var authErr error
 	answered := false
 	for _, r := range resources {
-		ch, err := pc.preflightOne(ctx, r)
+		chs, err := pc.preflightOne(ctx, r)
 		if cloud.IsAuth(err) && authErr == nil {
 			authErr = err
 		}
 		var ae *cloud.APIError
 		answered = answered || err == nil || errorsAs(err, &ae)
-		checks = append(checks, ch)
+		checks = append(checks, chs...)
 	}
 	creds := Check{Name: "credentials"}
 	switch {
@@ -112,31 +114,37 @@ func (c *Client) Preflight(ctx context.Context, resources []cloud.Resource) Repo
 	return rep
 }
 
-func (c *Client) preflightOne(ctx context.Context, r cloud.Resource) (Check, error) {
+// preflightOne checks one resource: one check, two for a HAVIP with a public IP.
+func (c *Client) preflightOne(ctx context.Context, r cloud.Resource) ([]Check, error) {
 	ch := Check{Name: r.Key()}
 	if err := r.Validate(); err != nil {
 		ch.Detail = err.Error()
-		return ch, err
+		return []Check{ch}, err
 	}
+	var extra []Check
 	var err error
 	switch r.Kind {
 	case cloud.KindHAVIP:
-		ch.Detail, err = c.preflightHAVIP(ctx, r.HAVIP)
+		ch.Detail, extra, err = c.preflightHAVIP(ctx, r)
 	case cloud.KindRoute:
 		var o cloud.Ownership
 		o, _, err = c.observeRoute(ctx, r.Route)
 		ch.Detail = o.Detail + describeOwned(o)
 	case cloud.KindEIP:
 		var o cloud.Ownership
-		o, _, err = c.observeEIP(ctx, r.EIP)
+		var m *eip.EipModel
+		o, m, err = c.observeEIP(ctx, r.EIP)
+		if err == nil && !o.Owned {
+			err = c.eipUnclaimable(m)
+		}
 		ch.Detail = o.Detail + describeOwned(o)
 	}
 	if err != nil {
 		ch.Detail = err.Error()
-		return ch, err
+		return append([]Check{ch}, extra...), err
 	}
 	ch.OK = true
-	return ch, nil
+	return append([]Check{ch}, extra...), nil
 }
 
 func describeOwned(o cloud.Ownership) string {
@@ -146,20 +154,37 @@ func describeOwned(o cloud.Ownership) string {
 	return "; this node can claim it"
 }
 
-func (c *Client) preflightHAVIP(ctx context.Context, spec *cloud.HAVIPSpec) (string, error) {
-	o, h, err := c.observeHAVIP(ctx, spec)
+func (c *Client) preflightHAVIP(ctx context.Context, r cloud.Resource) (string, []Check, error) {
+	spec := *r.HAVIP
+	spec.PublicIP = "" // checked on its own below
+	o, h, err := c.observeHAVIP(ctx, &spec)
 	if err != nil {
-		return "", err
+		return "", nil, err
+	}
+	var extra []Check
+	if want := r.HAVIP.PublicIP; want != "" {
+		var po cloud.Ownership
+		c.havipPublicIP(ctx, r.HAVIP, h, &po)
+		pc := Check{Name: r.Key() + "/public-ip", OK: po.PublicIPProblem == "" || po.PublicIPBindable}
+		switch {
+		case po.PublicIPProblem == "":
+			pc.Detail = "holds public IP " + want
+		case po.PublicIPBindable:
+			pc.Detail = po.PublicIPProblem + "; the MASTER's claim binds it"
+		default:
+			pc.Detail = po.PublicIPProblem
+		}
+		extra = append(extra, pc)
 	}
 	detail := "holds " + h.PrivateIpAddress
 	if spec.VIP.IsValid() {
 		got, perr := netip.ParseAddr(h.PrivateIpAddress)
 		if perr != nil || got.Unmap() != spec.VIP.Unmap() {
-			return "", &cloud.PermanentError{Op: "havip " + spec.ID, Reason: fmt.Sprintf("holds %q, but the VIP is %s", h.PrivateIpAddress, spec.VIP)}
+			return "", extra, &cloud.PermanentError{Op: "havip " + spec.ID, Reason: fmt.Sprintf("holds %q, but the VIP is %s", h.PrivateIpAddress, spec.VIP)}
 		}
 		if h.SubnetId != "" {
 			var res vpc.GetSubnetDetailResult
-			serr := c.do(ctx, &apiCall{op: "subnet.get " + h.SubnetId, method: http.MethodGet,
+			serr := c.do(ctx, &apiCall{op: "subnet.get " + h.SubnetId, metric: OpSubnetDetail, method: http.MethodGet,
 				path: "/v1/subnet/" + url.PathEscape(h.SubnetId), result: &res})
 			p, perr := netip.ParsePrefix(res.Subnet.Cidr)
 			switch {
@@ -168,11 +193,11 @@ func (c *Client) preflightHAVIP(ctx context.Context, spec *cloud.HAVIPSpec) (str
 			case perr != nil:
 				detail += fmt.Sprintf(" (subnet %s has no readable CIDR)", h.SubnetId)
 			case !p.Contains(spec.VIP):
-				return "", &cloud.PermanentError{Op: "havip " + spec.ID, Reason: fmt.Sprintf("VIP %s is outside subnet %s (%s)", spec.VIP, h.SubnetId, p)}
+				return "", extra, &cloud.PermanentError{Op: "havip " + spec.ID, Reason: fmt.Sprintf("VIP %s is outside subnet %s (%s)", spec.VIP, h.SubnetId, p)}
 			default:
 				detail += fmt.Sprintf(" in subnet %s (%s)", h.SubnetId, p)
 			}
 		}
 	}
-	return detail + "; " + o.Detail + describeOwned(o), nil
+	return detail + "; " + o.Detail + describeOwned(o), extra, nil
 }

@@ -43,6 +43,8 @@ func TestPreflight(t *testing.T) {
 	f.rules = append(haPair("i-other", "i-self"), vpc.RouteRule{RouteRuleId: "rr-s", RouteTableId: "rt-2", SourceAddress: "0.0.0.0/0",
 		DestinationAddress: "10.8.0.0/16", NexthopType: "custom", NexthopId: "i-other"})
 	f.eips["1.2.3.4"] = &eip.EipModel{Eip: "1.2.3.4", Status: "binded", InstanceType: "BCC", InstanceId: "i-other"}
+	f.eips["1.2.3.5"] = &eip.EipModel{Eip: "1.2.3.5", Status: "available"}
+	f.eips["1.2.3.6"] = &eip.EipModel{Eip: "1.2.3.6", Status: "binded", InstanceType: "HAVIP", InstanceId: "havip-x"}
 	c, _ := f.client(t, nil)
 	vip := netip.MustParseAddr("10.0.0.100")
 	rs := []cloud.Resource{
@@ -53,6 +55,9 @@ func TestPreflight(t *testing.T) {
 		routeRes("rt-2", "10.8.0.0/16", cloud.RouteSwitch),
 		routeRes("rt-2", "10.9.0.0/16", cloud.RouteAuto),
 		{Kind: cloud.KindEIP, EIP: &cloud.EIPSpec{Address: "1.2.3.4"}},
+		{Kind: cloud.KindEIP, EIP: &cloud.EIPSpec{Address: "1.2.3.6"}},
+		{Kind: cloud.KindHAVIP, HAVIP: &cloud.HAVIPSpec{ID: "havip-ok", PublicIP: "1.2.3.5"}},
+		{Kind: cloud.KindHAVIP, HAVIP: &cloud.HAVIPSpec{ID: "havip-ok", PublicIP: "1.2.3.6"}},
 	}
 	rep := c.Preflight(context.Background(), rs)
 	if !rep.Failed() {

@@ -58,7 +58,7 @@ func (c *Client) listRules(ctx context.Context, table string) ([]vpc.RouteRule, 
 		if marker != "" {
 			q["marker"] = marker
 		}
-		if err := c.do(ctx, &apiCall{op: "route.list " + table, method: http.MethodGet, path: "/v1/route/rule", query: q, result: &page}); err != nil {
+		if err := c.do(ctx, &apiCall{op: "route.list " + table, metric: OpRouteRuleList, method: http.MethodGet, path: "/v1/route/rule", query: q, result: &page}); err != nil {
 			return nil, err
 		}
 		rules = append(rules, page.RouteRules...)
@@ -210,14 +210,14 @@ func (c *Client) claimRoute(ctx context.Context, spec *cloud.RouteSpec, tokenBas
 		// The switch is built here because vpc.SwitchRoute (v0.9.277) drops the switchRouteHA
 		// flag: WithQueryParamFilter skips empty values.
 		id := st.active.RouteRuleId
-		call = &apiCall{op: "route.switch " + id, method: http.MethodPut, path: "/v1/route/rule/" + url.PathEscape(id),
+		call = &apiCall{op: "route.switch " + id, metric: OpRouteRuleSwitch, method: http.MethodPut, path: "/v1/route/rule/" + url.PathEscape(id),
 			query: map[string]string{"switchRouteHA": "", "clientToken": cloud.Token(tokenBase, "route.switch/"+id)}}
 	case cloud.ShapeSingle:
 		r := st.active
 		if r.SourceAddress == "" || r.DestinationAddress == "" {
 			return o, &cloud.PermanentError{Op: "route.update " + r.RouteRuleId, Reason: "the rule read back has no source or destination address"}
 		}
-		call = &apiCall{op: "route.update " + r.RouteRuleId, method: http.MethodPut, path: "/v1/route/rule/" + url.PathEscape(r.RouteRuleId),
+		call = &apiCall{op: "route.update " + r.RouteRuleId, metric: OpRouteRuleUpdate, method: http.MethodPut, path: "/v1/route/rule/" + url.PathEscape(r.RouteRuleId),
 			query: map[string]string{"clientToken": cloud.Token(tokenBase, "route.update/"+r.RouteRuleId+"/"+ours)},
 			body: updateRouteRuleBody{SourceAddress: r.SourceAddress, DestinationAddress: r.DestinationAddress,
 				NexthopID: ours, NexthopType: nextHopType(spec)}}

@@ -4,6 +4,7 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"time"
 
 	"github.com/havip-agent/havip-agent/agent"
 	"github.com/havip-agent/havip-agent/agent/config"
@@ -14,7 +15,7 @@ import (
 // cloudClient builds the BCE client the configuration asks for; nil when
 // the agent runs local only. The returned function runs background work
 // (instance-role refresh) until its context ends.
-func cloudClient(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bce.Client, func(context.Context), error) {
+func cloudClient(ctx context.Context, cfg *config.Config, log *slog.Logger, onRequest func(op, code string, d time.Duration)) (*bce.Client, func(context.Context), error) {
 	cl := cfg.Cloud
 	if !cl.Enabled() {
 		return nil, func(context.Context) {}, nil
@@ -47,6 +48,7 @@ func cloudClient(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bc
 		// reconcile loop with a new token.
 		MaxAttempts: 5,
 		DryRun:      cl.DryRun,
+		OnRequest:   onRequest,
 	}, creds, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cloud: %w", err)
@@ -57,7 +59,7 @@ func cloudClient(ctx context.Context, cfg *config.Config, log *slog.Logger) (*bc
 // preflight runs "config check -cloud": read-only calls that show whether
 // the claims would work.
 func preflight(ctx context.Context, cfg *config.Config, log *slog.Logger) (string, bool, error) {
-	client, _, err := cloudClient(ctx, cfg, log)
+	client, _, err := cloudClient(ctx, cfg, log, nil)
 	if err != nil {
 		return "", false, err
 	}

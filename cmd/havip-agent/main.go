@@ -3,11 +3,15 @@
 package main
 
 import (
+	"net"
+	"net/http"
+
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
+	sdnotify "github.com/coreos/go-systemd/v22/daemon"
 	"io"
 	"log/slog"
 	"os"
@@ -19,6 +23,7 @@ import (
 	"github.com/havip-agent/havip-agent/agent"
 	"github.com/havip-agent/havip-agent/agent/config"
 	"github.com/havip-agent/havip-agent/agent/control"
+	"github.com/havip-agent/havip-agent/agent/metrics"
 	"github.com/havip-agent/havip-agent/health"
 )
 
@@ -122,12 +127,18 @@ func cmdRun(args []string, stderr io.Writer) int {
 	log := newLogger(cfg.Agent, stderr)
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
-	client, background, err := cloudClient(ctx, cfg, log)
+	m := metrics.New(metrics.BuildInfo{Version: version, Revision: revision})
+	client, background, err := cloudClient(ctx, cfg, log, m.CloudRequest)
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFail
 	}
-	opts := agent.Options{Config: cfg, Logger: log, Version: version}
+	opts := agent.Options{Config: cfg, Logger: log, Version: version, Observer: m,
+		Notify: func(state string) { sdnotify.SdNotify(false, state) },
+		Ready:  func() { sdnotify.SdNotify(false, sdnotify.SdNotifyReady) }}
+	if wd, err := sdnotify.SdWatchdogEnabled(false); err == nil && wd > 0 {
+		opts.WatchdogInterval = wd
+	}
 	if client != nil {
 		opts.Cloud = client
 		go background(ctx)
@@ -138,6 +149,19 @@ func cmdRun(args []string, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return exitFail
 	}
+	if cfg.Metrics.Listen != "" {
+		// Listening before Run: READY=1 must mean the endpoint answers.
+		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		if err != nil {
+			log.Error("cannot start", "err", fmt.Errorf("metrics.listen: %w", err))
+			return exitFail
+		}
+		srv := &http.Server{Handler: m.Handler(d.Ready), ReadHeaderTimeout: 5 * time.Second}
+		go srv.Serve(ln)
+		defer srv.Close()
+		log.Info("metrics listening", "address", ln.Addr().String())
+	}
+
 	if err := d.Run(ctx); err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFail
