@@ -16,6 +16,9 @@ func (c *Config) Summary() string {
 	} else {
 		b.WriteString(", liveness watch off\n")
 	}
+	if c.Metrics.Listen != "" {
+		fmt.Fprintf(&b, "  metrics on http://%s/metrics\n", c.Metrics.Listen)
+	}
 	if c.Cloud.Enabled() {
 		mode := ""
 		if c.Cloud.DryRun {

@@ -21,6 +21,10 @@ const (
 	DefaultGARPCount    = 5
 	DefaultGARPInterval = 200 * time.Millisecond
 	DefaultGARPRefresh  = 60 * time.Second
+	// DefaultMetricsListen is loopback only: exposing metrics beyond the
+	// node is the operator's choice. 19112 is outside the Prometheus
+	// port allocations (see package metrics).
+	DefaultMetricsListen = "127.0.0.1:19112"
 )
 
 func (c *Config) applyDefaults(md *toml.MetaData, ix *lineIndex) {
@@ -38,6 +42,9 @@ func (c *Config) applyDefaults(md *toml.MetaData, ix *lineIndex) {
 		k.PIDFile = DefaultPIDFile
 	}
 	k.DeadAfter.orDefault(DefaultDeadAfter)
+	if !md.IsDefined("metrics", "listen") {
+		c.Metrics.Listen = DefaultMetricsListen
+	}
 	for i := range c.Instances {
 		in := &c.Instances[i]
 		setDefault(&in.Kind, KindInstance)
