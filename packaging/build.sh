@@ -36,7 +36,8 @@ fi
 
 # nfpm.yaml packages dist/build/havip-agent (nfpm does not expand
 # variables in contents), so one architecture is built per run.
-rm -rf dist/build
+# Old packages would be picked up by test-packages.sh.
+rm -rf dist/build dist/*.deb dist/*.rpm
 mkdir -p dist/build
 BINARY=dist/build/havip-agent
 echo "building $BINARY for linux/$GOARCH ($VERSION, $REVISION)"

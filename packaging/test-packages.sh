@@ -23,7 +23,10 @@ for want in \
 	'-rwxr-xr-x root/root .* ./usr/bin/havip-agent$' \
 	'-rw-r--r-- root/root .* ./usr/lib/systemd/system/havip-agent.service$' \
 	'-rw-r--r-- root/root .* ./etc/havip-agent/havip-agent.toml$' \
-	'drwx------ root/root .* ./var/lib/havip-agent/$' \
+	'drwx------ havip-agent/havip-agent .* ./var/lib/havip-agent/$' \
+	'-rw------- havip-agent/havip-agent .* ./etc/havip-agent/credentials.toml.example$' \
+	'-rw-r--r-- root/root .* ./usr/lib/tmpfiles.d/havip-agent.conf$' \
+	'./usr/share/doc/havip-agent/examples/keepalived/sync-group.conf$' \
 	'./usr/share/doc/havip-agent/examples/keepalived/keepalived-node-a.conf$' \
 	'./usr/share/doc/havip-agent/examples/prometheus/havip-agent.rules.yml$' \
 	'./usr/share/doc/havip-agent/examples/grafana/havip-agent.json$'; do
@@ -37,11 +40,13 @@ trap 'rm -rf "$ctl" "$root"' EXIT
 dpkg-deb -e "$deb" "$ctl"
 grep -qx '/etc/havip-agent/havip-agent.toml' "$ctl/conffiles" || fail "havip-agent.toml is not a conffile"
 grep -q '^Recommends: .*keepalived' "$ctl/control" || fail "no Recommends: keepalived"
-for s in postinst prerm postrm; do
+grep -qx '/etc/havip-agent/credentials.toml.example' "$ctl/conffiles" || fail "credentials.toml.example is not a conffile"
+for s in preinst postinst prerm postrm; do
 	[ -x "$ctl/$s" ] || fail "no $s script"
 	sh -n "$ctl/$s" || fail "$s does not parse"
 done
 grep -q 'daemon-reload' "$ctl/postinst" || fail "postinst does not reload systemd"
+grep -q 'useradd --system' "$ctl/preinst" || fail "preinst does not create the service user"
 grep -Eq '^[[:space:]]*systemctl (enable|start|restart) ' "$ctl/postinst" && fail "postinst starts or enables the service"
 
 # Run the packaged binary on the packaged configuration.

@@ -63,6 +63,7 @@ type Server struct {
 	wg    sync.WaitGroup
 	inGrp func(uid, gid uint32) bool
 	cred  func(*net.UnixConn) (*unix.Ucred, error)
+	self  uint32
 }
 
 // Listen creates the socket at path: mode 0600, or 0660 with group when
@@ -97,7 +98,9 @@ func Listen(path, group string, log *slog.Logger) (*Server, error) {
 	}
 	ln.SetUnlinkOnClose(true)
 	if gid >= 0 {
-		if err := os.Chown(path, 0, gid); err != nil {
+		// Only the group changes: the daemon may run as its own user,
+		// which may set the group of its files to a group it belongs to.
+		if err := os.Chown(path, -1, gid); err != nil {
 			ln.Close()
 			return nil, fmt.Errorf("control socket: %w", err)
 		}
@@ -106,7 +109,7 @@ func Listen(path, group string, log *slog.Logger) (*Server, error) {
 			return nil, fmt.Errorf("control socket: %w", err)
 		}
 	}
-	return &Server{ln: ln, path: path, gid: gid, log: log, inGrp: memberOf, cred: peerCred}, nil
+	return &Server{ln: ln, path: path, gid: gid, log: log, inGrp: memberOf, cred: peerCred, self: uint32(os.Geteuid())}, nil
 }
 
 // Serve answers requests until ctx is done, then waits for open
@@ -154,7 +157,9 @@ func (s *Server) answer(c *net.UnixConn, h Handler) Response {
 	if err := dec.Decode(&req); err != nil {
 		return Response{Error: "bad request: " + err.Error()}
 	}
-	allowed := cred.Uid == 0 || (s.gid >= 0 && readOnly(req.Op) && s.inGrp(cred.Uid, uint32(s.gid)))
+	// Root (keepalived's notify programs, an operator) and the daemon's
+	// own user may do anything; the socket group only read.
+	allowed := cred.Uid == 0 || cred.Uid == s.self || (s.gid >= 0 && readOnly(req.Op) && s.inGrp(cred.Uid, uint32(s.gid)))
 	if !allowed {
 		s.log.Warn("control request refused", "op", req.Op, "uid", cred.Uid, "pid", cred.Pid)
 		return Response{Error: fmt.Sprintf("permission denied: uid %d may not send %q", cred.Uid, req.Op)}

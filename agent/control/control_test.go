@@ -38,6 +38,7 @@ func serve(t *testing.T, uid uint32, gid int, member bool) (string, *handler) {
 		t.Fatal(err)
 	}
 	s.gid = gid
+	s.self = 999
 	s.cred = func(*net.UnixConn) (*unix.Ucred, error) { return &unix.Ucred{Uid: uid, Pid: 1}, nil }
 	s.inGrp = func(uint32, uint32) bool { return member }
 	h := &handler{}
@@ -62,6 +63,7 @@ func TestPermissions(t *testing.T) {
 	}{
 		{"root notify", 0, -1, false, notify, true},
 		{"root status", 0, -1, false, status, true},
+		{"daemon's own user notify", 999, -1, false, notify, true},
 		{"user notify", 1000, -1, false, notify, false},
 		{"user status without group", 1000, -1, false, status, false},
 		{"group member status", 1000, 50, true, status, true},

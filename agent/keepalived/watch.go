@@ -3,10 +3,12 @@ package keepalived
 import (
 	"bytes"
 	"context"
+	"errors"
 	"fmt"
 	"os"
 	"strconv"
 	"strings"
+	"syscall"
 	"time"
 )
 
@@ -30,6 +32,7 @@ type WatchOptions struct {
 // on announcing VIPs that its peer has taken over.
 type Watcher struct {
 	opts WatchOptions
+	kill func(pid int, sig syscall.Signal) error
 }
 
 // NewWatcher returns a Watcher; it does nothing until Run.
@@ -40,7 +43,7 @@ func NewWatcher(opts WatchOptions) *Watcher {
 	if opts.Poll == 0 {
 		opts.Poll = min(max(opts.DeadAfter/4, 50*time.Millisecond), 500*time.Millisecond)
 	}
-	return &Watcher{opts: opts}
+	return &Watcher{opts: opts, kill: syscall.Kill}
 }
 
 // Run polls until ctx is done and calls onChange(alive, why) on every change
@@ -99,6 +102,12 @@ func (w *Watcher) Check() error {
 	dir := w.opts.Proc + "/" + strconv.Itoa(pid)
 	comm, err := os.ReadFile(dir + "/comm")
 	if err != nil {
+		// Under systemd's ProtectProc=invisible a process the agent may
+		// not ptrace is absent from /proc although it runs: ask the
+		// kernel directly. EPERM also means the process exists.
+		if kerr := w.kill(pid, 0); kerr == nil || errors.Is(kerr, syscall.EPERM) {
+			return nil
+		}
 		return fmt.Errorf("keepalived process %d (from %s) is gone", pid, w.opts.PIDFile)
 	}
 	if name := string(bytes.TrimSpace(comm)); name != "keepalived" {

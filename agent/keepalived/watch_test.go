@@ -5,6 +5,7 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
 	"time"
 )
@@ -37,11 +38,34 @@ func TestWatcherCheck(t *testing.T) {
 			if tt.pidText != "" {
 				os.WriteFile(pidFile, []byte(tt.pidText), 0o644)
 			}
-			err := NewWatcher(WatchOptions{PIDFile: pidFile, Proc: proc, DeadAfter: time.Second}).Check()
+			w := NewWatcher(WatchOptions{PIDFile: pidFile, Proc: proc, DeadAfter: time.Second})
+			w.kill = func(int, syscall.Signal) error { return syscall.ESRCH }
+			err := w.Check()
 			if tt.want == "" && err != nil || tt.want != "" && (err == nil || !strings.Contains(err.Error(), tt.want)) {
 				t.Errorf("got %v, want %q", err, tt.want)
 			}
 		})
+	}
+}
+
+func TestWatcherHiddenProcess(t *testing.T) {
+	// /proc hides the process (ProtectProc=invisible) but it exists.
+	proc, pidFile := fakeProc(t, "42", "keepalived", "S")
+	os.WriteFile(pidFile, []byte("77"), 0o644)
+	w := NewWatcher(WatchOptions{PIDFile: pidFile, Proc: proc, DeadAfter: time.Second})
+	for _, tt := range []struct {
+		errno error
+		alive bool
+	}{{nil, true}, {syscall.EPERM, true}, {syscall.ESRCH, false}} {
+		w.kill = func(pid int, _ syscall.Signal) error {
+			if pid != 77 {
+				t.Errorf("signalled pid %d", pid)
+			}
+			return tt.errno
+		}
+		if err := w.Check(); (err == nil) != tt.alive {
+			t.Errorf("kill error %v: Check() = %v, want alive %v", tt.errno, err, tt.alive)
+		}
 	}
 }
 

@@ -8,7 +8,9 @@ import (
 	"io"
 	"log/slog"
 	"os"
+	"os/user"
 	"sort"
+	"strconv"
 	"strings"
 	"sync"
 	"syscall"
@@ -111,10 +113,11 @@ const maxCredentialsFile = 64 << 10
 
 // LoadCredentialsFile reads a TOML credentials file with the keys access_key_id,
 // secret_access_key and the optional session_token. It refuses a file that is not a regular
-// file, that group or others may read or write, or that root does not own: such a file may have
-// leaked its secret, and the error says how to fix it.
+// file, that group or others may read or write, or that is not owned by the user the agent runs
+// as (root, or the havip-agent service user): such a file may have leaked its secret, and the
+// error says how to fix it.
 func LoadCredentialsFile(path string) (Credentials, error) {
-	return LoadCredentialsFileOwnedBy(path, 0)
+	return LoadCredentialsFileOwnedBy(path, os.Geteuid())
 }
 
 // LoadCredentialsFileOwnedBy is LoadCredentialsFile requiring owner uid instead of root; tests
@@ -122,7 +125,11 @@ func LoadCredentialsFile(path string) (Credentials, error) {
 func LoadCredentialsFileOwnedBy(path string, uid int) (Credentials, error) {
 	fix := fmt.Sprintf("fix: chown root:root %s && chmod 600 %s", path, path)
 	if uid != 0 {
-		fix = fmt.Sprintf("fix: chown %d %s && chmod 600 %s", uid, path, path)
+		owner := strconv.Itoa(uid)
+		if u, err := user.LookupId(owner); err == nil {
+			owner = u.Username
+		}
+		fix = fmt.Sprintf("fix: chown %s %s && chmod 600 %s", owner, path, path)
 	}
 	f, err := os.Open(path)
 	if err != nil {

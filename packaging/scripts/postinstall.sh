@@ -13,6 +13,10 @@ configure) [ -n "$2" ] && upgrade=yes ;;
 [2-9] | [1-9][0-9]*) upgrade=yes ;;
 esac
 
+if command -v systemd-tmpfiles >/dev/null 2>&1; then
+	# The FIFO for keepalived, owned by the service user.
+	systemd-tmpfiles --create havip-agent.conf || true
+fi
 if systemd_running; then
 	systemctl daemon-reload || true
 	if [ "$upgrade" = yes ]; then
@@ -23,8 +27,10 @@ fi
 
 if [ "$upgrade" = no ]; then
 	cat <<'MSG'
-havip-agent installed. Edit /etc/havip-agent/havip-agent.toml, check it with
-  havip-agent config check
+havip-agent installed. Edit /etc/havip-agent/havip-agent.toml and, for the
+cloud side, copy credentials.toml.example to credentials.toml (keep it 0600
+and owned by havip-agent); check both with
+  havip-agent config check -cloud
 then: systemctl enable --now havip-agent
 keepalived examples: /usr/share/doc/havip-agent/examples/keepalived/
 MSG
