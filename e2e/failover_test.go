@@ -219,13 +219,7 @@ func TestIntegrationFailoverSuite(t *testing.T) {
 			// n1 has the higher priority and preempts once its link is back.
 			s.converged("n1")
 		}},
-		{"master health check fails", func(s *haSuite) {
-			os.Remove(s.flags["n1"])
-			s.converged("n2")
-			if st := s.agents["n1"].status(); st.Instances[0].State != "FAULT" {
-				t.Errorf("n1 state %s, want FAULT", st.Instances[0].State)
-			}
-		}},
+		// The MASTER's health check failing: TestIntegrationHealthMovesMaster.
 		{"both agents restarted at once", func(s *haSuite) {
 			before := len(mutations(emuLog(t, s.e)))
 			s.agents["n1"].kill()
