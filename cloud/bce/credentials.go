@@ -9,6 +9,7 @@ import (
 	"log/slog"
 	"os"
 	"os/user"
+	"slices"
 	"sort"
 	"strconv"
 	"strings"
@@ -117,12 +118,31 @@ const maxCredentialsFile = 64 << 10
 // as (root, or the havip-agent service user): such a file may have leaked its secret, and the
 // error says how to fix it.
 func LoadCredentialsFile(path string) (Credentials, error) {
-	return LoadCredentialsFileOwnedBy(path, os.Geteuid())
+	owners := []int{os.Geteuid()}
+	if owners[0] == 0 {
+		// Root (an operator's "config check -cloud") may read the
+		// service user's file.
+		if u, err := user.Lookup(ServiceUser); err == nil {
+			if id, err := strconv.Atoi(u.Uid); err == nil {
+				owners = append(owners, id)
+			}
+		}
+	} else {
+		owners = append(owners, 0)
+	}
+	return LoadCredentialsFileOwnedBy(path, owners...)
 }
 
-// LoadCredentialsFileOwnedBy is LoadCredentialsFile requiring owner uid instead of root; tests
-// running unprivileged use it.
-func LoadCredentialsFileOwnedBy(path string, uid int) (Credentials, error) {
+// ServiceUser is the user the packaged agent runs as.
+const ServiceUser = "havip-agent"
+
+// LoadCredentialsFileOwnedBy is LoadCredentialsFile accepting a file owned by any of uids (the
+// first is named in the fix); tests running unprivileged use it.
+func LoadCredentialsFileOwnedBy(path string, uids ...int) (Credentials, error) {
+	if len(uids) == 0 {
+		uids = []int{os.Geteuid()}
+	}
+	uid := uids[0]
 	fix := fmt.Sprintf("fix: chown root:root %s && chmod 600 %s", path, path)
 	if uid != 0 {
 		owner := strconv.Itoa(uid)
@@ -147,7 +167,7 @@ func LoadCredentialsFileOwnedBy(path string, uid int) (Credentials, error) {
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return Credentials{}, fmt.Errorf("credentials file %s: mode %04o lets group or others access it; %s", path, perm, fix)
 	}
-	if st, ok := fi.Sys().(*syscall.Stat_t); ok && int(st.Uid) != uid {
+	if st, ok := fi.Sys().(*syscall.Stat_t); ok && !slices.Contains(uids, int(st.Uid)) {
 		return Credentials{}, fmt.Errorf("credentials file %s: owned by uid %d, want uid %d; %s", path, st.Uid, uid, fix)
 	}
 	b, err := io.ReadAll(io.LimitReader(f, maxCredentialsFile+1))
