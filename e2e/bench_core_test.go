@@ -281,3 +281,41 @@ timeout = "500ms"
 		report(b, tc.name+"-command", d)
 	}
 }
+
+// BenchmarkCoreRestore measures, over 50 external deletes of the VIP
+// while MASTER (what "ip addr flush" or a network manager does), the time
+// until the agent has put it back.
+func BenchmarkCoreRestore(b *testing.B) {
+	const rounds = 50
+	c := newCoreRig(b)
+	a := newAgent(b, c.rig, c.node, coreInstance).quiet()
+	a.start()
+	events := addrEvents(b, c.rig.Name(c.node))
+	h := handleIn(b, c.rig.Name(c.node))
+	a.write(`INSTANCE "VI_1" MASTER 100`)
+	if _, ok := waitAddr(events, vip, true, 5*time.Second); !ok {
+		b.Fatal("VIP not added")
+	}
+	link, err := h.LinkByName("eth0")
+	if err != nil {
+		b.Fatal(err)
+	}
+	addr, err := netlink.ParseAddr("198.18.0.100/24")
+	if err != nil {
+		b.Fatal(err)
+	}
+	var restored []time.Duration
+	for i := 0; i < rounds; i++ {
+		t0 := time.Now()
+		if err := h.AddrDel(link, addr); err != nil {
+			b.Fatal(err)
+		}
+		at, ok := waitAddr(events, vip, true, 5*time.Second)
+		if !ok {
+			b.Fatalf("round %d: VIP not restored", i)
+		}
+		restored = append(restored, at.Sub(t0))
+		time.Sleep(5 * time.Millisecond)
+	}
+	report(b, "external-delete-restored", restored)
+}
