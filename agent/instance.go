@@ -121,7 +121,7 @@ func newInstance(cfg InstanceConfig, net Network, st *store, log *slog.Logger, o
 		burst:    stoppedTimer(),
 		refresh:  stoppedTimer(),
 	}
-	in.publish("")
+	in.publish()
 	return in
 }
 
@@ -135,7 +135,7 @@ func stoppedTimer() *time.Timer {
 // here: run re-asserts a MASTER without ever removing an address.
 func (in *instance) restore(r record) {
 	in.cur, in.gen, in.since = r.State, r.Generation, r.Since
-	in.publish("")
+	in.publish()
 }
 
 // post queues an input without blocking. A state (or keepalived's death)
@@ -194,7 +194,7 @@ func (in *instance) run(ctx context.Context) {
 		// Restarted while MASTER: keep every address (replace, never
 		// remove), announce, and resume the refresh.
 		in.execute(time.Now(), []action{actEnsurePresent, actBurst, actCloudStart})
-		in.publish("")
+		in.publish()
 	}
 	var recheck <-chan time.Time
 	if in.cfg.Recheck > 0 {
@@ -241,24 +241,38 @@ func (in *instance) apply(p pending) {
 		in.priority = p.priority
 	}
 	next, acts := decide(in.cur, p.input)
-	if next != in.cur {
+	changed := next != in.cur
+	if changed {
 		in.gen++
 		in.trans = &Transition{From: in.cur, To: next, Generation: in.gen, Source: p.source, Received: p.received}
 		in.cur, in.since = next, p.received
 		in.announced = false
-		in.publish("")
+		in.publish()
+	}
+	in.execute(p.received, acts)
+	if len(acts) > 0 {
+		present := in.cur == StateMaster
+		for _, v := range in.cfg.VIPs {
+			in.obs.VIPPresent(in.cfg.Name, v.String(), present)
+		}
+	}
+	if changed {
+		// Metrics and systemd's STATUS after the actions: nothing but
+		// the actions sits on the failover path.
+		if next == StateMaster && in.trans.VIPsDone > 0 {
+			in.obs.Phase(in.cfg.Name, "vips_present", in.trans.VIPsDone)
+		}
 		in.obs.SetState(in.cfg.Name, string(next))
 		in.obs.Transition(in.cfg.Name, string(next), p.received)
 		if in.onTransition != nil {
 			in.onTransition()
 		}
 	}
-	in.execute(p.received, acts)
 	if t := in.trans; t != nil && t.Generation == in.gen && next != StateMaster && len(acts) > 0 && acts[0] == actPersist {
 		in.logTransition(t)
 		in.syncState()
 	}
-	in.publish("")
+	in.publish()
 }
 
 func (in *instance) execute(received time.Time, acts []action) {
@@ -306,13 +320,6 @@ func (in *instance) execute(received time.Time, acts []action) {
 func (in *instance) markVIPs(received time.Time) {
 	if t := in.trans; t != nil && t.Generation == in.gen && t.VIPsDone == 0 {
 		t.VIPsDone = time.Since(received)
-		if in.cur == StateMaster {
-			in.obs.Phase(in.cfg.Name, "vips_present", t.VIPsDone)
-		}
-	}
-	present := in.cur == StateMaster
-	for _, v := range in.cfg.VIPs {
-		in.obs.VIPPresent(in.cfg.Name, v.String(), present)
 	}
 }
 
@@ -450,7 +457,7 @@ func (in *instance) record() record {
 	return record{Kind: in.cfg.Kind, Name: in.cfg.Name, State: in.cur, Generation: in.gen, Since: in.since}
 }
 
-func (in *instance) publish(errText string) {
+func (in *instance) publish() {
 	in.snapMu.Lock()
 	defer in.snapMu.Unlock()
 	in.snap.state, in.snap.since, in.snap.gen = in.cur, in.since, in.gen
@@ -460,9 +467,6 @@ func (in *instance) publish(errText string) {
 	if in.trans != nil {
 		t := *in.trans
 		in.snap.last = &t
-	}
-	if errText != "" {
-		in.snap.errText = errText
 	}
 }
 
