@@ -2,10 +2,15 @@ package main
 
 import (
 	"bytes"
+	"fmt"
+	"log/slog"
+	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
 	"testing"
+
+	"github.com/havip-agent/havip-agent/cloud/emulator"
 )
 
 func runCmd(args ...string) (int, string, string) {
@@ -109,5 +114,91 @@ func TestVersion(t *testing.T) {
 	code, out, _ := runCmd("version")
 	if code != 0 || !strings.Contains(out, "havip-agent") || !strings.Contains(out, "go1") {
 		t.Errorf("exit %d, %q", code, out)
+	}
+}
+
+const emulatorSeed = `region = "bj"
+[[credential]]
+access_key_id = "ak-cli"
+secret_access_key = "sk-cli-secret"
+[[vpc]]
+id = "vpc-c"
+cidr = "198.18.0.0/16"
+[[subnet]]
+id = "sbn-c"
+vpc_id = "vpc-c"
+cidr = "198.18.0.0/24"
+[[instance]]
+id = "i-cli"
+eni_id = "eni-cli"
+subnet_id = "sbn-c"
+private_ip = "198.18.0.11"
+[[route_table]]
+id = "rt-c"
+vpc_id = "vpc-c"
+[[route_rule]]
+id = "rr-1"
+route_table_id = "rt-c"
+source = "0.0.0.0/0"
+destination = "198.19.0.0/24"
+next_hop_type = "custom"
+next_hop_id = "i-cli"
+[[havip]]
+id = "havip-c"
+subnet_id = "sbn-c"
+private_ip = "198.18.0.100"
+instances = ["i-cli"]
+`
+
+// TestConfigCheckCloud runs "config check -cloud" against the emulator.
+func TestConfigCheckCloud(t *testing.T) {
+	seed, err := emulator.ParseSeed(strings.NewReader(emulatorSeed), "seed")
+	if err != nil {
+		t.Fatal(err)
+	}
+	emu, err := emulator.New(seed, emulator.Options{}, slog.New(slog.DiscardHandler))
+	if err != nil {
+		t.Fatal(err)
+	}
+	srv := httptest.NewServer(emu.Handler())
+	defer srv.Close()
+	for _, tt := range []struct {
+		name, havip string
+		want        int
+		wantOut     string
+	}{
+		{"good", "havip-c", 0, "havip/havip-c"},
+		{"unknown havip", "havip-nope", 1, "FAIL"},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := writeConfig(t, goodConfig+fmt.Sprintf(`havip = %q
+[[instance.route]]
+table = "rt-c"
+destination = "198.19.0.0/24"
+
+[cloud]
+provider = "bce"
+instance_id = "i-cli"
+credentials = "DIR/credentials.toml"
+endpoint = %q
+eip_endpoint = %q
+metadata_endpoint = %q
+timeout = "1s"
+`, tt.havip, srv.URL, srv.URL, srv.URL))
+			creds := filepath.Join(filepath.Dir(cfg), "credentials.toml")
+			os.WriteFile(creds, []byte("access_key_id = \"ak-cli\"\nsecret_access_key = \"sk-cli-secret\"\n"), 0o600)
+			code, out, stderr := runCmd("config", "check", "-cloud", "-config", cfg)
+			if code != tt.want || !strings.Contains(out, tt.wantOut) {
+				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.want, out, stderr)
+			}
+			if strings.Contains(out+stderr, "sk-cli-secret") {
+				t.Error("secret printed")
+			}
+			for _, r := range emu.Requests() {
+				if r.Method != "GET" {
+					t.Errorf("config check -cloud sent %s %s", r.Method, r.Path)
+				}
+			}
+		})
 	}
 }
