@@ -190,6 +190,11 @@ func (in *instance) take() []pending {
 func (in *instance) run(ctx context.Context) {
 	defer in.burst.Stop()
 	defer in.refresh.Stop()
+	if p, ok := in.net.(interface{ Prepare(string) error }); ok {
+		// Best effort: an interface that does not exist yet is
+		// prepared on first use.
+		_ = p.Prepare(in.cfg.Interface)
+	}
 	if in.cur == StateMaster && !in.hasQueuedState() {
 		// Restarted while MASTER: keep every address (replace, never
 		// remove), announce, and resume the refresh.

@@ -5,6 +5,7 @@ import (
 	"fmt"
 	"net"
 	"net/netip"
+	"sync"
 
 	"github.com/vishvananda/netlink"
 	"golang.org/x/sys/unix"
@@ -13,9 +14,14 @@ import (
 // ErrNoInterface is returned when the named interface does not exist.
 var ErrNoInterface = errors.New("no such interface")
 
-// Addrs manages addresses through one netlink handle.
+// Addrs manages addresses through one netlink handle. It remembers
+// links by name, saving a netlink round trip per operation on the failover
+// path; Forget drops a link that changed (the daemon calls it on link
+// events), and an operation that finds the link gone looks it up again.
 type Addrs struct {
-	h *netlink.Handle
+	h     *netlink.Handle
+	mu    sync.Mutex
+	links map[string]netlink.Link
 }
 
 // NewAddrs opens a netlink handle in the current network namespace.
@@ -24,13 +30,26 @@ func NewAddrs() (*Addrs, error) {
 	if err != nil {
 		return nil, fmt.Errorf("netlink: %w", err)
 	}
-	return &Addrs{h: h}, nil
+	return &Addrs{h: h, links: map[string]netlink.Link{}}, nil
 }
 
 // Close releases the netlink handle.
 func (a *Addrs) Close() { a.h.Close() }
 
+// Forget drops what is remembered of ifname.
+func (a *Addrs) Forget(ifname string) {
+	a.mu.Lock()
+	delete(a.links, ifname)
+	a.mu.Unlock()
+}
+
 func (a *Addrs) link(ifname string) (netlink.Link, error) {
+	a.mu.Lock()
+	l, ok := a.links[ifname]
+	a.mu.Unlock()
+	if ok {
+		return l, nil
+	}
 	l, err := a.h.LinkByName(ifname)
 	if err != nil {
 		var nf netlink.LinkNotFoundError
@@ -39,7 +58,29 @@ func (a *Addrs) link(ifname string) (netlink.Link, error) {
 		}
 		return nil, fmt.Errorf("%s: %w", ifname, err)
 	}
+	a.mu.Lock()
+	a.links[ifname] = l
+	a.mu.Unlock()
 	return l, nil
+}
+
+// retry runs op on the remembered link and, if the kernel no longer knows
+// that link (it was deleted and perhaps recreated), once more on a fresh
+// lookup.
+func (a *Addrs) retry(ifname string, op func(netlink.Link) error) error {
+	l, err := a.link(ifname)
+	if err != nil {
+		return err
+	}
+	err = op(l)
+	if errors.Is(err, unix.ENODEV) {
+		a.Forget(ifname)
+		if l, err = a.link(ifname); err != nil {
+			return err
+		}
+		err = op(l)
+	}
+	return err
 }
 
 func toAddr(p netip.Prefix) *netlink.Addr {
@@ -58,39 +99,34 @@ func toAddr(p netip.Prefix) *netlink.Addr {
 // as it is (replace semantics), so a VIP that keepalived also manages does
 // no harm.
 func (a *Addrs) Add(ifname string, p netip.Prefix) error {
-	l, err := a.link(ifname)
-	if err != nil {
-		return err
-	}
-	if err := a.h.AddrReplace(l, toAddr(p)); err != nil {
+	err := a.retry(ifname, func(l netlink.Link) error { return a.h.AddrReplace(l, toAddr(p)) })
+	if err != nil && !errors.Is(err, ErrNoInterface) {
 		return fmt.Errorf("add %s to %s: %w", p, ifname, err)
 	}
-	return nil
+	return err
 }
 
 // Del removes p from the interface; an address that is not there, or an
 // interface that is gone, is not an error.
 func (a *Addrs) Del(ifname string, p netip.Prefix) error {
-	l, err := a.link(ifname)
-	if errors.Is(err, ErrNoInterface) {
+	err := a.retry(ifname, func(l netlink.Link) error { return a.h.AddrDel(l, toAddr(p)) })
+	if err == nil || errors.Is(err, ErrNoInterface) || errors.Is(err, unix.EADDRNOTAVAIL) {
 		return nil
 	}
-	if err != nil {
-		return err
-	}
-	if err := a.h.AddrDel(l, toAddr(p)); err != nil && !errors.Is(err, unix.EADDRNOTAVAIL) {
-		return fmt.Errorf("remove %s from %s: %w", p, ifname, err)
-	}
-	return nil
+	return fmt.Errorf("remove %s from %s: %w", p, ifname, err)
 }
 
 // List returns the addresses on the interface.
 func (a *Addrs) List(ifname string) ([]netip.Prefix, error) {
-	l, err := a.link(ifname)
-	if err != nil {
+	var as []netlink.Addr
+	err := a.retry(ifname, func(l netlink.Link) error {
+		var err error
+		as, err = a.h.AddrList(l, netlink.FAMILY_ALL)
+		return err
+	})
+	if errors.Is(err, ErrNoInterface) {
 		return nil, err
 	}
-	as, err := a.h.AddrList(l, netlink.FAMILY_ALL)
 	if err != nil {
 		return nil, fmt.Errorf("list addresses of %s: %w", ifname, err)
 	}

@@ -102,6 +102,25 @@ func (s *ifSockets) close() {
 	}
 }
 
+// Prepare opens the ARP socket of an interface ahead of time, so that the
+// first announcement of a failover does not pay for it.
+func (a *Announcer) Prepare(ifname string) error {
+	a.mu.Lock()
+	defer a.mu.Unlock()
+	s, err := a.sockets(ifname)
+	if err != nil {
+		return err
+	}
+	if s.raw == nil {
+		c, err := a.dial(s.ifi)
+		if err != nil {
+			return err
+		}
+		s.raw = c
+	}
+	return nil
+}
+
 // Forget drops the sockets of an interface, for example when it is gone.
 func (a *Announcer) Forget(ifname string) {
 	a.mu.Lock()
