@@ -19,6 +19,13 @@ type CloudOptions struct {
 	// ConfirmEvery is how often an unconfirmed HAVIP gets a new
 	// announcement burst and a read; 0 means one second.
 	ConfirmEvery time.Duration
+	// MayReclaim, when set, is asked before the cloud is claimed again
+	// after it pointed elsewhere; an error skips that reconcile. The
+	// daemon checks that keepalived still runs: keepalived stopped without
+	// a STOP line (seen after a reload) leaves the agent MASTER until the
+	// liveness watch's dead_after, and a reclaim in that window takes the
+	// cloud from the node that really took over, costing two switches.
+	MayReclaim func() error
 }
 
 // ResourceStatus is the cloud side of one resource, as status shows it.
@@ -222,6 +229,12 @@ func (c *cloudSide) run(ctx context.Context, gen uint64, r cloud.Resource, recei
 			continue
 		}
 		heldSince = time.Time{}
+		if c.opts.MayReclaim != nil {
+			if err := c.opts.MayReclaim(); err != nil {
+				c.log.Warn("cloud points elsewhere; not claiming it back now", "resource", key, "current", o.Current, "reason", err)
+				continue
+			}
+		}
 		if !held {
 			// The last claim failed or is unconfirmed: try again, with
 			// a new token, without counting it as a reclaim.

@@ -2,6 +2,7 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"sync"
 	"testing"
@@ -163,5 +164,39 @@ func TestCloudPermanentErrorReported(t *testing.T) {
 	}
 	if s := c.snapshot()[0]; s.ErrorKind != "auth" || !strings.Contains(s.Error, "AccessDenied") {
 		t.Errorf("status %+v", s)
+	}
+}
+
+// Regression (issue 7, scenario 4): keepalived stopped after a reload
+// wrote no STOP line; before the liveness watch declared it dead the agent
+// took the cloud back from the node that had taken over (two extra
+// switches). A reclaim now first asks MayReclaim.
+func TestCloudNoReclaimWhileKeepalivedGone(t *testing.T) {
+	f := &fakeCloud{owner: "i-peer"}
+	var mu sync.Mutex
+	var gone error
+	c := newCloudSide("VI_1", f, []cloud.Resource{havipRes}, CloudOptions{
+		ReconcileInterval: 5 * time.Millisecond, ReclaimMaxBackoff: 5 * time.Millisecond, ConfirmTimeout: time.Second, ConfirmEvery: 5 * time.Millisecond,
+		MayReclaim: func() error { mu.Lock(); defer mu.Unlock(); return gone },
+	}, discard(), nil, nil)
+	c.start(1, time.Now())
+	defer c.stop()
+	if !eventually(func() bool { return c.snapshot()[0].Owned }) {
+		t.Fatal("not owned")
+	}
+	mu.Lock()
+	gone = errors.New("keepalived process 42 is gone")
+	mu.Unlock()
+	n := f.claimCount()
+	f.set("i-peer")
+	time.Sleep(100 * time.Millisecond)
+	if got := f.claimCount(); got != n {
+		t.Errorf("%d claims while keepalived was gone, want 0", got-n)
+	}
+	mu.Lock()
+	gone = nil
+	mu.Unlock()
+	if !eventually(func() bool { return c.snapshot()[0].Owned }) {
+		t.Error("not reclaimed once keepalived was back")
 	}
 }

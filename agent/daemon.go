@@ -123,6 +123,7 @@ func New(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.store = st
+	d.cleanup = append(d.cleanup, st.close)
 	for _, ic := range cfg.Instances {
 		in := newInstance(InstanceConfig{
 			Name:         ic.Name,
@@ -152,11 +153,15 @@ func New(opts Options) (*Daemon, error) {
 		}
 		if res := resourcesOf(ic); len(res) > 0 && opts.Cloud != nil {
 			cl := cfg.Cloud
-			in.cloud = newCloudSide(ic.Name, opts.Cloud, res, CloudOptions{
+			co := CloudOptions{
 				ReconcileInterval: cl.ReconcileInterval.Duration,
 				ReclaimMaxBackoff: cl.ReclaimMaxBackoff.Duration,
 				ConfirmTimeout:    cl.ConfirmTimeout.Duration,
-			}, in.log, func() {
+			}
+			if cfg.Keepalived.PIDFile != "" {
+				co.MayReclaim = keepalived.NewWatcher(keepalived.WatchOptions{PIDFile: cfg.Keepalived.PIDFile, DeadAfter: cfg.Keepalived.DeadAfter.Duration}).Check
+			}
+			in.cloud = newCloudSide(ic.Name, opts.Cloud, res, co, in.log, func() {
 				in.post(pending{input: input{kind: inRefresh}, received: time.Now(), source: "cloud-confirm"})
 			}, d.obs)
 		}
@@ -213,6 +218,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	spawn(func() { srv.Serve(runCtx, d) })
 	spawn(func() { d.readFIFO(runCtx, fifo) })
+	spawn(func() { d.watchFIFO(runCtx, fifo, spawn) })
 	spawn(func() { d.watchNetwork(runCtx) })
 	spawn(func() { d.runChecks(runCtx) })
 	if d.cfg.Keepalived.PIDFile != "" {
@@ -263,12 +269,59 @@ func (d *Daemon) onStop() {
 	d.log.Info("stopped; addresses released (on_stop = release)")
 }
 
+// fifoCheckEvery is how often watchFIFO looks whether the FIFO's path
+// still names the pipe being read.
+var fifoCheckEvery = time.Second
+
+// watchFIFO opens the FIFO again when its path was removed or recreated
+// (by an operator, a package upgrade, or keepalived creating a missing
+// one at start): otherwise keepalived writes into a new pipe nobody reads
+// and every transition is missed. The replaced pipe is still read until
+// the next replacement, for a keepalived that kept it open.
+func (d *Daemon) watchFIFO(ctx context.Context, cur *keepalived.FIFO, spawn func(func())) {
+	var prev *keepalived.FIFO
+	defer func() {
+		if prev != nil {
+			prev.Close()
+		}
+		cur.Close()
+	}()
+	t := time.NewTicker(fifoCheckEvery)
+	defer t.Stop()
+	failing := false
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		if !cur.Replaced() {
+			continue
+		}
+		nf, err := keepalived.OpenFIFO(d.cfg.Keepalived.FIFO)
+		if err != nil {
+			if !failing {
+				d.log.Error("keepalived fifo was removed and cannot be opened again", "err", err)
+			}
+			failing = true
+			continue
+		}
+		failing = false
+		d.log.Warn("keepalived fifo was removed or replaced; reading the new one", "fifo", d.cfg.Keepalived.FIFO)
+		if prev != nil {
+			prev.Close()
+		}
+		prev, cur = cur, nf
+		spawn(func() { d.readFIFO(ctx, nf) })
+	}
+}
+
 func (d *Daemon) readFIFO(ctx context.Context, fifo *keepalived.FIFO) {
 	for {
 		lines, err := fifo.ReadBatch()
 		d.handleLines(lines, "fifo")
 		if err != nil {
-			if ctx.Err() != nil {
+			if ctx.Err() != nil || fifo.Closed() {
 				return
 			}
 			d.log.Error("reading keepalived fifo failed", "err", err)
@@ -410,9 +463,12 @@ func (d *Daemon) watchNetwork(ctx context.Context) {
 						ins = append(ins, in)
 					}
 				}
-				if !c.Present {
-					if a, ok := d.net.(realNetwork); ok {
-						a.Forget(c.Interface)
+				if a, ok := d.net.(realNetwork); ok {
+					// The link changed: its remembered handle and
+					// sockets may be stale.
+					a.Addrs.Forget(c.Interface)
+					if !c.Present {
+						a.Announcer.Forget(c.Interface)
 					}
 				}
 				notify(ins)

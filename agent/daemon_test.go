@@ -189,3 +189,31 @@ func TestDaemonOnStopRelease(t *testing.T) {
 		t.Error("on_stop = release kept the VIP")
 	}
 }
+
+// Regression (issue 7, scenario 4): keepalived restarted after its FIFO
+// was removed creates a new one; the agent kept reading the old pipe and
+// missed every transition after.
+func TestDaemonFIFORecreated(t *testing.T) {
+	old := fifoCheckEvery
+	fifoCheckEvery = 20 * time.Millisecond
+	t.Cleanup(func() { fifoCheckEvery = old })
+	cfg := testConfig(t)
+	net := newFakeNet("eth0")
+	runDaemon(t, cfg, net)
+	if err := os.Remove(cfg.Keepalived.FIFO); err != nil {
+		t.Fatal(err)
+	}
+	if err := unix.Mkfifo(cfg.Keepalived.FIFO, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	// keepalived opens the new FIFO for writing and keeps it open.
+	w, err := os.OpenFile(cfg.Keepalived.FIFO, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	w.WriteString("INSTANCE \"VI_1\" MASTER 100\n")
+	if !eventually(func() bool { return net.has("eth0", vip4) }) {
+		t.Fatalf("MASTER written into the recreated FIFO not applied: %v", net.opsCopy())
+	}
+}

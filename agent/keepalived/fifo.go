@@ -6,6 +6,7 @@ import (
 	"fmt"
 	"io/fs"
 	"os"
+	"sync/atomic"
 	"syscall"
 
 	"golang.org/x/sys/unix"
@@ -26,6 +27,10 @@ type FIFO struct {
 	partial []byte
 	// discarding is set while the rest of an over-long line is skipped.
 	discarding bool
+	// path, dev and ino identify the FIFO opened, for Replaced.
+	path     string
+	dev, ino uint64
+	closed   atomic.Bool
 }
 
 // Line is one line read from the FIFO, without its newline.
@@ -61,11 +66,36 @@ func OpenFIFO(path string) (*FIFO, error) {
 		f.Close()
 		return nil, fmt.Errorf("fifo %s: %w", path, err)
 	}
-	return &FIFO{f: f, rc: rc, buf: make([]byte, 64<<10)}, nil
+	var fst unix.Stat_t
+	var serr error
+	if err := rc.Control(func(fd uintptr) { serr = unix.Fstat(int(fd), &fst) }); err != nil || serr != nil {
+		f.Close()
+		return nil, fmt.Errorf("fifo %s: %w", path, errors.Join(err, serr))
+	}
+	return &FIFO{f: f, rc: rc, buf: make([]byte, 64<<10), path: path, dev: uint64(fst.Dev), ino: uint64(fst.Ino)}, nil
 }
 
 // Close closes the FIFO; a blocked ReadBatch returns an error.
-func (p *FIFO) Close() error { return p.f.Close() }
+func (p *FIFO) Close() error {
+	p.closed.Store(true)
+	return p.f.Close()
+}
+
+// Closed reports whether Close was called: a read error then means the
+// reader should stop, not retry.
+func (p *FIFO) Closed() bool { return p.closed.Load() }
+
+// Replaced reports whether the FIFO's path no longer names the pipe held
+// open: it was removed, or removed and created again (keepalived creates
+// a missing vrrp_notify_fifo when it starts). keepalived's lines then go
+// to a pipe nobody reads, so the caller must open the path again.
+func (p *FIFO) Replaced() bool {
+	var st unix.Stat_t
+	if err := unix.Stat(p.path, &st); err != nil {
+		return errors.Is(err, unix.ENOENT)
+	}
+	return uint64(st.Dev) != p.dev || uint64(st.Ino) != p.ino
+}
 
 // ReadBatch waits until the pipe has data and returns every complete line
 // then buffered. A partial last line is kept for the next call.

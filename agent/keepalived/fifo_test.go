@@ -6,6 +6,8 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 func writeFIFO(t *testing.T, path, s string) {
@@ -93,5 +95,40 @@ func TestOpenFIFORefusesRegularFile(t *testing.T) {
 	os.WriteFile(path, nil, 0o600)
 	if _, err := OpenFIFO(path); err == nil || !strings.Contains(err.Error(), "not a FIFO") {
 		t.Errorf("got %v", err)
+	}
+}
+
+// Regression (issue 7, scenario 4): a FIFO removed and created again was
+// never noticed, so keepalived's lines went to a pipe nobody read.
+func TestFIFOReplaced(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "k.fifo")
+	p, err := OpenFIFO(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer p.Close()
+	if p.Replaced() {
+		t.Fatal("fresh FIFO reported replaced")
+	}
+	os.Remove(path)
+	if !p.Replaced() {
+		t.Error("removed FIFO not reported replaced")
+	}
+	if err := unix.Mkfifo(path, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if !p.Replaced() {
+		t.Error("recreated FIFO not reported replaced")
+	}
+	q, err := OpenFIFO(path)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if q.Replaced() {
+		t.Error("reopened FIFO reported replaced")
+	}
+	q.Close()
+	if !q.Closed() || p.Closed() {
+		t.Error("Closed wrong")
 	}
 }
