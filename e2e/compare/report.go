@@ -61,7 +61,7 @@ type Measure struct {
 	Summary
 	// RatioToAgent is nil for havip-agent itself and where it has no
 	// counterpart.
-	RatioToAgent *Ratios  `json:"ratio_to_agent,omitempty"`
+	RatioToAgent *Ratios   `json:"ratio_to_agent,omitempty"`
 	SamplesMS    []float64 `json:"samples_ms"`
 }
 

@@ -25,13 +25,13 @@ type Frame struct {
 // bridge hands up the frames it forwards between its ports), with kernel
 // receive timestamps, so a slow reader does not skew the times.
 type Capture struct {
-	f      *os.File
-	frames chan Frame
-	done   chan struct{}
-	once   sync.Once
-	// Dropped counts frames lost because the channel was full.
-	dropped uint64
+	f       *os.File
+	frames  chan Frame
+	done    chan struct{}
+	once    sync.Once
 	mu      sync.Mutex
+	dropped uint64 // frames lost because the channel was full
+	untimed uint64 // frames without a kernel timestamp
 }
 
 // CaptureSwitch captures on the rig's bridge br0 in the switch namespace:
@@ -105,7 +105,13 @@ func (c *Capture) read(rc interface {
 		if rerr != nil {
 			continue
 		}
-		fr := Frame{At: kernelTime(oob[:oobn]), Data: append([]byte(nil), buf[:n]...)}
+		at, ok := kernelTime(oob[:oobn])
+		if !ok {
+			c.mu.Lock()
+			c.untimed++
+			c.mu.Unlock()
+		}
+		fr := Frame{At: at, Data: append([]byte(nil), buf[:n]...)}
 		select {
 		case c.frames <- fr:
 		case <-c.done:
@@ -118,19 +124,20 @@ func (c *Capture) read(rc interface {
 	}
 }
 
-// kernelTime is the SCM_TIMESTAMPNS of a message, or now when absent.
-func kernelTime(oob []byte) time.Time {
+// kernelTime is the SCM_TIMESTAMPNS of a message; now and false when
+// absent.
+func kernelTime(oob []byte) (time.Time, bool) {
 	msgs, err := unix.ParseSocketControlMessage(oob)
 	if err == nil {
 		for _, m := range msgs {
 			if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
 				sec := int64(binary.NativeEndian.Uint64(m.Data[0:8]))
 				nsec := int64(binary.NativeEndian.Uint64(m.Data[8:16]))
-				return time.Unix(sec, nsec)
+				return time.Unix(sec, nsec), true
 			}
 		}
 	}
-	return time.Now()
+	return time.Now(), false
 }
 
 // Frames delivers the captured frames in arrival order; it is closed
@@ -142,6 +149,14 @@ func (c *Capture) Dropped() uint64 {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	return c.dropped
+}
+
+// Untimed is the number of frames that came without a kernel timestamp
+// and carry the reader's time.Now instead.
+func (c *Capture) Untimed() uint64 {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	return c.untimed
 }
 
 // Drain discards the frames waiting in Frames.

@@ -122,7 +122,7 @@ func run(args []string, out io.Writer) error {
 			return err
 		}
 		err = sdk.NewRequestBuilder(c).
-			WithURL("/v1/route/rule/" + p.active.RouteRuleId).
+			WithURL("/v1/route/rule/"+p.active.RouteRuleId).
 			WithMethod(http.PUT).
 			WithQueryParam("switchRouteHA", "").
 			WithQueryParam("clientToken", token).
