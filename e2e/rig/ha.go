@@ -70,6 +70,12 @@ func NewHA(dir string, bins Binaries) (*HA, error) {
 }
 
 func (h *HA) build() error {
+	// keepalived's enable_script_security refuses scripts below a
+	// directory others may write; the caller's umask may have left dir
+	// so.
+	if err := os.Chmod(h.Dir, 0o755); err != nil {
+		return err
+	}
 	r := h.NS
 	if _, err := r.AddNS("sw"); err != nil {
 		return err
