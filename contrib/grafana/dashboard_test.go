@@ -12,7 +12,6 @@ import (
 	"regexp"
 	"strings"
 	"testing"
-	"time"
 
 	"github.com/havip-agent/havip-agent/agent/metrics"
 )
@@ -169,7 +168,10 @@ func TestMetricNamesLexer(t *testing.T) {
 
 func TestDashboardUsesOnlyAgentMetrics(t *testing.T) {
 	d := load(t)
-	have := exportedFamilies(t)
+	have, err := metrics.Families()
+	if err != nil {
+		t.Fatal(err)
+	}
 	for _, q := range queries(t, d) {
 		names := metricNames(q.expr)
 		if len(names) == 0 {
@@ -179,7 +181,7 @@ func TestDashboardUsesOnlyAgentMetrics(t *testing.T) {
 			switch {
 			case n == "up":
 			case strings.HasPrefix(n, "havip_agent_"):
-				if !have[family(n)] {
+				if !have[metrics.Family(n)] {
 					t.Errorf("%s: %s is not exported by agent/metrics", q.where, n)
 				}
 			default:
@@ -229,43 +231,4 @@ func TestQueriesArePromQL(t *testing.T) {
 	if err != nil {
 		t.Fatalf("promtool check rules (dashboard queries): %v\n%s\n%s", err, out, b.String())
 	}
-}
-
-func family(name string) string {
-	for _, s := range []string{"_bucket", "_sum", "_count"} {
-		if f, ok := strings.CutSuffix(name, s); ok && strings.HasSuffix(f, "_seconds") {
-			return f
-		}
-	}
-	return name
-}
-
-// exportedFamilies records one of everything and returns the family names
-// the registry then holds.
-func exportedFamilies(t *testing.T) map[string]bool {
-	t.Helper()
-	m := metrics.New(metrics.BuildInfo{Version: "test"})
-	m.SetState("VI_1", metrics.StateMaster)
-	m.Transition("VI_1", metrics.StateMaster, time.Now())
-	m.Phase("VI_1", metrics.PhaseFirstAnnouncement, time.Millisecond)
-	m.VIPPresent("VI_1", "198.18.0.100/24", true)
-	m.Announcements("VI_1", 1)
-	m.CloudRequest("AttachHaVip", metrics.CodeOK, time.Millisecond)
-	m.CloudOwned("VI_1", "havip/havip-x", true)
-	m.Reclaim("VI_1", "havip/havip-x")
-	m.Conflict("VI_1", "havip/havip-x")
-	m.FIFOLine()
-	m.FIFOIgnored("malformed")
-	m.CheckResult("nginx", true, time.Millisecond)
-	m.CheckVerdict("nginx", true)
-	m.CheckInstance("VI_1", "nginx")
-	mfs, err := m.Registry().Gather()
-	if err != nil {
-		t.Fatal(err)
-	}
-	have := map[string]bool{}
-	for _, mf := range mfs {
-		have[mf.GetName()] = true
-	}
-	return have
 }
