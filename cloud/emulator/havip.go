@@ -306,17 +306,24 @@ func orNone(s string) string {
 	return s
 }
 
-func (e *Emulator) haVipAttach(c *call) answer {
+// bindingRequest reads an attach or detach request: the HAVIP of the path
+// and the instances of the body.
+func (e *Emulator) bindingRequest(c *call) (*haVip, haVipInstanceReq, []*instance, *apiError) {
 	id := pathID(c)
 	var req haVipInstanceReq
 	if err := decodeBody(c.body, &req); err != nil {
-		return answer{err: err}
+		return nil, req, nil, err
 	}
 	h := e.w.havip(id)
 	if h == nil {
-		return answer{err: notFound("havip", id)}
+		return nil, req, nil, notFound("havip", id)
 	}
 	insts, err := e.resolveBindings(h, req)
+	return h, req, insts, err
+}
+
+func (e *Emulator) haVipAttach(c *call) answer {
+	h, req, insts, err := e.bindingRequest(c)
 	if err != nil {
 		return answer{err: err}
 	}
@@ -327,16 +334,7 @@ func (e *Emulator) haVipAttach(c *call) answer {
 }
 
 func (e *Emulator) haVipDetach(c *call) answer {
-	id := pathID(c)
-	var req haVipInstanceReq
-	if err := decodeBody(c.body, &req); err != nil {
-		return answer{err: err}
-	}
-	h := e.w.havip(id)
-	if h == nil {
-		return answer{err: notFound("havip", id)}
-	}
-	insts, err := e.resolveBindings(h, req)
+	h, req, insts, err := e.bindingRequest(c)
 	if err != nil {
 		return answer{err: err}
 	}
