@@ -50,15 +50,17 @@ listen = "127.0.0.1:19112"
 	var body string
 	// A scrape gathers the collectors one by one while the actor goes on,
 	// so it can see some of a transition's series before others.
+	// The state gauge is set just before the transition counter, so wait
+	// for the counter too rather than race the actor.
 	eventually(t, "MASTER in the metrics", func() bool {
 		_, body = get("/metrics")
 		return strings.Contains(body, `havip_agent_vrrp_state{state="MASTER",vrrp_instance="VI_1"} 1`) &&
+			strings.Contains(body, `havip_agent_transitions_total{state="MASTER",vrrp_instance="VI_1"} 1`) &&
 			strings.Contains(body, `havip_agent_failover_phase_duration_seconds_count{phase="first_announcement",vrrp_instance="VI_1"} 1`) &&
 			strings.Contains(body, `havip_agent_vip_present{vip="198.18.0.100/24",vrrp_instance="VI_1"} 1`)
 	})
 	for _, want := range []string{
 		`havip_agent_build_info{`,
-		`havip_agent_transitions_total{state="MASTER",vrrp_instance="VI_1"} 1`,
 		`havip_agent_fifo_lines_read_total 1`,
 		`go_goroutines`, `process_resident_memory_bytes`,
 	} {
