@@ -165,6 +165,13 @@ func (c *cloudSide) run(ctx context.Context, gen uint64, r cloud.Resource, recei
 
 	claim := func() bool {
 		attempt++
+		if attempt > 1 && r.Kind == cloud.KindHAVIP && c.announce != nil {
+			// The cloud moves a HAVIP's master when it sees this node's
+			// gratuitous ARP: the transition's burst is long over by a
+			// reclaim, so announce now rather than let the claim wait
+			// for confirm's first announcement.
+			c.announce()
+		}
 		now := time.Now()
 		c.update(gen, key, func(s *ResourceStatus) { s.LastClaim = now; s.Claims++ })
 		o, err := c.provider.Claim(ctx, r, c.tokenBase(gen, r, attempt))

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -198,5 +199,39 @@ func TestCloudNoReclaimWhileKeepalivedGone(t *testing.T) {
 	mu.Unlock()
 	if !eventually(func() bool { return c.snapshot()[0].Owned }) {
 		t.Error("not reclaimed once keepalived was back")
+	}
+}
+
+// A reclaim of a HAVIP announces before it claims: the cloud learns the
+// master from ARP, and the transition's burst is long over.
+func TestCloudReclaimOfHAVIPAnnouncesFirst(t *testing.T) {
+	f := &fakeCloud{owner: "i-self"}
+	var mu sync.Mutex
+	var claimsBefore []int // claims made when each announcement went out
+	c := newTestCloud(f, 10*time.Millisecond, time.Hour, func() {
+		n := f.claimCount()
+		mu.Lock()
+		claimsBefore = append(claimsBefore, n)
+		mu.Unlock()
+	})
+	c.start(1, time.Now())
+	defer c.stop()
+	if !eventually(func() bool { return c.snapshot()[0].Owned }) {
+		t.Fatal("not owned")
+	}
+	mu.Lock()
+	got := len(claimsBefore)
+	mu.Unlock()
+	if got != 0 {
+		t.Fatalf("%d announcements before any reclaim, want 0 (the transition's burst does that)", got)
+	}
+	f.set("i-peer")
+	if !eventually(func() bool { return f.claimCount() == 2 && c.snapshot()[0].Owned }) {
+		t.Fatalf("not reclaimed: %+v", c.snapshot())
+	}
+	mu.Lock()
+	defer mu.Unlock()
+	if want := []int{1}; !slices.Equal(claimsBefore, want) {
+		t.Errorf("claims made at each announcement %v, want %v (one, before the reclaim)", claimsBefore, want)
 	}
 }
