@@ -8,6 +8,7 @@ import (
 	"os"
 	"os/exec"
 	"os/signal"
+	"path/filepath"
 	"strings"
 	"sync"
 	"syscall"
@@ -57,15 +58,19 @@ func NewT(t testing.TB) *Rig {
 }
 
 // New returns an empty rig with a unique prefix. Its namespaces are
-// removed by Close, and also when the process gets SIGINT or SIGTERM.
+// removed by Close, and also when the process gets SIGINT, SIGTERM or
+// SIGHUP; if the process is killed outright, the next process that
+// creates a rig removes them.
 func New() *Rig {
 	b := make([]byte, 3)
 	rand.Read(b)
 	r := &Rig{Prefix: "hv" + hex.EncodeToString(b)}
 	live.Store(r, struct{}{})
+	r.claim()
 	signalOnce.Do(func() {
+		reapStale()
 		ch := make(chan os.Signal, 1)
-		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM)
+		signal.Notify(ch, syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP)
 		go func() {
 			s := <-ch
 			live.Range(func(k, _ any) bool {
@@ -188,14 +193,96 @@ func (r *Rig) Close() {
 	}
 	r.closed = true
 	live.Delete(r)
-	for _, ns := range r.spaces {
+	removeSpaces(r.spaces)
+	os.Remove(filepath.Join(ownersDir(), r.Prefix))
+}
+
+// removeSpaces kills every process in the namespaces, then deletes them.
+func removeSpaces(spaces []string) {
+	for _, ns := range spaces {
 		if out, err := Run("ip", "netns", "pids", ns); err == nil {
 			for _, pid := range strings.Fields(out) {
 				Run("kill", "-9", pid)
 			}
 		}
 	}
-	for i := len(r.spaces) - 1; i >= 0; i-- {
-		Run("ip", "netns", "del", r.spaces[i])
+	for i := len(spaces) - 1; i >= 0; i-- {
+		Run("ip", "netns", "del", spaces[i])
+	}
+}
+
+// A test process killed outright (SIGKILL, or SIGPIPE when the pipe
+// reading its output closes) cannot run its teardown. Each rig records
+// its owner, and the next test process removes the namespaces of rigs
+// whose owner is gone.
+
+func ownersDir() string { return filepath.Join(os.TempDir(), "havip-netns-owners") }
+
+// owner identifies this process: its pid and its start time, so that a
+// reused pid is not taken for the owner.
+func owner(pid int) string {
+	b, err := os.ReadFile(fmt.Sprintf("/proc/%d/stat", pid))
+	if err != nil {
+		return ""
+	}
+	// The start time is field 22; the command name (field 2) may hold
+	// spaces, so count from its closing parenthesis.
+	i := strings.LastIndexByte(string(b), ')')
+	if i < 0 {
+		return ""
+	}
+	f := strings.Fields(string(b[i+1:]))
+	if len(f) < 20 {
+		return ""
+	}
+	return fmt.Sprintf("%d %s", pid, f[19])
+}
+
+func (r *Rig) claim() {
+	if err := os.MkdirAll(ownersDir(), 0o700); err != nil {
+		return
+	}
+	// Written whole (temp file and rename) so that a concurrent reap
+	// never reads a half-written owner and takes the rig for stale.
+	path := filepath.Join(ownersDir(), r.Prefix)
+	if os.WriteFile(path+".tmp", []byte(owner(os.Getpid())), 0o600) == nil {
+		_ = os.Rename(path+".tmp", path)
+	}
+}
+
+// reapStale removes the namespaces of rigs whose owning process is gone.
+func reapStale() {
+	entries, err := os.ReadDir(ownersDir())
+	if err != nil {
+		return
+	}
+	out, err := Run("ip", "netns", "list")
+	if err != nil {
+		return
+	}
+	for _, e := range entries {
+		if strings.HasSuffix(e.Name(), ".tmp") {
+			continue
+		}
+		path := filepath.Join(ownersDir(), e.Name())
+		b, err := os.ReadFile(path)
+		if err != nil {
+			continue
+		}
+		var pid int
+		if _, err := fmt.Sscanf(string(b), "%d", &pid); err == nil && pid > 0 && owner(pid) == string(b) {
+			continue // the owner still runs
+		}
+		var stale []string
+		for _, line := range strings.Split(out, "\n") {
+			if f := strings.Fields(line); len(f) > 0 && strings.HasPrefix(f[0], e.Name()+"-") {
+				stale = append(stale, f[0])
+			}
+		}
+		removeSpaces(stale)
+		if len(stale) > 0 {
+			fmt.Fprintf(os.Stderr, "netns: removed %d namespaces left by a test process that was killed: %s\n", len(stale), strings.Join(stale, " "))
+		}
+		os.Remove(path)
 	}
 }
