@@ -5,8 +5,11 @@ import (
 	"os/exec"
 	"path/filepath"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 
+	"github.com/havip-agent/havip-agent/agent/keepalived"
 	"github.com/havip-agent/havip-agent/e2e/netns"
 )
 
@@ -47,4 +50,142 @@ func TestExamplesParse(t *testing.T) {
 			t.Errorf("%s: %v\n%s", f, err, out)
 		}
 	}
+}
+
+// TestIntegrationExamplesFIFOSurviveReload runs each example that uses
+// vrrp_notify_fifo, reloads it (SIGHUP, as "systemctl reload keepalived"
+// does) and stops it: the STOP line must still reach the FIFO. keepalived
+// 2.2 silently drops its notify FIFO on a reload when vrrp_notify_fifo
+// comes before script_user under enable_script_security and the default
+// script user (keepalived_script) does not exist, which Debian's package
+// does not create: the agent then hears nothing until keepalived restarts.
+func TestIntegrationExamplesFIFOSurviveReload(t *testing.T) {
+	netns.Require(t)
+	if _, err := exec.LookPath("keepalived"); err != nil {
+		if os.Getenv("HAVIP_E2E") == "1" {
+			t.Fatal("keepalived is not installed")
+		}
+		t.Skip("keepalived is not installed")
+	}
+	files, _ := filepath.Glob("*.conf")
+	n := 0
+	for _, f := range files {
+		b, err := os.ReadFile(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		if !usesFIFO(string(b)) {
+			continue
+		}
+		n++
+		t.Run(f, func(t *testing.T) { fifoSurvivesReload(t, string(b)) })
+	}
+	if n < 3 {
+		t.Fatalf("%d examples set vrrp_notify_fifo, want at least 3", n)
+	}
+}
+
+// usesFIFO reports whether a keepalived.conf sets vrrp_notify_fifo (not
+// just mentions it in a comment).
+func usesFIFO(conf string) bool {
+	for _, l := range strings.Split(conf, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && f[0] == "vrrp_notify_fifo" {
+			return true
+		}
+	}
+	return false
+}
+
+func fifoSurvivesReload(t *testing.T, conf string) {
+	dir := t.TempDir()
+	// Only the rig's range and this test's directory: the example's
+	// addresses and /run paths are rewritten.
+	conf = strings.NewReplacer(
+		"/run/keepalived/havip-agent.fifo", filepath.Join(dir, "fifo"),
+		"/run/havip-agent/track/", dir+"/",
+		"192.168.0.", "198.18.0.",
+	).Replace(conf)
+	for _, name := range []string{"nginx", "db"} {
+		if err := os.WriteFile(filepath.Join(dir, name), []byte("0\n"), 0o644); err != nil {
+			t.Fatal(err)
+		}
+	}
+	path := filepath.Join(dir, "keepalived.conf")
+	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	fifo, err := keepalived.OpenFIFO(filepath.Join(dir, "fifo"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	lines := make(chan string, 64)
+	go func() {
+		for {
+			ls, err := fifo.ReadBatch()
+			for _, l := range ls {
+				lines <- string(l.Data)
+			}
+			if err != nil {
+				close(lines)
+				return
+			}
+		}
+	}()
+	t.Cleanup(func() { fifo.Close() })
+
+	r := netns.NewT(t)
+	if _, err := r.AddNS("kr"); err != nil {
+		t.Fatal(err)
+	}
+	if err := r.Veth("kr", "eth0", "kr", "peer0"); err != nil {
+		t.Fatal(err)
+	}
+	src := ""
+	for _, l := range strings.Split(conf, "\n") {
+		if f := strings.Fields(l); len(f) == 2 && f[0] == "unicast_src_ip" {
+			src = f[1]
+		}
+	}
+	if !strings.HasPrefix(src, "198.18.") {
+		t.Fatalf("example's unicast_src_ip %q is not in 198.18.0.0/15 after rewriting", src)
+	}
+	if _, err := r.Exec("kr", "ip", "addr", "add", src+"/24", "dev", "eth0"); err != nil {
+		t.Fatal(err)
+	}
+	cmd := r.Command("kr", "keepalived", "-n", "-P", "-G", "-l", "-f", path,
+		"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"), "-c", filepath.Join(dir, "checkers.pid"))
+	var out strings.Builder
+	cmd.Stdout, cmd.Stderr = &out, &out
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	done := make(chan struct{})
+	go func() { cmd.Wait(); close(done) }()
+	t.Cleanup(func() {
+		cmd.Process.Kill()
+		<-done
+	})
+	// Every state keepalived announces from now on, until want is seen.
+	wait := func(want string) {
+		t.Helper()
+		timeout := time.After(10 * time.Second)
+		for {
+			select {
+			case l, ok := <-lines:
+				if !ok {
+					t.Fatalf("fifo closed before %s", want)
+				}
+				if strings.Contains(l, " "+want) {
+					return
+				}
+			case <-timeout:
+				t.Fatalf("no %s line within 10 s\nkeepalived:\n%s", want, out.String())
+			}
+		}
+	}
+	wait("MASTER") // no peer answers: MASTER after about 3 adverts
+	cmd.Process.Signal(syscall.SIGHUP)
+	time.Sleep(time.Second) // the reload is done well within this
+	cmd.Process.Signal(syscall.SIGTERM)
+	wait("STOP")
 }

@@ -7,14 +7,16 @@ import (
 )
 
 // KeepalivedConf renders a node's keepalived.conf: unicast peers, the
-// agent's FIFO, no virtual_ipaddress. global goes into global_defs, pre
+// agent's FIFO, no virtual_ipaddress. script_user precedes
+// vrrp_notify_fifo, or keepalived drops the FIFO on a reload (see
+// contrib/keepalived). global goes into global_defs, pre
 // before the instance (track_file definitions), extra inside it.
 func (n *Node) KeepalivedConf(priority int, global, pre, extra string) string {
 	return fmt.Sprintf(`global_defs {
     router_id %s
-    vrrp_notify_fifo %s
     script_user root
     enable_script_security
+    vrrp_notify_fifo %s
     vrrp_garp_master_delay 0
     vrrp_garp_master_repeat 1
 %s
