@@ -9,6 +9,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strconv"
 	"strings"
 	"sync"
@@ -792,10 +793,12 @@ func scenarioSplitBrain(t *testing.T, runs int) chaos.Result {
 		partition = 20 * time.Second
 	}
 	s := newChaosSuite(t)
+	prom := startPrometheus(t, s.h, "n1", "n2")
 	var r chaos.Result
 	seq0 := s.lastSeq()
 	var during []int
 	var bothMaster []bool
+	var firedDuring, firingAfter []string
 	for i := 0; i < runs; i++ {
 		what := fmt.Sprintf("run %d", i+1)
 		time.Sleep(2 * reconcileInterval)
@@ -810,6 +813,19 @@ func scenarioSplitBrain(t *testing.T, runs int) chaos.Result {
 			r.Violate("%s: cutting VRRP did not make both nodes MASTER; the scenario did not run", what)
 		}
 		time.Sleep(time.Until(cutAt.Add(partition)))
+		// Two scrapes and evaluations more, then what an on-call person
+		// was paged for.
+		time.Sleep(2 * time.Second)
+		firedDuring = prom.firedSince(time.Since(cutAt))
+		// The split-brain alert waits 30 s: a shorter partition (the CI
+		// subset) must not page, a longer one must.
+		splitAlert := slices.Contains(firedDuring, "HavipAgentMultipleMasters")
+		if partition >= time.Minute && !splitAlert {
+			r.Violate("%s: HavipAgentMultipleMasters did not fire during a %s split brain (fired: %v)", what, partition, firedDuring)
+		}
+		if partition < 30*time.Second && splitAlert {
+			r.Violate("%s: HavipAgentMultipleMasters fired for a %s split brain, shorter than its 30s for", what, partition)
+		}
 		sw := s.switchesSince(seq)
 		during = append(during, sw)
 		// Per node and resource: the first reclaim after a reconcile
@@ -830,6 +846,13 @@ func scenarioSplitBrain(t *testing.T, runs int) chaos.Result {
 		}
 		time.Sleep(settleTime)
 		s.single(&r, "n1", 500*time.Millisecond, what)
+		// Once healed the split-brain alert resolves within a few
+		// evaluations; the failover and conflict alerts look back 5 and
+		// 10 minutes by design and stay.
+		if _, ok := waitFor(15*time.Second, func() bool { return !slices.Contains(prom.firing(), "HavipAgentMultipleMasters") }); !ok {
+			r.Violate("%s: HavipAgentMultipleMasters still firing 15 s after healing", what)
+		}
+		firingAfter = prom.firing()
 	}
 	s.attributed(&r, seq0)
 	conflicts, reclaims := 0, 0
@@ -846,8 +869,16 @@ func scenarioSplitBrain(t *testing.T, runs int) chaos.Result {
 	r.Figure("partition", "%s", partition)
 	r.Figure("both MASTER during partition", "%v", bothMaster)
 	r.Figure("switches during partition", "%v (bound %d)", during, 2*(int(partition/reclaimMaxBackoff)+4))
-	r.Figure("alerts raised", "conflicts %d, reclaims %d (status/metrics), %d conflict errors logged", conflicts, reclaims, alerts)
+	r.Figure("alerts fired (Prometheus, contrib rules)", "during: %s; still firing after healing: %s", alertList(firedDuring), alertList(firingAfter))
+	r.Figure("conflicts", "%d, reclaims %d (status/metrics), %d conflict errors logged", conflicts, reclaims, alerts)
 	return r
+}
+
+func alertList(names []string) string {
+	if len(names) == 0 {
+		return "none"
+	}
+	return strings.Join(names, " ")
 }
 
 // ---- 7 ----
