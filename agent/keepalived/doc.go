@@ -5,5 +5,7 @@
 // receive the same words as arguments. ParseLine and ParseArgs are pure and
 // share one grammar; FIFO reads the pipe without ever blocking keepalived;
 // Watcher notices when keepalived's VRRP process is gone, which keepalived
-// itself cannot report after a SIGKILL.
+// itself cannot report after a SIGKILL. ParseConf and LintConf read
+// keepalived.conf's block structure and report what would keep the agent
+// from hearing keepalived (for "config check -keepalived").
 package keepalived

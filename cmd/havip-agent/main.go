@@ -3,26 +3,28 @@
 package main
 
 import (
-	"net"
-	"net/http"
-
 	"context"
 	"encoding/json"
 	"errors"
 	"flag"
 	"fmt"
-	sdnotify "github.com/coreos/go-systemd/v22/daemon"
 	"io"
 	"log/slog"
+	"net"
+	"net/http"
 	"os"
 	"os/signal"
+	"os/user"
 	"runtime"
 	"syscall"
 	"time"
 
+	sdnotify "github.com/coreos/go-systemd/v22/daemon"
+
 	"github.com/havip-agent/havip-agent/agent"
 	"github.com/havip-agent/havip-agent/agent/config"
 	"github.com/havip-agent/havip-agent/agent/control"
+	"github.com/havip-agent/havip-agent/agent/keepalived"
 	"github.com/havip-agent/havip-agent/agent/metrics"
 	"github.com/havip-agent/havip-agent/health"
 )
@@ -41,7 +43,7 @@ commands:
                  pass a keepalived notify event to the daemon
   status [-json] show the daemon's state
   check NAME     exit 0 if check NAME is healthy, 1 if failed, 2 if unknown
-  config check [-cloud]
+  config check [-cloud] [-keepalived FILE]
                  validate the configuration
   version        print version, revision and Go version
 
@@ -293,8 +295,10 @@ func cmdCheck(args []string, stdout, stderr io.Writer) int {
 
 func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 	var cloud bool
+	var kaConf string
 	fs, cfgPath, ok := flags("config check", args, stderr, func(fs *flag.FlagSet) {
 		fs.BoolVar(&cloud, "cloud", false, "also check the cloud resources with read-only API calls")
+		fs.StringVar(&kaConf, "keepalived", "", "also check this keepalived.conf against the configuration")
 	})
 	if !ok {
 		return exitUsage
@@ -308,6 +312,9 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	fmt.Fprint(stdout, cfg.Summary())
+	if kaConf != "" && !checkKeepalivedConf(kaConf, cfg, stdout, stderr) {
+		return exitFail
+	}
 	if !cloud {
 		return exitOK
 	}
@@ -323,4 +330,33 @@ func cmdConfigCheck(args []string, stdout, stderr io.Writer) int {
 		return exitFail
 	}
 	return exitOK
+}
+
+// checkKeepalivedConf reports what in keepalived.conf would keep the
+// agent from hearing keepalived; false when there is an error.
+func checkKeepalivedConf(path string, cfg *config.Config, stdout, stderr io.Writer) bool {
+	kc, err := keepalived.ReadConf(path)
+	if err != nil {
+		fmt.Fprintln(stderr, err)
+		return false
+	}
+	exp := keepalived.ConfExpect{FIFO: cfg.Keepalived.FIFO}
+	if _, err := user.Lookup("keepalived_script"); err == nil {
+		exp.ScriptUserExists = true
+	}
+	for _, in := range cfg.Instances {
+		exp.Instances = append(exp.Instances, keepalived.ConfInstance{Kind: keepalived.KindName(in.Kind), Name: in.Name, VIPs: in.VIPs})
+	}
+	ok := true
+	for _, f := range keepalived.LintConf(kc, exp) {
+		if f.File == "" {
+			f.File = path
+		}
+		fmt.Fprintln(stderr, f)
+		ok = ok && !f.Error
+	}
+	if ok {
+		fmt.Fprintf(stdout, "%s: OK for this configuration\n", path)
+	}
+	return ok
 }

@@ -79,6 +79,39 @@ func TestConfigCheck(t *testing.T) {
 	}
 }
 
+func TestConfigCheckKeepalived(t *testing.T) {
+	cfg := writeConfig(t, goodConfig)
+	fifo := filepath.Join(filepath.Dir(cfg), "k.fifo")
+	ka := filepath.Join(filepath.Dir(cfg), "keepalived.conf")
+	for _, tc := range []struct {
+		name, conf string
+		code       int
+		stderr     string
+	}{
+		{"good", "global_defs {\n script_user root\n enable_script_security\n vrrp_notify_fifo " + fifo + "\n}\nvrrp_instance VI_1 {\n}\n", 0, ""},
+		{"fifo before script_user", "global_defs {\n vrrp_notify_fifo " + fifo + "\n script_user root\n enable_script_security\n}\nvrrp_instance VI_1 {\n}\n", 1,
+			"keepalived.conf:2: error: vrrp_notify_fifo comes before script_user"},
+		{"no such instance", "global_defs {\n vrrp_notify_fifo " + fifo + "\n}\n", 1, "keepalived.conf: error: no vrrp_instance VI_1"},
+		{"unbalanced", "global_defs {\n", 1, "keepalived.conf:1: \"{\" is never closed"},
+	} {
+		t.Run(tc.name, func(t *testing.T) {
+			if err := os.WriteFile(ka, []byte(tc.conf), 0o644); err != nil {
+				t.Fatal(err)
+			}
+			code, out, stderr := runCmd("config", "check", "-config", cfg, "-keepalived", ka)
+			if code != tc.code || !strings.Contains(stderr, tc.stderr) {
+				t.Errorf("exit %d (want %d), stderr %q (want %q)", code, tc.code, stderr, tc.stderr)
+			}
+			if tc.code == 0 && !strings.Contains(out, "keepalived.conf: OK") {
+				t.Errorf("stdout %q", out)
+			}
+		})
+	}
+	if code, _, stderr := runCmd("config", "check", "-config", cfg, "-keepalived", ka+".missing"); code != 1 || !strings.Contains(stderr, "no such file") {
+		t.Errorf("missing file: exit %d, %q", code, stderr)
+	}
+}
+
 func TestRunRefusesLooseCredentials(t *testing.T) {
 	cfg := writeConfig(t, goodConfig+`
 [cloud]

@@ -1,6 +1,7 @@
 package keepalived_test
 
 import (
+	"net/netip"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -188,4 +189,32 @@ func fifoSurvivesReload(t *testing.T, conf string) {
 	time.Sleep(time.Second) // the reload is done well within this
 	cmd.Process.Signal(syscall.SIGTERM)
 	wait("STOP")
+}
+
+// TestExamplesLint checks every example the way "havip-agent config check
+// -keepalived" would, on a Debian machine (no keepalived_script user),
+// against the agent configuration its comments describe.
+func TestExamplesLint(t *testing.T) {
+	vip := []netip.Prefix{netip.MustParsePrefix("192.168.0.100/24")}
+	want := map[string][]keepalived.ConfInstance{
+		"keepalived-node-a.conf": {{Kind: keepalived.ConfKindInstance, Name: "VI_1", VIPs: vip}},
+		"keepalived-node-b.conf": {{Kind: keepalived.ConfKindInstance, Name: "VI_1", VIPs: vip}},
+		"notify-script.conf":     {{Kind: keepalived.ConfKindInstance, Name: "VI_1", VIPs: vip}},
+		"sync-group.conf":        {{Kind: keepalived.ConfKindGroup, Name: "G_EDGE"}},
+	}
+	files, _ := filepath.Glob("*.conf")
+	for _, f := range files {
+		inst, ok := want[f]
+		if !ok {
+			t.Errorf("%s: new example; say which agent instances it serves", f)
+			continue
+		}
+		c, err := keepalived.ReadConf(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, fd := range keepalived.LintConf(c, keepalived.ConfExpect{FIFO: "/run/keepalived/havip-agent.fifo", Instances: inst}) {
+			t.Errorf("%s", fd)
+		}
+	}
 }

@@ -30,7 +30,7 @@ if [ "$upgrade" = no ]; then
 havip-agent installed. Edit /etc/havip-agent/havip-agent.toml and, for the
 cloud side, copy credentials.toml.example to credentials.toml (keep it 0600
 and owned by havip-agent); check both with
-  havip-agent config check -cloud
+  havip-agent config check -cloud -keepalived /etc/keepalived/keepalived.conf
 then: systemctl enable --now havip-agent
 keepalived examples: /usr/share/doc/havip-agent/examples/keepalived/
 MSG

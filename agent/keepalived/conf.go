@@ -1,0 +1,315 @@
+package keepalived
+
+import (
+	"fmt"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"slices"
+	"strings"
+)
+
+// ConfExpect is what the agent's configuration needs from keepalived.conf.
+type ConfExpect struct {
+	// FIFO is the agent's [keepalived] fifo.
+	FIFO string
+	// Instances are the agent's [[instance]] entries.
+	Instances []ConfInstance
+	// ScriptUserExists reports whether the user keepalived_script exists:
+	// keepalived's default script user, which Debian does not create.
+	ScriptUserExists bool
+}
+
+// ConfInstance is one instance the agent acts for.
+type ConfInstance struct {
+	Kind KindName // instance or group
+	Name string
+	VIPs []netip.Prefix
+}
+
+// KindName is the agent configuration's word for a notification kind.
+type KindName string
+
+// The kinds an agent instance may have.
+const (
+	ConfKindInstance KindName = "instance"
+	ConfKindGroup    KindName = "group"
+)
+
+// Finding is one problem found in keepalived.conf.
+type Finding struct {
+	File  string
+	Line  int
+	Error bool // false: a warning
+	Msg   string
+}
+
+func (f Finding) String() string {
+	sev := "warning"
+	if f.Error {
+		sev = "error"
+	}
+	if f.Line == 0 {
+		// About the whole file: something it lacks.
+		return fmt.Sprintf("%s: %s: %s", f.File, sev, f.Msg)
+	}
+	return fmt.Sprintf("%s:%d: %s: %s", f.File, f.Line, sev, f.Msg)
+}
+
+// Conf is a parsed keepalived.conf, includes inlined.
+type Conf struct{ stmts []*confStmt }
+
+// confStmt is one statement of keepalived.conf: its words, where it is,
+// and the block it opens, if any.
+type confStmt struct {
+	words []string
+	file  string
+	line  int
+	body  []*confStmt
+}
+
+// maxIncludeDepth bounds include chains (and include loops).
+const maxIncludeDepth = 8
+
+// ReadConf reads keepalived.conf at path with its include files (glob
+// patterns, relative to the including file's directory) and parses it.
+func ReadConf(path string) (*Conf, error) {
+	return readConf(path, 0)
+}
+
+func readConf(path string, depth int) (*Conf, error) {
+	if depth > maxIncludeDepth {
+		return nil, fmt.Errorf("%s: includes nested deeper than %d", path, maxIncludeDepth)
+	}
+	src, err := os.ReadFile(path)
+	if err != nil {
+		return nil, fmt.Errorf("keepalived config: %w", err)
+	}
+	return ParseConf(src, path, func(pattern string) (*Conf, error) {
+		if !filepath.IsAbs(pattern) {
+			pattern = filepath.Join(filepath.Dir(path), pattern)
+		}
+		files, err := filepath.Glob(pattern)
+		if err != nil {
+			return nil, fmt.Errorf("%s: include %q: %w", path, pattern, err)
+		}
+		out := &Conf{}
+		for _, f := range files {
+			c, err := readConf(f, depth+1)
+			if err != nil {
+				return nil, err
+			}
+			out.stmts = append(out.stmts, c.stmts...)
+		}
+		return out, nil
+	})
+}
+
+// ParseConf parses keepalived.conf's block structure: words separated by
+// blanks, "{" and "}" as words of their own, "#" or "!" starting a
+// comment, double quotes grouping a word. include statements are replaced
+// by what include returns (nil include: kept as statements). Unbalanced
+// braces are an error naming the line.
+func ParseConf(src []byte, file string, include func(pattern string) (*Conf, error)) (*Conf, error) {
+	root := &confStmt{}
+	stack := []*confStmt{root}
+	var open []int // line of each open brace
+	for i, line := range strings.Split(string(src), "\n") {
+		n := i + 1
+		words := confWords(line)
+		var cur *confStmt
+		for _, w := range words {
+			top := stack[len(stack)-1]
+			switch w {
+			case "{":
+				if cur == nil {
+					// A brace on a line of its own opens the block of
+					// the statement before it.
+					if len(top.body) == 0 {
+						return nil, fmt.Errorf("%s:%d: \"{\" without a keyword", file, n)
+					}
+					cur = top.body[len(top.body)-1]
+				}
+				stack = append(stack, cur)
+				open = append(open, n)
+				cur = nil
+			case "}":
+				if len(stack) == 1 {
+					return nil, fmt.Errorf("%s:%d: \"}\" closes nothing", file, n)
+				}
+				stack = stack[:len(stack)-1]
+				open = open[:len(open)-1]
+				cur = nil
+			default:
+				if cur == nil {
+					cur = &confStmt{file: file, line: n}
+					top.body = append(top.body, cur)
+				}
+				cur.words = append(cur.words, w)
+			}
+		}
+		top := stack[len(stack)-1]
+		if include != nil && len(top.body) > 0 {
+			last := top.body[len(top.body)-1]
+			if last.line == n && len(last.words) == 2 && last.words[0] == "include" && last.body == nil {
+				inc, err := include(last.words[1])
+				if err != nil {
+					return nil, err
+				}
+				top.body = append(top.body[:len(top.body)-1], inc.stmts...)
+			}
+		}
+	}
+	if len(stack) > 1 {
+		return nil, fmt.Errorf("%s:%d: \"{\" is never closed", file, open[len(open)-1])
+	}
+	return &Conf{stmts: root.body}, nil
+}
+
+// confWords splits one line into words.
+func confWords(line string) []string {
+	var words []string
+	var b strings.Builder
+	inWord, quoted := false, false
+	flush := func() {
+		if inWord {
+			words = append(words, b.String())
+			b.Reset()
+			inWord = false
+		}
+	}
+	for _, r := range line {
+		switch {
+		case quoted:
+			if r == '"' {
+				quoted = false
+				continue
+			}
+			b.WriteRune(r)
+		case r == '"':
+			quoted, inWord = true, true
+		case (r == '#' || r == '!') && !inWord:
+			flush()
+			return words
+		case r == ' ' || r == '\t' || r == '\r':
+			flush()
+		case r == '{' || r == '}':
+			flush()
+			words = append(words, string(r))
+		default:
+			b.WriteRune(r)
+			inWord = true
+		}
+	}
+	flush()
+	return words
+}
+
+// LintConf checks parsed keepalived.conf against what the agent expects.
+// It is pure: ReadConf does the I/O.
+func LintConf(conf *Conf, exp ConfExpect) []Finding {
+	var out []Finding
+	add := func(s *confStmt, isErr bool, format string, args ...any) {
+		f := Finding{Error: isErr, Msg: fmt.Sprintf(format, args...)}
+		if s != nil {
+			f.File, f.Line = s.file, s.line
+		}
+		out = append(out, f)
+	}
+	var globals []*confStmt
+	instances := map[string]*confStmt{}
+	groups := map[string]*confStmt{}
+	notifiesAgent := false
+	for _, s := range conf.stmts {
+		switch {
+		case s.keyword() == "global_defs":
+			globals = append(globals, s.body...)
+		case s.keyword() == "vrrp_instance" && len(s.words) >= 2:
+			instances[s.words[1]] = s
+		case s.keyword() == "vrrp_sync_group" && len(s.words) >= 2:
+			groups[s.words[1]] = s
+		}
+	}
+	for _, blk := range []map[string]*confStmt{instances, groups} {
+		for _, s := range blk {
+			for _, st := range s.body {
+				if strings.HasPrefix(st.keyword(), "notify") && strings.Contains(strings.Join(st.words[1:], " "), "havip-agent") {
+					notifiesAgent = true
+				}
+			}
+		}
+	}
+
+	var fifo, scriptUser, security *confStmt
+	order := map[*confStmt]int{}
+	for i, s := range globals {
+		order[s] = i
+		switch s.keyword() {
+		case "vrrp_notify_fifo":
+			fifo = s
+		case "script_user":
+			if scriptUser == nil {
+				scriptUser = s
+			}
+		case "enable_script_security":
+			security = s
+		}
+	}
+	switch {
+	case fifo == nil && !notifiesAgent:
+		add(nil, true, "no vrrp_notify_fifo in global_defs and no notify program calling havip-agent: the agent hears no transition")
+	case fifo != nil && len(fifo.words) < 2:
+		add(fifo, true, "vrrp_notify_fifo names no path")
+	case fifo != nil && exp.FIFO != "" && filepath.Clean(fifo.words[1]) != filepath.Clean(exp.FIFO):
+		add(fifo, true, "vrrp_notify_fifo is %s but the agent reads [keepalived] fifo = %s", fifo.words[1], exp.FIFO)
+	}
+	// keepalived resolves the FIFO's user when it reads vrrp_notify_fifo;
+	// under enable_script_security a missing default user then makes a
+	// reload drop the FIFO, with only a log line.
+	if fifo != nil && security != nil && !exp.ScriptUserExists && (scriptUser == nil || order[scriptUser] > order[fifo]) {
+		add(fifo, true, "vrrp_notify_fifo comes before script_user, with enable_script_security and no keepalived_script user: keepalived drops the FIFO on every reload and the agent hears nothing more; put script_user above it")
+	}
+	for _, in := range exp.Instances {
+		var s *confStmt
+		switch in.Kind {
+		case ConfKindGroup:
+			s = groups[in.Name]
+			if s == nil {
+				add(nil, true, "no vrrp_sync_group %s, which the agent's instance %q (kind group) needs", in.Name, in.Name)
+				continue
+			}
+		default:
+			s = instances[in.Name]
+			if s == nil {
+				add(nil, true, "no vrrp_instance %s, which the agent's instance %q needs", in.Name, in.Name)
+				continue
+			}
+		}
+		if in.Kind == ConfKindGroup {
+			continue
+		}
+		for _, st := range s.body {
+			if st.keyword() != "virtual_ipaddress" && st.keyword() != "virtual_ipaddress_excluded" {
+				continue
+			}
+			for _, addr := range st.body {
+				if len(addr.words) == 0 {
+					continue
+				}
+				if p, err := netip.ParsePrefix(addr.words[0]); err == nil && slices.ContainsFunc(in.VIPs, func(v netip.Prefix) bool { return v.Addr() == p.Addr() }) {
+					add(addr, false, "vrrp_instance %s also manages %s: the agent owns its VIPs; remove it from virtual_ipaddress", in.Name, addr.words[0])
+				} else if a, err := netip.ParseAddr(addr.words[0]); err == nil && slices.ContainsFunc(in.VIPs, func(v netip.Prefix) bool { return v.Addr() == a }) {
+					add(addr, false, "vrrp_instance %s also manages %s: the agent owns its VIPs; remove it from virtual_ipaddress", in.Name, addr.words[0])
+				}
+			}
+		}
+	}
+	return out
+}
+
+func (s *confStmt) keyword() string {
+	if len(s.words) == 0 {
+		return ""
+	}
+	return s.words[0]
+}
