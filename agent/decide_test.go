@@ -13,7 +13,7 @@ func TestDecide(t *testing.T) {
 		want     State
 		wantActs []action
 	}{
-		{"unknown to master", StateUnknown, input{kind: inState, state: StateMaster}, StateMaster, []action{actPersist, actCloudStart, actAddAll, actBurst}},
+		{"unknown to master", StateUnknown, input{kind: inState, state: StateMaster}, StateMaster, []action{actPersist, actBurst, actAddAll, actCloudStart}},
 		{"master to backup", StateMaster, input{kind: inState, state: StateBackup}, StateBackup, []action{actPersist, actCloudStop, actStopAnnouncing, actRemoveAll}},
 		{"unknown to backup removes", StateUnknown, input{kind: inState, state: StateBackup}, StateBackup, []action{actPersist, actCloudStop, actStopAnnouncing, actRemoveAll}},
 		{"master again ensures", StateMaster, input{kind: inState, state: StateMaster}, StateMaster, []action{actEnsurePresent, actBurstIfAdded}},

@@ -81,7 +81,16 @@ type instance struct {
 	added     bool
 	trans     *Transition
 	announced bool
-	missingIf bool
+	// vipsAdded: this MASTER term's VIPs were added (or found present).
+	// IPv4 VIPs are announced before that, IPv6 ones only after (an
+	// unsolicited NA may have to be sent from the VIP itself); v6Owed
+	// marks a v6 announcement held back until the add.
+	vipsAdded bool
+	v6Owed    bool
+	// logPending: the first announcement went out; its log line and
+	// fsync are due after the current actions.
+	logPending bool
+	missingIf  bool
 
 	snapMu sync.Mutex
 	snap   instanceSnapshot
@@ -220,6 +229,7 @@ func (in *instance) run(ctx context.Context) {
 			}
 		case <-in.burst.C:
 			in.announceAll()
+			in.afterFirstAnnouncement()
 		case <-in.refresh.C:
 			in.apply(pending{input: input{kind: inRefresh}, received: time.Now()})
 		case <-recheck:
@@ -252,6 +262,7 @@ func (in *instance) apply(p pending) {
 		in.trans = &Transition{From: in.cur, To: next, Generation: in.gen, Source: p.source, Received: p.received}
 		in.cur, in.since = next, p.received
 		in.announced = false
+		in.vipsAdded, in.v6Owed = false, false
 		in.publish()
 	}
 	in.execute(p.received, acts)
@@ -295,6 +306,7 @@ func (in *instance) execute(received time.Time, acts []action) {
 				}
 			}
 			in.markVIPs(received)
+			in.addedVIPs()
 		case actEnsurePresent:
 			in.ensurePresent()
 		case actBurst:
@@ -320,12 +332,35 @@ func (in *instance) execute(received time.Time, acts []action) {
 			}
 		}
 	}
+	in.afterFirstAnnouncement()
 }
 
 func (in *instance) markVIPs(received time.Time) {
 	if t := in.trans; t != nil && t.Generation == in.gen && t.VIPsDone == 0 {
 		t.VIPsDone = time.Since(received)
 	}
+}
+
+// addedVIPs records that the VIPs are on the interface and sends the
+// IPv6 announcements the burst held back until then.
+func (in *instance) addedVIPs() {
+	in.vipsAdded = true
+	if !in.v6Owed {
+		return
+	}
+	in.v6Owed = false
+	n := 0
+	for _, v := range in.cfg.VIPs {
+		if !v.Addr().Is6() {
+			continue
+		}
+		if err := in.net.Announce(in.cfg.Interface, v.Addr(), in.cfg.GARPReply); err != nil {
+			in.fail("announce", err)
+			continue
+		}
+		n++
+	}
+	in.announcedNow(n)
 }
 
 func (in *instance) ensurePresent() {
@@ -353,6 +388,7 @@ func (in *instance) ensurePresent() {
 		in.missingIf = false
 		in.added = true
 	}
+	in.addedVIPs()
 }
 
 func (in *instance) removeAll() {
@@ -398,29 +434,52 @@ func (in *instance) announceAll() {
 		return
 	}
 	in.burstLeft--
-	ok := false
+	n := 0
 	for _, v := range in.cfg.VIPs {
+		if v.Addr().Is6() && !in.vipsAdded {
+			in.v6Owed = true
+			continue
+		}
 		if err := in.net.Announce(in.cfg.Interface, v.Addr(), in.cfg.GARPReply); err != nil {
 			in.fail("announce", err)
 			continue
 		}
-		ok = true
+		n++
 	}
 	if in.burstLeft > 0 {
 		in.burst.Reset(in.cfg.GARPInterval)
 	}
-	if ok {
-		in.obs.Announcements(in.cfg.Name, len(in.cfg.VIPs))
+	in.announcedNow(n)
+}
+
+// announcedNow counts n announcements just sent and, for the first of a
+// MASTER term, records the phase.
+func (in *instance) announcedNow(n int) {
+	if n == 0 {
+		return
 	}
-	if t := in.trans; ok && t != nil && t.Generation == in.gen && !in.announced {
+	in.obs.Announcements(in.cfg.Name, n)
+	if t := in.trans; t != nil && t.Generation == in.gen && !in.announced {
 		in.announced = true
 		t.FirstAnnouncement = time.Since(t.Received)
 		in.obs.Phase(in.cfg.Name, "first_announcement", t.FirstAnnouncement)
-		in.logTransition(t)
-		// Durable only now: the fsync stays off the path to the first
-		// announcement.
-		in.syncState()
+		in.logPending = true
 	}
+}
+
+// afterFirstAnnouncement logs the transition and makes its record
+// durable once the first announcement is out and the transition's other
+// actions (the cloud claims) have started: the log write and the fsync
+// stay off both paths.
+func (in *instance) afterFirstAnnouncement() {
+	if !in.logPending {
+		return
+	}
+	in.logPending = false
+	if t := in.trans; t != nil {
+		in.logTransition(t)
+	}
+	in.syncState()
 }
 
 func (in *instance) syncState() {

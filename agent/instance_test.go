@@ -46,7 +46,7 @@ func state(s State) pending {
 	return pending{input: input{kind: inState, state: s}, received: time.Now(), source: "test"}
 }
 
-func TestMasterAddsThenAnnouncesBurst(t *testing.T) {
+func TestMasterAnnouncesAndAddsBurst(t *testing.T) {
 	net := newFakeNet("eth0")
 	in, st := testInstance(t, net, 3, 5*time.Millisecond)
 	start(t, in)
@@ -55,9 +55,10 @@ func TestMasterAddsThenAnnouncesBurst(t *testing.T) {
 		t.Fatalf("want 3 announcements, ops %v", net.opsCopy())
 	}
 	ops := net.opsCopy()
-	// Addresses first, then announcements: never announce an address
-	// that is not there yet.
-	want := []string{"add 198.18.0.100/24", "add 2001:db8::100/64", "announce 198.18.0.100", "announce 2001:db8::100"}
+	// IPv4 is announced before the netlink add, so the first gratuitous
+	// ARP does not wait for it; IPv6 right after the add, since an
+	// unsolicited NA may have to come from the VIP itself.
+	want := []string{"announce 198.18.0.100", "add 198.18.0.100/24", "add 2001:db8::100/64", "announce 2001:db8::100"}
 	if !reflect.DeepEqual(ops[:4], want) {
 		t.Errorf("first ops: got %v, want %v", ops[:4], want)
 	}
@@ -68,6 +69,25 @@ func TestMasterAddsThenAnnouncesBurst(t *testing.T) {
 	snap := in.snapshot()
 	if snap.last == nil || snap.last.FirstAnnouncement <= 0 || snap.last.VIPsDone <= 0 {
 		t.Errorf("transition timings missing: %+v", snap.last)
+	}
+}
+
+// An IPv6-only instance adds before it announces, and its first
+// announcement is still recorded, and counted once per burst step.
+func TestMasterIPv6OnlyAddsThenAnnounces(t *testing.T) {
+	net := newFakeNet("eth0")
+	in, _ := testInstance(t, net, 2, 5*time.Millisecond)
+	in.cfg.VIPs = []netip.Prefix{vip6}
+	start(t, in)
+	in.post(state(StateMaster))
+	if !eventually(func() bool { return net.count("announce 2001:db8::100") == 2 }) {
+		t.Fatalf("want 2 announcements, ops %v", net.opsCopy())
+	}
+	if got, want := net.opsCopy()[:2], []string{"add 2001:db8::100/64", "announce 2001:db8::100"}; !reflect.DeepEqual(got, want) {
+		t.Errorf("first ops: got %v, want %v", got, want)
+	}
+	if snap := in.snapshot(); snap.last == nil || snap.last.FirstAnnouncement <= 0 {
+		t.Errorf("first announcement not recorded: %+v", snap.last)
 	}
 }
 
