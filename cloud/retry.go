@@ -90,8 +90,14 @@ func (p RetryPolicy) Backoff(retry int, err error) time.Duration {
 // first, the context's error too.
 func (p RetryPolicy) Do(ctx context.Context, op string, fn func(ctx context.Context) error) error {
 	p = p.withDefaults()
+	var last error
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
+			if last != nil {
+				// The wait before this attempt ended with the context:
+				// the last error is still the cause worth reporting.
+				return fmt.Errorf("%s: %w after %d attempt(s): %w", op, err, attempt-1, last)
+			}
 			return fmt.Errorf("%s: %w", op, err)
 		}
 		actx, cancel := context.WithTimeout(ctx, p.Timeout)
@@ -100,6 +106,7 @@ func (p RetryPolicy) Do(ctx context.Context, op string, fn func(ctx context.Cont
 		if err == nil {
 			return nil
 		}
+		last = err
 		if cerr := ctx.Err(); cerr != nil {
 			return fmt.Errorf("%s: %w after %d attempt(s): %w", op, cerr, attempt, err)
 		}

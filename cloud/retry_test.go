@@ -128,6 +128,22 @@ func TestDoStopsAtDeadline(t *testing.T) {
 	}
 }
 
+// A wait that ends together with the context (the timer and the deadline
+// race) still reports the last attempt's error, not only the context's.
+func TestDoContextEndsDuringWait(t *testing.T) {
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	p := RetryPolicy{Sleep: func(context.Context, time.Duration) error {
+		cancel() // the deadline passes just as the timer fires
+		return nil
+	}}
+	err := p.Do(ctx, "op", func(context.Context) error { return &APIError{StatusCode: 503} })
+	var ae *APIError
+	if !errors.Is(err, context.Canceled) || !errors.As(err, &ae) || ae.StatusCode != 503 {
+		t.Fatalf("err = %v, want the context's error and the last APIError", err)
+	}
+}
+
 func TestDoMaxAttemptsAndCancel(t *testing.T) {
 	clk := &fakeClock{now: time.Unix(1000, 0)}
 	p := clk.policy(RetryPolicy{MaxAttempts: 2})

@@ -213,9 +213,16 @@ garp_count = 1
 					}
 				}
 			case <-deadline:
-				b.Fatalf("round %d: only %d of 64 VIPs announced", i, len(seen))
+				b.Fatalf("round %d: only %d of 64 VIPs announced\n%s", i, len(seen), a.logs())
 			}
 		}
+		// The announcements go out before the addresses are added: wait
+		// for the last address, or BACKUP and the next MASTER could
+		// reach the actor together and coalesce into no transition.
+		eventually(b, "VIPs added", func() bool {
+			ok, _ := hasAddr(h, "eth0", netip.MustParseAddr("198.18.1.64"))
+			return ok
+		})
 		f.WriteString("INSTANCE \"VI_1\" BACKUP 100\n")
 		eventually(b, "VIPs removed", func() bool {
 			ok, _ := hasAddr(h, "eth0", netip.MustParseAddr("198.18.1.64"))

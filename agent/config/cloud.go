@@ -4,8 +4,10 @@ import (
 	"fmt"
 	"net/netip"
 	"net/url"
-	"regexp"
+	"strings"
 	"time"
+
+	"github.com/havip-agent/havip-agent/cloud"
 )
 
 // Cloud configures the Baidu Cloud side.
@@ -50,10 +52,16 @@ func (c *Cloud) applyDefaults() {
 	c.ConfirmTimeout.orDefault(10 * time.Second)
 }
 
-var (
-	regionRe = regexp.MustCompile(`^[a-z][a-z0-9-]{0,31}$`)
-	idRe     = regexp.MustCompile(`^[A-Za-z0-9][A-Za-z0-9_-]{0,63}$`)
-)
+// validRegion: a lower-case letter, then up to 31 lower-case letters,
+// digits or '-'.
+func validRegion(s string) bool {
+	return s != "" && 'a' <= s[0] && s[0] <= 'z' && strings.Trim(s, "abcdefghijklmnopqrstuvwxyz0123456789-") == "" && len(s) <= 32
+}
+
+// validID: a letter or digit, then up to 63 letters, digits, '_' or '-'.
+func validID(s string) bool {
+	return s != "" && s[0] != '_' && s[0] != '-' && cloud.ASCIIName(s, 1, 64, "_-")
+}
 
 func validateURL(v *validator, key, s string) {
 	u, err := url.Parse(s)
@@ -66,7 +74,7 @@ func validateID(v *validator, key, s, prefix string) {
 	if s == "" {
 		return
 	}
-	if !idRe.MatchString(s) || (prefix != "" && len(s) <= len(prefix)) || (prefix != "" && s[:len(prefix)] != prefix) {
+	if !validID(s) || (prefix != "" && len(s) <= len(prefix)) || (prefix != "" && s[:len(prefix)] != prefix) {
 		if prefix != "" {
 			v.add(key, "%q is not an id of the form %sxxxxxxxx", s, prefix)
 		} else {
@@ -81,7 +89,7 @@ func (c *Config) validateCloud(v *validator) {
 		return
 	}
 	oneOf(v, "cloud.provider", cl.Provider, "bce", "none")
-	if !regionRe.MatchString(cl.Region) {
+	if !validRegion(cl.Region) {
 		v.add("cloud.region", "%q is not a region name such as bj, gz, su", cl.Region)
 	}
 	validateURL(v, "cloud.endpoint", cl.Endpoint)

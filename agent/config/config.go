@@ -9,6 +9,7 @@ import (
 	"sort"
 	"strconv"
 	"strings"
+	"sync"
 	"time"
 
 	"github.com/BurntSushi/toml"
@@ -152,7 +153,7 @@ func decodeError(name string, ix *lineIndex, err error) error {
 		}
 		return &Error{Problems: []Problem{{File: name, Line: pe.Position.Line, Msg: msg}}}
 	}
-	if m := decodeErrRe.FindStringSubmatch(err.Error()); m != nil {
+	if m := decodeErrRe().FindStringSubmatch(err.Error()); m != nil {
 		line, _ := strconv.Atoi(m[1])
 		key := m[2]
 		for _, p := range ix.order {
@@ -162,7 +163,7 @@ func decodeError(name string, ix *lineIndex, err error) error {
 			}
 		}
 		msg := m[3]
-		if t := badTypeRe.FindStringSubmatch(msg); t != nil {
+		if t := badTypeRe().FindStringSubmatch(msg); t != nil {
 			msg = fmt.Sprintf("wrong type: %s, want %s", t[1], t[2])
 		}
 		return &Error{Problems: []Problem{{File: name, Line: line, Key: key, Msg: msg}}}
@@ -170,9 +171,14 @@ func decodeError(name string, ix *lineIndex, err error) error {
 	return &Error{Problems: []Problem{{File: name, Msg: strings.TrimPrefix(err.Error(), "toml: ")}}}
 }
 
+// Compiled on the first decode error, not at every command's start.
 var (
-	decodeErrRe = regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
-	badTypeRe   = regexp.MustCompile(`^incompatible types: TOML value has type (\S+); destination has type (\S+)$`)
+	decodeErrRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^toml: (?:line (\d+) )?\(last key "([^"]*)"\): (.*)$`)
+	})
+	badTypeRe = sync.OnceValue(func() *regexp.Regexp {
+		return regexp.MustCompile(`^incompatible types: TOML value has type (\S+); destination has type (\S+)$`)
+	})
 )
 
 // Problem is one thing wrong with a configuration file.

@@ -4,11 +4,12 @@ import (
 	"fmt"
 	"net/netip"
 	"path/filepath"
-	"regexp"
 	"strings"
 	"time"
 
 	"github.com/BurntSushi/toml"
+
+	"github.com/havip-agent/havip-agent/cloud"
 )
 
 // Defaults for keys the file leaves out.
@@ -78,14 +79,14 @@ func setDefault(s *string, def string) {
 
 // ifaceName follows the kernel's rules (dev_valid_name): 1 to 15 bytes, not
 // "." or "..", no '/', ':' or white space.
-var ifaceName = regexp.MustCompile(`^[^/:\s]{1,15}$`)
-
 // ValidInterfaceName reports whether s is a name the kernel accepts.
 func ValidInterfaceName(s string) bool {
-	return ifaceName.MatchString(s) && s != "." && s != ".."
+	return s != "" && len(s) <= 15 && !strings.ContainsAny(s, "/: \t\n\v\f\r") && s != "." && s != ".."
 }
 
-var instanceName = regexp.MustCompile(`^[A-Za-z0-9_.:\-]{1,64}$`)
+// validInstanceName: 1 to 64 letters, digits or _.:- (keepalived's names,
+// also used in file names and label values).
+func validInstanceName(s string) bool { return cloud.ASCIIName(s, 1, 64, "_.:-") }
 
 func (c *Config) validate(v *validator) {
 	a := c.Agent
@@ -122,7 +123,7 @@ func (c *Config) validate(v *validator) {
 		switch {
 		case in.Name == "":
 			v.add(p+".name", "is required")
-		case !instanceName.MatchString(in.Name):
+		case !validInstanceName(in.Name):
 			v.add(p+".name", "%q is not a keepalived instance name (letters, digits, _ . : -, at most 64)", in.Name)
 		default:
 			key := in.Kind + "/" + in.Name

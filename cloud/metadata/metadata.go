@@ -8,9 +8,10 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
-	"regexp"
 	"strings"
 	"time"
+
+	"github.com/havip-agent/havip-agent/cloud"
 )
 
 // DefaultEndpoint is the metadata service of a BCE instance.
@@ -25,11 +26,16 @@ const (
 	defaultTimeout = 3 * time.Second
 )
 
-// instanceIDRe is the form of a BCC/BBC short instance id, such as "i-7vEtzxRc".
-var instanceIDRe = regexp.MustCompile(`^i-[A-Za-z0-9]{1,64}$`)
+// validInstanceID reports the form of a BCC/BBC short instance id, such as
+// "i-7vEtzxRc": "i-" and 1 to 64 letters or digits.
+func validInstanceID(s string) bool {
+	rest, ok := strings.CutPrefix(s, "i-")
+	return ok && cloud.ASCIIName(rest, 1, 64, "")
+}
 
-// roleNameRe accepts IAM role names; anything else would be spliced into a URL path.
-var roleNameRe = regexp.MustCompile(`^[A-Za-z0-9_.@+=,-]{1,128}$`)
+// validRoleName accepts IAM role names (1 to 128 of letters, digits and
+// _.@+=,-); anything else would be spliced into a URL path.
+func validRoleName(s string) bool { return cloud.ASCIIName(s, 1, 128, "_.@+=,-") }
 
 // Client reads the metadata service.
 type Client struct {
@@ -61,7 +67,7 @@ func (c *Client) InstanceID(ctx context.Context) (string, error) {
 // ParseInstanceID validates the body of the instance-shortid answer.
 func ParseInstanceID(b []byte) (string, error) {
 	id := strings.TrimSpace(string(b))
-	if !instanceIDRe.MatchString(id) {
+	if !validInstanceID(id) {
 		return "", fmt.Errorf("metadata %s: answer %q is not an instance id", instanceIDPath, truncate(id, 40))
 	}
 	return id, nil
@@ -146,7 +152,7 @@ func ParseRoleName(b []byte) (string, error) {
 	if s == "" {
 		return "", fmt.Errorf("metadata %s: no role is attached to this instance", rolePath)
 	}
-	if !roleNameRe.MatchString(s) {
+	if !validRoleName(s) {
 		return "", fmt.Errorf("metadata %s: answer %q is not a role name", rolePath, truncate(s, 40))
 	}
 	return s, nil
