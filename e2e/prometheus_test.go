@@ -16,6 +16,7 @@ import (
 	"testing"
 	"time"
 
+	"github.com/havip-agent/havip-agent/e2e/netns"
 	"github.com/havip-agent/havip-agent/e2e/rig"
 )
 
@@ -79,17 +80,7 @@ func startPrometheus(t testing.TB, h *rig.HA, nodes ...string) *promServer {
 	pl.Close()
 	cmd := exec.Command(bin, "--config.file="+cfgPath, "--storage.tsdb.path="+filepath.Join(dir, "data"),
 		"--web.listen-address="+addr, "--log.level=warn")
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
+	out := netns.StartT(t, cmd)
 	p := &promServer{t: t, base: "http://" + addr}
 	// Ready once both targets are up.
 	deadline := time.Now().Add(30 * time.Second)

@@ -296,9 +296,10 @@ func LintConf(conf *Conf, exp ConfExpect) []Finding {
 				if len(addr.words) == 0 {
 					continue
 				}
-				if p, err := netip.ParsePrefix(addr.words[0]); err == nil && slices.ContainsFunc(in.VIPs, func(v netip.Prefix) bool { return v.Addr() == p.Addr() }) {
-					add(addr, false, "vrrp_instance %s also manages %s: the agent owns its VIPs; remove it from virtual_ipaddress", in.Name, addr.words[0])
-				} else if a, err := netip.ParseAddr(addr.words[0]); err == nil && slices.ContainsFunc(in.VIPs, func(v netip.Prefix) bool { return v.Addr() == a }) {
+				// "198.18.0.100/24 dev eth0" or a bare address.
+				a, _, _ := strings.Cut(addr.words[0], "/")
+				ip, err := netip.ParseAddr(a)
+				if err == nil && slices.ContainsFunc(in.VIPs, func(v netip.Prefix) bool { return v.Addr() == ip }) {
 					add(addr, false, "vrrp_instance %s also manages %s: the agent owns its VIPs; remove it from virtual_ipaddress", in.Name, addr.words[0])
 				}
 			}

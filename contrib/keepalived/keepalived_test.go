@@ -155,17 +155,7 @@ func fifoSurvivesReload(t *testing.T, conf string) {
 	}
 	cmd := r.Command("kr", "keepalived", "-n", "-P", "-G", "-l", "-f", path,
 		"-p", filepath.Join(dir, "keepalived.pid"), "-r", filepath.Join(dir, "vrrp.pid"), "-c", filepath.Join(dir, "checkers.pid"))
-	var out strings.Builder
-	cmd.Stdout, cmd.Stderr = &out, &out
-	if err := cmd.Start(); err != nil {
-		t.Fatal(err)
-	}
-	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
-	t.Cleanup(func() {
-		cmd.Process.Kill()
-		<-done
-	})
+	out := netns.StartT(t, cmd)
 	// Every state keepalived announces from now on, until want is seen.
 	wait := func(want string) {
 		t.Helper()
