@@ -164,6 +164,19 @@ func (e *Emulator) ObserveARP(mac net.HardwareAddr, ip netip.Addr) {
 	mac = append(net.HardwareAddr(nil), mac...)
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	// Most observations repeat what is known: copy the state for stale reads only when this
+	// one may change it.
+	changing := false
+	for _, in := range e.w.instances {
+		changing = changing || in.ip == ip && in.mac.String() != mac.String()
+	}
+	for _, h := range e.w.havips {
+		changing = changing || h.ip == ip && h.announcer.String() != mac.String()
+	}
+	var before *world
+	if changing {
+		before = e.w.clone()
+	}
 	c := &call{op: "arp"}
 	for _, in := range e.w.instances {
 		if in.ip == ip && in.mac.String() != mac.String() {
@@ -184,6 +197,9 @@ func (e *Emulator) ObserveARP(mac net.HardwareAddr, ip netip.Addr) {
 		if old, nw, ok := masterChange(h); ok {
 			c.change(h.id, old, nw, "havip %s master %s -> %s (arp from %s)", h.id, orNone(old), orNone(nw), mac)
 		}
+	}
+	if len(c.changes) > 0 && before != nil {
+		e.rememberLocked(before)
 	}
 	e.logChangesLocked("arp", c.changes)
 }

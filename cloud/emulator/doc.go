@@ -88,7 +88,27 @@
 // Faults match an operation name (the names above, "metadata.*"-style prefixes, or "*"), fire
 // for the next Count requests or with Probability from a seeded RNG, and are one of: latency,
 // error (status/code; 429 adds Retry-After), drop (no answer, not applied), lost (applied, no
-// answer), wrongTypes, huge (several MiB), wrongIds (applied, hostile answer).
+// answer), wrongTypes, huge (several MiB), wrongIds (applied, hostile answer), late and stale.
+// A "window" removes a fault that long after it was added; a window without count and
+// probability fires on every matching request until then. For example:
+//
+//	{"operation":"route.rule.switch","kind":"late","delay":"3s","count":1}
+//	{"operation":"*","kind":"stale","age":"2s","window":"30s"}
+//	{"operation":"havip.detail","kind":"stale","mutations":1,"count":2}
+//
+// A late fault (mutating requests only; delay at most 1m) applies the request delay after it
+// was received whether or not the client still waits, as a real cloud cannot recall a request
+// already sent: a client that gave up (timeout, cancel) loses the answer, not the change. Its
+// clientToken is checked when it is applied, so a retry with the same token that was applied
+// first makes it a replay. The log shows it: the request record has fault "late", received
+// (arrival) and time (application), clientGone when the client had left (status is then the
+// answer it never got); each change it made has fault "late" and the application time.
+//
+// A stale fault (reads only) answers from the state as it was age ago (at most 10m), or from
+// the state before the last mutations changes (at most 256), as an eventually consistent API
+// does; the request record has fault "stale". The emulator keeps the states that API calls and
+// ARP observations replaced, at most 256 of them and none older than 10m; a read asking for
+// an older one gets the oldest kept.
 //
 // Logs and the clientToken cache are bounded (Options.MaxLogEntries, MaxIdempotencyEntries).
 // Secret keys and session tokens never appear in logs.

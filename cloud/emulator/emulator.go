@@ -61,6 +61,8 @@ type Emulator struct {
 	requests    ring[RequestRecord]
 	changes     ring[ChangeRecord]
 	logSeq      uint64
+	// history holds the states that changes replaced, oldest first, for stale reads.
+	history []pastWorld
 }
 
 type idemEntry struct {
@@ -281,7 +283,8 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	f := e.takeFault(c.op)
+	mutating := r.Method != http.MethodGet && r.Method != http.MethodHead
+	f := e.takeFault(c.op, mutating)
 	if f != nil {
 		rec.Fault = string(f.Kind)
 		switch f.Kind {
@@ -294,6 +297,10 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 				finish(answer{}, true)
 				return
 			}
+		case FaultLate:
+			// The client's going away does not stop the request: it is applied all the same.
+			rec.Received = e.Now()
+			time.Sleep(time.Duration(f.Delay))
 		case FaultError:
 			if f.Status == http.StatusTooManyRequests {
 				ra := f.RetryAfter
@@ -313,7 +320,7 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		}
 	}
 
-	a, replayed := e.execute(c, route)
+	a, replayed := e.execute(c, route, f)
 	rec.Replayed = replayed
 	rec.Applied = len(c.changes) > 0
 	if f != nil {
@@ -322,6 +329,12 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			hijackClose(w)
 			finish(a, true)
 			return
+		case FaultLate:
+			if r.Context().Err() != nil {
+				rec.ClientGone = true
+				finish(a, false)
+				return
+			}
 		case FaultWrongTypes, FaultHuge, FaultWrongIDs:
 			if a.err == nil {
 				a.body = hostile(f.Kind, a.body)
@@ -332,12 +345,27 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	finish(a, false)
 }
 
-// execute runs the handler under the state lock, with clientToken idempotency for mutations.
-func (e *Emulator) execute(c *call, rt routed) (answer, bool) {
+// execute runs the handler under the state lock, with clientToken idempotency for mutations. A
+// stale fault runs a read on a past state; the state a mutation replaces is kept for that.
+func (e *Emulator) execute(c *call, rt routed, f *Fault) (answer, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	mutating := c.r.Method != http.MethodGet && c.r.Method != http.MethodHead
-	if !mutating || c.token == "" || rt.public {
+	if !mutating {
+		if f != nil && f.Kind == FaultStale {
+			now := e.w
+			e.w = e.staleWorldLocked(f)
+			defer func() { e.w = now }()
+		}
+		return rt.handle(e, c), false
+	}
+	before := e.w.clone()
+	defer func() {
+		if len(c.changes) > 0 {
+			e.rememberLocked(before)
+		}
+	}()
+	if c.token == "" || rt.public {
 		return rt.handle(e, c), false
 	}
 	now := e.nowLocked()
@@ -426,7 +454,7 @@ func (e *Emulator) record(rec RequestRecord, c *call) {
 	e.requests.add(rec)
 	for _, ch := range c.changes {
 		e.logSeq++
-		ch.Seq, ch.Time, ch.RequestID, ch.Source, ch.AccessKeyID = e.logSeq, now, c.id, c.source, c.ak
+		ch.Seq, ch.Time, ch.RequestID, ch.Source, ch.AccessKeyID, ch.Fault = e.logSeq, now, c.id, c.source, c.ak, rec.Fault
 		e.changes.add(ch)
 		e.log.Info("state change", "op", ch.Operation, "resource", ch.Resource, "change", ch.Message, "source", c.source, "ak", c.ak)
 	}

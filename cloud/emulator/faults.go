@@ -3,6 +3,7 @@ package emulator
 import (
 	"encoding/json"
 	"fmt"
+	"slices"
 	"strings"
 	"time"
 )
@@ -26,6 +27,22 @@ const (
 	FaultHuge FaultKind = "huge"
 	// FaultWrongIDs applies the request and answers its JSON with every id replaced.
 	FaultWrongIDs FaultKind = "wrongIds"
+	// FaultLate applies a mutating request Delay after it was received, whether or not the
+	// client is still waiting: a client that gave up loses the answer, not the change, as with
+	// a real cloud that cannot recall a request already sent. Reads never fire it.
+	FaultLate FaultKind = "late"
+	// FaultStale answers a read from the state as it was Age ago, or before the last Mutations
+	// changes, as an eventually consistent API does. Mutating requests never fire it.
+	FaultStale FaultKind = "stale"
+)
+
+// Bounds of the fault parameters, so that no fault holds a request or the state history
+// without limit.
+const (
+	maxLateDelay = time.Minute
+	maxStaleAge  = 10 * time.Minute
+	// maxHistory is how many past states the emulator keeps for stale reads.
+	maxHistory = 256
 )
 
 // Duration is a time.Duration that reads and writes JSON as a Go duration string ("5s").
@@ -46,24 +63,48 @@ func (d *Duration) UnmarshalText(b []byte) error {
 
 // Fault is an injected misbehaviour for one operation (exact name, "prefix.*" or "*").
 // It applies to the next Count matching requests, or, when Count is 0, to each matching request
-// with Probability (drawn from the emulator's seeded RNG).
+// with Probability (drawn from the emulator's seeded RNG). With a Window it is removed that long
+// after it was added; a Window without Count and Probability applies to every matching request
+// until then.
 type Fault struct {
 	ID          int       `json:"id"`
 	Operation   string    `json:"operation"`
 	Kind        FaultKind `json:"kind"`
-	Delay       Duration  `json:"delay,omitempty"`
+	Delay       Duration  `json:"delay,omitempty"` // latency and late
 	Status      int       `json:"status,omitempty"`
 	Code        string    `json:"code,omitempty"`
 	RetryAfter  int       `json:"retryAfter,omitempty"` // seconds, for 429
+	Age         Duration  `json:"age,omitempty"`        // stale: how old the state served is
+	Mutations   int       `json:"mutations,omitempty"`  // stale: how many changes the state served misses
 	Count       int       `json:"count,omitempty"`
 	Probability float64   `json:"probability,omitempty"`
+	Window      Duration  `json:"window,omitempty"`
+
+	// expires is when a fault with a Window is removed (machine clock).
+	expires time.Time
 }
 
 func (f *Fault) validate() error {
+	if f.Kind != FaultStale && (f.Age != 0 || f.Mutations != 0) {
+		return fmt.Errorf("fault %s: age and mutations are for stale faults", f.Kind)
+	}
 	switch f.Kind {
 	case FaultLatency:
 		if f.Delay <= 0 {
 			return fmt.Errorf("fault %s needs a positive delay", f.Kind)
+		}
+	case FaultLate:
+		if f.Delay <= 0 || time.Duration(f.Delay) > maxLateDelay {
+			return fmt.Errorf("fault %s needs a delay in (0, %s]", f.Kind, maxLateDelay)
+		}
+	case FaultStale:
+		switch {
+		case (f.Age != 0) == (f.Mutations != 0):
+			return fmt.Errorf("fault %s needs either an age or a number of mutations", f.Kind)
+		case f.Age < 0 || time.Duration(f.Age) > maxStaleAge:
+			return fmt.Errorf("fault %s age must be in (0, %s]", f.Kind, maxStaleAge)
+		case f.Mutations < 0 || f.Mutations > maxHistory:
+			return fmt.Errorf("fault %s mutations must be in [1, %d]", f.Kind, maxHistory)
 		}
 	case FaultError:
 		if f.Status == 0 {
@@ -91,13 +132,25 @@ func (f *Fault) validate() error {
 	if f.Operation == "" {
 		return fmt.Errorf("fault needs an operation (name, prefix.* or *)")
 	}
-	if f.Count < 0 || f.Probability < 0 || f.Probability > 1 {
-		return fmt.Errorf("fault count must be >= 0 and probability in [0,1]")
+	if f.Count < 0 || f.Probability < 0 || f.Probability > 1 || f.Window < 0 {
+		return fmt.Errorf("fault count and window must be >= 0 and probability in [0,1]")
 	}
-	if f.Count == 0 && f.Probability == 0 {
-		return fmt.Errorf("fault needs a count or a probability")
+	if f.Count == 0 && f.Probability == 0 && f.Window == 0 {
+		return fmt.Errorf("fault needs a count, a probability or a window")
 	}
 	return nil
+}
+
+// firesOn reports whether a fault of this kind can fire for a request of the method: a late
+// read would only be latency, and a stale write means nothing.
+func (f *Fault) firesOn(mutating bool) bool {
+	switch f.Kind {
+	case FaultLate:
+		return mutating
+	case FaultStale:
+		return !mutating
+	}
+	return true
 }
 
 func (f *Fault) matches(op string) bool {
@@ -120,6 +173,10 @@ func (e *Emulator) AddFault(f Fault) (int, error) {
 	defer e.mu.Unlock()
 	e.faultSeq++
 	f.ID = e.faultSeq
+	f.expires = time.Time{}
+	if f.Window > 0 {
+		f.expires = e.opts.Now().Add(time.Duration(f.Window))
+	}
 	e.faults = append(e.faults, &f)
 	return f.ID, nil
 }
@@ -128,6 +185,7 @@ func (e *Emulator) AddFault(f Fault) (int, error) {
 func (e *Emulator) Faults() []Fault {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.expireFaultsLocked()
 	out := make([]Fault, 0, len(e.faults))
 	for _, f := range e.faults {
 		out = append(out, *f)
@@ -142,13 +200,24 @@ func (e *Emulator) ClearFaults() {
 	e.faults = nil
 }
 
+// expireFaultsLocked removes the faults whose window has passed.
+func (e *Emulator) expireFaultsLocked() {
+	now := e.opts.Now()
+	e.faults = slices.DeleteFunc(e.faults, func(f *Fault) bool { return !f.expires.IsZero() && !now.Before(f.expires) })
+}
+
 // takeFault picks the first fault that fires for op, consuming one count.
-func (e *Emulator) takeFault(op string) *Fault {
+func (e *Emulator) takeFault(op string, mutating bool) *Fault {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.expireFaultsLocked()
 	for i, f := range e.faults {
-		if !f.matches(op) {
+		if !f.matches(op) || !f.firesOn(mutating) {
 			continue
+		}
+		if f.Count == 0 && f.Probability == 0 {
+			fired := *f // every request within the window
+			return &fired
 		}
 		if f.Count > 0 {
 			f.Count--

@@ -19,6 +19,11 @@ type RequestRecord struct {
 	Fault       string    `json:"fault,omitempty"`    // the injected fault kind, if any
 	Replayed    bool      `json:"replayed,omitempty"` // answered from the clientToken cache
 	Applied     bool      `json:"applied,omitempty"`  // the request changed state
+	// Received is, for a late fault, when the request arrived; Time is when it was applied.
+	Received time.Time `json:"received,omitzero"`
+	// ClientGone reports that the client had gone when a late request was applied: Status is
+	// the answer it never got.
+	ClientGone bool `json:"clientGone,omitempty"`
 }
 
 // ChangeRecord is one state change the emulator applied.
@@ -33,6 +38,9 @@ type ChangeRecord struct {
 	Message     string    `json:"message"`
 	Source      string    `json:"source,omitempty"`
 	AccessKeyID string    `json:"accessKeyId,omitempty"`
+	// Fault is the fault kind injected into the request that made the change, if any ("late":
+	// applied after its delay, whether or not the client still waited).
+	Fault string `json:"fault,omitempty"`
 }
 
 // Log is a snapshot of the request and change logs.
