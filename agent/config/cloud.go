@@ -63,11 +63,46 @@ func validID(s string) bool {
 	return s != "" && s[0] != '_' && s[0] != '-' && cloud.ASCIIName(s, 1, 64, "_-")
 }
 
-func validateURL(v *validator, key, s string) {
+// validateURL reports whether s is an http(s) base URL, adding a problem
+// when it is not.
+func validateURL(v *validator, key, s string) bool {
 	u, err := url.Parse(s)
 	if err != nil || (u.Scheme != "http" && u.Scheme != "https") || u.Host == "" || (u.Path != "" && u.Path != "/") || u.RawQuery != "" {
 		v.add(key, "%q is not an http(s) base URL such as https://bcc.bj.baidubce.com", s)
+		return false
 	}
+	return true
+}
+
+// metadataAddr is where the metadata service answers, over plain http by
+// design: it is reachable only from the instance itself.
+var metadataAddr = netip.AddrFrom4([4]byte{169, 254, 169, 254})
+
+func isMetadataService(s string) bool {
+	u, err := url.Parse(s)
+	if err != nil {
+		return false
+	}
+	a, err := netip.ParseAddr(u.Hostname())
+	return err == nil && a == metadataAddr
+}
+
+// warnPlainHTTP warns about a valid base URL that is plain http to a host
+// other than loopback: requests (a session token among their headers) and
+// answers can be read and altered on the way.
+func warnPlainHTTP(v *validator, key, s string) {
+	u, err := url.Parse(s)
+	if err != nil || u.Scheme != "http" {
+		return
+	}
+	host := u.Hostname()
+	if strings.EqualFold(strings.TrimSuffix(host, "."), "localhost") {
+		return
+	}
+	if a, err := netip.ParseAddr(host); err == nil && a.Unmap().IsLoopback() {
+		return
+	}
+	v.warn(key, "%q is plain http to a host that is not loopback: requests and answers can be read and altered on the way (use https)", s)
 }
 
 func validateID(v *validator, key, s, prefix string) {
@@ -92,9 +127,15 @@ func (c *Config) validateCloud(v *validator) {
 	if !validRegion(cl.Region) {
 		v.add("cloud.region", "%q is not a region name such as bj, gz, su", cl.Region)
 	}
-	validateURL(v, "cloud.endpoint", cl.Endpoint)
-	validateURL(v, "cloud.eip_endpoint", cl.EIPEndpoint)
-	validateURL(v, "cloud.metadata_endpoint", cl.MetadataEndpoint)
+	if validateURL(v, "cloud.endpoint", cl.Endpoint) && cl.Enabled() {
+		warnPlainHTTP(v, "cloud.endpoint", cl.Endpoint)
+	}
+	if validateURL(v, "cloud.eip_endpoint", cl.EIPEndpoint) && cl.Enabled() {
+		warnPlainHTTP(v, "cloud.eip_endpoint", cl.EIPEndpoint)
+	}
+	if validateURL(v, "cloud.metadata_endpoint", cl.MetadataEndpoint) && cl.Enabled() && !isMetadataService(cl.MetadataEndpoint) {
+		warnPlainHTTP(v, "cloud.metadata_endpoint", cl.MetadataEndpoint)
+	}
 	if cl.Credentials != CredentialsInstanceRole {
 		requireAbs(v, "cloud.credentials", cl.Credentials)
 	}

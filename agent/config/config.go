@@ -4,7 +4,6 @@ import (
 	"errors"
 	"fmt"
 	"net/netip"
-	"os"
 	"regexp"
 	"sort"
 	"strconv"
@@ -32,7 +31,8 @@ type Config struct {
 	Checks    []Check    `toml:"check"`
 	Instances []Instance `toml:"instance"`
 
-	lines *lineIndex
+	lines    *lineIndex
+	warnings []string
 }
 
 // Agent holds the daemon's own settings.
@@ -105,11 +105,12 @@ const (
 	KindGroup    = "group"
 )
 
-// Load reads and validates the file at path.
+// Load reads and validates the file at path. It refuses anything but a
+// regular file of at most MaxFileSize.
 func Load(path string) (*Config, error) {
-	b, err := os.ReadFile(path)
+	b, err := readFile(path)
 	if err != nil {
-		return nil, fmt.Errorf("%s: %w", path, err)
+		return nil, err
 	}
 	return Parse(path, b)
 }
@@ -133,8 +134,13 @@ func Parse(name string, src []byte) (*Config, error) {
 	if err := v.err(); err != nil {
 		return nil, err
 	}
+	c.warnings = v.warningList()
 	return c, nil
 }
+
+// Warnings lists what is valid but unwise in the configuration, each as
+// "file:line: key: message": config check prints them, run logs them.
+func (c *Config) Warnings() []string { return c.warnings }
 
 func decodeError(name string, ix *lineIndex, err error) error {
 	var pe toml.ParseError
@@ -221,10 +227,30 @@ type validator struct {
 	file     string
 	ix       *lineIndex
 	problems []Problem
+	warnings []Problem
 }
 
 func (v *validator) add(key, format string, args ...any) {
-	v.problems = append(v.problems, Problem{File: v.file, Line: v.ix.line(key), Key: key, Msg: fmt.Sprintf(format, args...)})
+	v.problems = append(v.problems, v.problem(key, format, args...))
+}
+
+// warn records something that does not stop the configuration from
+// loading.
+func (v *validator) warn(key, format string, args ...any) {
+	v.warnings = append(v.warnings, v.problem(key, format, args...))
+}
+
+func (v *validator) problem(key, format string, args ...any) Problem {
+	return Problem{File: v.file, Line: v.ix.line(key), Key: key, Msg: fmt.Sprintf(format, args...)}
+}
+
+func (v *validator) warningList() []string {
+	sort.SliceStable(v.warnings, func(i, j int) bool { return v.warnings[i].Line < v.warnings[j].Line })
+	out := make([]string, len(v.warnings))
+	for i, w := range v.warnings {
+		out[i] = w.String()
+	}
+	return out
 }
 
 func (v *validator) err() error {

@@ -2,6 +2,7 @@ package config
 
 import (
 	"flag"
+	"net/netip"
 	"os"
 	"path/filepath"
 	"strings"
@@ -54,7 +55,7 @@ func TestLoadErrors(t *testing.T) {
 	files, _ := filepath.Glob("testdata/*.toml")
 	for _, f := range files {
 		name := strings.TrimSuffix(filepath.Base(f), ".toml")
-		if name == "good" {
+		if strings.HasPrefix(name, "good") {
 			continue
 		}
 		t.Run(name, func(t *testing.T) {
@@ -92,7 +93,12 @@ func TestInterfaceNames(t *testing.T) {
 	for _, tt := range []struct {
 		name string
 		want bool
-	}{{"eth0", true}, {"br-lan.10", true}, {"", false}, {"a/b", false}, {"a:b", false}, {"a b", false}, {".", false}, {"0123456789abcdef", false}} {
+	}{
+		{"eth0", true}, {"br-lan.10", true}, {"0123456789abcde", true}, {"..a", true},
+		{"", false}, {"a/b", false}, {"a:b", false}, {"a b", false}, {".", false}, {"..", false},
+		{"0123456789abcdef", false}, {"eth\x000", false}, {"\x00", false}, {"éth0", false},
+		{"eth0\xff", false}, {"eth\t0", false}, {"eth0\n", false}, {"eth\x7f", false}, {"eth\x01", false},
+	} {
 		if got := ValidInterfaceName(tt.name); got != tt.want {
 			t.Errorf("ValidInterfaceName(%q) = %v, want %v", tt.name, got, tt.want)
 		}
@@ -112,5 +118,76 @@ func golden(t *testing.T, path, got string) {
 	}
 	if got != string(want) {
 		t.Errorf("%s mismatch:\ngot:\n%s\nwant:\n%s", path, got, want)
+	}
+}
+
+// TestWarnings: plain http to a host other than loopback is a warning
+// naming the line and key; the metadata service's own address and
+// loopback hosts are not.
+func TestWarnings(t *testing.T) {
+	c, err := Load("testdata/good-warnings.toml")
+	if err != nil {
+		t.Fatalf("Load: %v", err)
+	}
+	golden(t, "testdata/good-warnings.golden", strings.Join(c.Warnings(), "\n")+"\n")
+	for _, f := range []string{"testdata/good.toml", "testdata/good-metadata.toml"} {
+		c, err := Load(f)
+		if err != nil {
+			t.Fatalf("Load: %v", err)
+		}
+		if w := c.Warnings(); len(w) != 0 {
+			t.Errorf("%s: got warnings %q, want none", f, w)
+		}
+	}
+	// Unused endpoints are not warned about.
+	c, err = Parse("n.toml", []byte("[cloud]\nprovider = \"none\"\nendpoint = \"http://198.18.0.1\"\n[[instance]]\nname = \"A\"\ninterface = \"eth0\"\nvips = [\"198.18.0.1/24\"]\n"))
+	if err != nil {
+		t.Fatal(err)
+	}
+	if w := c.Warnings(); len(w) != 0 {
+		t.Errorf("provider none: got warnings %q, want none", w)
+	}
+}
+
+func TestVIPProblem(t *testing.T) {
+	for _, tt := range []struct {
+		vip  string
+		want string // "" when the VIP is accepted, else a part of the reason
+	}{
+		{"198.18.0.100/24", ""},
+		{"10.0.0.1/8", ""},
+		{"198.18.1.0/31", ""},
+		{"198.18.1.1/31", ""},
+		{"198.18.2.0/32", ""},
+		{"198.18.2.255/32", ""},
+		{"2001:db8::/64", ""},
+		{"2001:db8::1/16", ""},
+		{"198.18.0.1/0", "wider than /8"},
+		{"198.18.0.1/1", "wider than /8"},
+		{"10.0.0.1/7", "wider than /8"},
+		{"2001:db8::1/15", "wider than /16"},
+		{"2001:db8::1/0", "wider than /16"},
+		{"198.18.0.0/24", "network address of 198.18.0.0/24"},
+		{"198.18.0.255/24", "broadcast address of 198.18.0.0/24"},
+		{"198.18.0.127/25", "broadcast address of 198.18.0.0/25"},
+		{"198.18.0.128/25", "network address of 198.18.0.128/25"},
+		{"198.19.255.255/15", "broadcast address of 198.18.0.0/15"},
+		{"::ffff:198.18.3.1/120", "IPv4-mapped IPv6 address (write it as 198.18.3.1/24)"},
+		{"::ffff:198.18.3.1/64", "IPv4-mapped"},
+		{"fe80::1/64", "link-local"},
+		{"febf::1/64", "link-local"},
+		{"169.254.169.254/16", "link-local"},
+		{"224.0.0.18/24", "multicast"},
+		{"ff02::12/64", "multicast"},
+		{"0.0.0.0/8", "unspecified"},
+		{"::/64", "unspecified"},
+		{"127.0.0.2/8", "loopback"},
+		{"::1/128", "loopback"},
+		{"255.255.255.255/32", "limited broadcast"},
+	} {
+		got := vipProblem(netip.MustParsePrefix(tt.vip))
+		if (got == "") != (tt.want == "") || !strings.Contains(got, tt.want) {
+			t.Errorf("vipProblem(%s) = %q, want %q", tt.vip, got, tt.want)
+		}
 	}
 }

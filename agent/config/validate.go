@@ -1,6 +1,7 @@
 package config
 
 import (
+	"encoding/binary"
 	"fmt"
 	"net/netip"
 	"path/filepath"
@@ -77,11 +78,21 @@ func setDefault(s *string, def string) {
 	}
 }
 
-// ifaceName follows the kernel's rules (dev_valid_name): 1 to 15 bytes, not
-// "." or "..", no '/', ':' or white space.
-// ValidInterfaceName reports whether s is a name the kernel accepts.
+// ValidInterfaceName reports whether s is a name the kernel accepts
+// (dev_valid_name: 1 to 15 bytes, not "." or "..", no '/', ':' or white
+// space) made of printable ASCII only: the kernel would take other bytes,
+// but a NUL cuts the name short in the kernel's eyes and other bytes are
+// hostile in logs and metric labels.
 func ValidInterfaceName(s string) bool {
-	return s != "" && len(s) <= 15 && !strings.ContainsAny(s, "/: \t\n\v\f\r") && s != "." && s != ".."
+	if s == "" || len(s) > 15 || s == "." || s == ".." {
+		return false
+	}
+	for i := 0; i < len(s); i++ {
+		if c := s[i]; c <= ' ' || c >= 0x7f || c == '/' || c == ':' {
+			return false
+		}
+	}
+	return true
 }
 
 // validInstanceName: 1 to 64 letters, digits or _.:- (keepalived's names,
@@ -91,7 +102,9 @@ func validInstanceName(s string) bool { return cloud.ASCIIName(s, 1, 64, "_.:-")
 func (c *Config) validate(v *validator) {
 	a := c.Agent
 	requireAbs(v, "agent.state_dir", a.StateDir)
-	requireAbs(v, "agent.socket", a.Socket)
+	if msg := socketProblem(a.Socket); msg != "" {
+		v.add(keySocket, "%s", msg)
+	}
 	oneOf(v, "agent.log_level", a.LogLevel, "debug", "info", "warn", "error")
 	oneOf(v, "agent.log_format", a.LogFormat, "text", "json")
 	oneOf(v, "agent.on_stop", a.OnStop, "keep", "release")
@@ -108,6 +121,7 @@ func (c *Config) validate(v *validator) {
 		}
 	}
 	c.validateCloud(v)
+	c.validatePaths(v)
 	checks := map[string]bool{}
 	for i := range c.Checks {
 		c.Checks[i].validate(v, fmt.Sprintf("check[%d]", i), checks)
@@ -136,7 +150,7 @@ func (c *Config) validate(v *validator) {
 		if in.Interface == "" {
 			v.add(p+".interface", "is required")
 		} else if !ValidInterfaceName(in.Interface) {
-			v.add(p+".interface", "%q is not a valid interface name (1 to 15 characters, no '/', ':' or spaces)", in.Interface)
+			v.add(p+".interface", "%q is not a valid interface name (1 to 15 printable ASCII characters, no '/', ':' or spaces, not \".\" or \"..\")", in.Interface)
 		}
 		if len(in.VIPStrings) == 0 {
 			v.add(p+".vips", "at least one VIP is required")
@@ -153,8 +167,8 @@ func (c *Config) validate(v *validator) {
 				}
 				continue
 			}
-			if pfx.Addr().Zone() != "" || pfx.Addr().IsUnspecified() || pfx.Addr().IsMulticast() || pfx.Addr().IsLoopback() {
-				v.add(k, "%q cannot be a VIP", s)
+			if why := vipProblem(pfx); why != "" {
+				v.add(k, "%q cannot be a VIP: %s", s, why)
 				continue
 			}
 			if o, dup := vipOwner[pfx.Addr()]; dup {
@@ -183,8 +197,103 @@ func (c *Config) validate(v *validator) {
 }
 
 func requireAbs(v *validator, key, path string) {
-	if !filepath.IsAbs(path) {
+	switch {
+	case strings.IndexByte(path, 0) >= 0:
+		v.add(key, "%q contains a NUL byte", path)
+	case !filepath.IsAbs(path):
 		v.add(key, "%q is not an absolute path", path)
+	}
+}
+
+// The widest VIP prefixes. A VIP's prefix becomes a connected route, so a
+// wide one takes a large part of the address space off the node's gateway.
+// No on-link network is wider than the largest block one organization
+// holds: an IPv4 /8 (as 10.0.0.0/8, also the widest VPC), and in IPv6 less
+// than a /16 (the largest operators hold about a /19, the registries /12).
+const (
+	minVIPBits4 = 8
+	minVIPBits6 = 16
+)
+
+// vipProblem says why p cannot be a VIP, or "" when it can.
+func vipProblem(p netip.Prefix) string {
+	a := p.Addr()
+	switch {
+	case a.Zone() != "":
+		return "it has a zone"
+	case a.Is4In6():
+		if p.Bits() >= 96 {
+			return fmt.Sprintf("it is an IPv4-mapped IPv6 address (write it as %s/%d)", a.Unmap(), p.Bits()-96)
+		}
+		return "it is an IPv4-mapped IPv6 address (write it as IPv4)"
+	case a.IsUnspecified():
+		return "it is the unspecified address"
+	case a.IsLoopback():
+		return "it is a loopback address"
+	case a.IsMulticast():
+		return "it is a multicast address"
+	case a.IsLinkLocalUnicast():
+		// 169.254.169.254 among them: the metadata service.
+		return "it is link-local: it is not routed beyond the link and the cloud cannot move it"
+	case a == netip.AddrFrom4([4]byte{255, 255, 255, 255}):
+		return "it is the limited broadcast address"
+	case a.Is4() && p.Bits() < minVIPBits4:
+		return fmt.Sprintf("/%d is wider than /%d, the widest prefix an IPv4 VIP may have", p.Bits(), minVIPBits4)
+	case a.Is6() && p.Bits() < minVIPBits6:
+		return fmt.Sprintf("/%d is wider than /%d, the widest prefix an IPv6 VIP may have", p.Bits(), minVIPBits6)
+	case a.Is4() && p.Bits() < 31 && a == p.Masked().Addr():
+		// /31 (RFC 3021) and /32 have neither network nor broadcast address.
+		return fmt.Sprintf("it is the network address of %s", p.Masked())
+	case a.Is4() && p.Bits() < 31 && a == broadcast4(p):
+		return fmt.Sprintf("it is the broadcast address of %s", p.Masked())
+	}
+	return ""
+}
+
+// broadcast4 is the last address of an IPv4 prefix.
+func broadcast4(p netip.Prefix) netip.Addr {
+	b := p.Masked().Addr().As4()
+	host := ^uint32(0) >> p.Bits()
+	u := binary.BigEndian.Uint32(b[:]) | host
+	binary.BigEndian.PutUint32(b[:], u)
+	return netip.AddrFrom4(b)
+}
+
+// validatePaths refuses a path that serves two purposes: a track file
+// written over keepalived's FIFO, the control socket, the configuration or
+// another check's track file would break both, and a shared track file
+// would carry two checks' verdicts in turn.
+func (c *Config) validatePaths(v *validator) {
+	type use struct{ key, what string }
+	seen := map[string]use{}
+	if abs, err := filepath.Abs(c.Path); err == nil && c.Path != "" {
+		seen[abs] = use{what: "the configuration file itself"}
+	}
+	claim := func(key, what, path string) {
+		if path == "" || !filepath.IsAbs(path) {
+			return
+		}
+		clean := filepath.Clean(path)
+		u, dup := seen[clean]
+		if !dup {
+			seen[clean] = use{key: key, what: key + " (" + what + ")"}
+			return
+		}
+		// Point at the one written in the file when the later one is a
+		// default.
+		_, written := v.ix.lines[key]
+		if _, other := v.ix.lines[u.key]; !written && other {
+			v.add(u.key, "%q is also %s (%s): a path may serve one purpose", path, key, what)
+			return
+		}
+		v.add(key, "%q is also %s: a path may serve one purpose", path, u.what)
+	}
+	claim("agent.state_dir", "the state directory", c.Agent.StateDir)
+	claim(keySocket, "the control socket", c.Agent.Socket)
+	claim("keepalived.fifo", "keepalived's notify FIFO", c.Keepalived.FIFO)
+	claim("keepalived.pid_file", "keepalived's pid file", c.Keepalived.PIDFile)
+	for i, ch := range c.Checks {
+		claim(fmt.Sprintf("check[%d].track_file", i), "a track file", ch.TrackFile)
 	}
 }
 

@@ -2,11 +2,13 @@ package keepalived
 
 import (
 	"fmt"
+	"io"
 	"net/netip"
 	"os"
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 )
 
 // ConfExpect is what the agent's configuration needs from keepalived.conf.
@@ -81,7 +83,7 @@ func readConf(path string, depth int) (*Conf, error) {
 	if depth > maxIncludeDepth {
 		return nil, fmt.Errorf("%s: includes nested deeper than %d", path, maxIncludeDepth)
 	}
-	src, err := os.ReadFile(path)
+	src, err := readConfFile(path)
 	if err != nil {
 		return nil, fmt.Errorf("keepalived config: %w", err)
 	}
@@ -103,6 +105,71 @@ func readConf(path string, depth int) (*Conf, error) {
 		}
 		return out, nil
 	})
+}
+
+// maxConfSize bounds each file of keepalived.conf: far above any real
+// configuration, and a bound on what a wrong path can make us read.
+const maxConfSize = 16 << 20
+
+// readConfFile reads one file of keepalived.conf, refusing anything but a
+// regular file of at most maxConfSize, so that a FIFO or a device named by
+// mistake (or matched by an include pattern) neither blocks nor fills
+// memory.
+func readConfFile(path string) ([]byte, error) {
+	// Stat first: opening a FIFO can block and opening some devices acts.
+	fi, err := os.Stat(path)
+	if err != nil {
+		return nil, err
+	}
+	if err := regularConf(path, fi); err != nil {
+		return nil, err
+	}
+	// O_NONBLOCK in case the path became a FIFO since the stat.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
+	if err != nil {
+		return nil, err
+	}
+	defer f.Close()
+	if fi, err = f.Stat(); err != nil {
+		return nil, err
+	}
+	if err := regularConf(path, fi); err != nil {
+		return nil, err
+	}
+	src, err := io.ReadAll(io.LimitReader(f, maxConfSize+1))
+	if err != nil {
+		return nil, err
+	}
+	if len(src) > maxConfSize {
+		return nil, fmt.Errorf("%s: grew beyond %d bytes while being read", path, maxConfSize)
+	}
+	return src, nil
+}
+
+func regularConf(path string, fi os.FileInfo) error {
+	if !fi.Mode().IsRegular() {
+		return fmt.Errorf("%s: not a regular file (%s)", path, fileKind(fi.Mode()))
+	}
+	if fi.Size() > maxConfSize {
+		return fmt.Errorf("%s: %d bytes, more than the %d a keepalived configuration file may have here", path, fi.Size(), maxConfSize)
+	}
+	return nil
+}
+
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a named pipe"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeCharDevice != 0:
+		return "a character device"
+	case m&os.ModeDevice != 0:
+		return "a block device"
+	}
+	return "a special file"
 }
 
 // ParseConf parses keepalived.conf's block structure: words separated by
@@ -232,10 +299,8 @@ func LintConf(conf *Conf, exp ConfExpect) []Finding {
 	}
 	for _, blk := range []map[string]*confStmt{instances, groups} {
 		for _, s := range blk {
-			for _, st := range s.body {
-				if strings.HasPrefix(st.keyword(), "notify") && strings.Contains(strings.Join(st.words[1:], " "), "havip-agent") {
-					notifiesAgent = true
-				}
+			if agentNotify(s) != nil {
+				notifiesAgent = true
 			}
 		}
 	}
@@ -255,6 +320,7 @@ func LintConf(conf *Conf, exp ConfExpect) []Finding {
 			security = s
 		}
 	}
+	fifoIsAgents := fifo != nil && len(fifo.words) >= 2 && (exp.FIFO == "" || filepath.Clean(fifo.words[1]) == filepath.Clean(exp.FIFO))
 	switch {
 	case fifo == nil && !notifiesAgent:
 		add(nil, true, "no vrrp_notify_fifo in global_defs and no notify program calling havip-agent: the agent hears no transition")
@@ -285,6 +351,19 @@ func LintConf(conf *Conf, exp ConfExpect) []Finding {
 				continue
 			}
 		}
+		if n := agentNotify(s); n != nil {
+			// keepalived starts one notify process per event, and their
+			// arguments carry no sequence: two events close together can
+			// reach the agent in either order.
+			what := fmt.Sprintf("%s %s", s.keyword(), in.Name)
+			if fifoIsAgents {
+				add(n, false, "%s also calls havip-agent through %s: notify programs run concurrently and reach the agent in any order, so a late one can undo the FIFO's order (a MASTER after a BACKUP leaves the agent MASTER); remove it, the FIFO is the ordered path", what, n.keyword())
+			} else {
+				add(n, false, "%s tells the agent only through %s: notify programs run concurrently and reach the agent in any order (a MASTER then a BACKUP can leave the agent MASTER); set vrrp_notify_fifo %s in global_defs, the ordered path", what, n.keyword(), fifoHint(exp.FIFO))
+			}
+		} else if fifo == nil && notifiesAgent {
+			add(s, true, "%s %s has no notify calling havip-agent and there is no vrrp_notify_fifo: the agent hears none of its transitions", s.keyword(), in.Name)
+		}
 		if in.Kind == ConfKindGroup {
 			continue
 		}
@@ -306,6 +385,26 @@ func LintConf(conf *Conf, exp ConfExpect) []Finding {
 		}
 	}
 	return out
+}
+
+// agentNotify returns the first notify statement of an instance or sync
+// group block (notify, notify_master, notify_backup, notify_fault,
+// notify_stop, ...) that runs havip-agent, or nil.
+func agentNotify(s *confStmt) *confStmt {
+	for _, st := range s.body {
+		if strings.HasPrefix(st.keyword(), "notify") && strings.Contains(strings.Join(st.words[1:], " "), "havip-agent") {
+			return st
+		}
+	}
+	return nil
+}
+
+// fifoHint names the FIFO to set: the agent's, when it is known.
+func fifoHint(fifo string) string {
+	if fifo == "" {
+		return "to the agent's [keepalived] fifo"
+	}
+	return fifo
 }
 
 func (s *confStmt) keyword() string {

@@ -6,7 +6,9 @@ import (
 	"path/filepath"
 	"slices"
 	"strings"
+	"syscall"
 	"testing"
+	"time"
 )
 
 const goodConf = `global_defs {
@@ -37,6 +39,7 @@ func TestLintConf(t *testing.T) {
 		conf      string
 		instances []ConfInstance
 		userOK    bool
+		noFIFO    bool     // the agent's FIFO is not known
 		want      []string // findings, as File:Line: severity: message prefixes
 	}{
 		{name: "good", conf: goodConf, instances: vi1()},
@@ -80,6 +83,54 @@ func TestLintConf(t *testing.T) {
 			name:      "notify program instead of the FIFO",
 			conf:      "vrrp_instance VI_1 {\n notify \"/usr/bin/havip-agent notify\"\n}\n",
 			instances: vi1(),
+			want:      []string{"k.conf:2: warning: vrrp_instance VI_1 tells the agent only through notify: notify programs run concurrently and reach the agent in any order (a MASTER then a BACKUP can leave the agent MASTER); set vrrp_notify_fifo /run/keepalived/havip-agent.fifo in global_defs, the ordered path"},
+		},
+		{
+			name:      "notify_master and notify_backup instead of the FIFO",
+			conf:      "vrrp_instance VI_1 {\n notify_master \"/usr/sbin/havip-agent notify INSTANCE VI_1 MASTER\"\n notify_backup \"/usr/sbin/havip-agent notify INSTANCE VI_1 BACKUP\"\n}\n",
+			instances: vi1(),
+			want:      []string{"k.conf:2: warning: vrrp_instance VI_1 tells the agent only through notify_master:"},
+		},
+		{
+			name:      "sync group notify instead of the FIFO",
+			conf:      "vrrp_sync_group G {\n group { VI_1 }\n notify \"/usr/bin/havip-agent notify\"\n}\nvrrp_instance VI_1 {\n}\n",
+			instances: []ConfInstance{{Kind: ConfKindGroup, Name: "G"}},
+			want:      []string{"k.conf:3: warning: vrrp_sync_group G tells the agent only through notify:"},
+		},
+		{
+			name:      "notify beside another FIFO",
+			conf:      "global_defs {\n vrrp_notify_fifo /run/other.fifo\n}\nvrrp_instance VI_1 {\n notify_fault \"/usr/bin/havip-agent notify\"\n}\n",
+			instances: vi1(),
+			want: []string{
+				"k.conf:2: error: vrrp_notify_fifo is /run/other.fifo but the agent reads",
+				"k.conf:5: warning: vrrp_instance VI_1 tells the agent only through notify_fault:",
+			},
+		},
+		{
+			name:      "notify beside the agent's FIFO",
+			conf:      strings.Replace(goodConf, "    state BACKUP\n", "    state BACKUP\n    notify /usr/bin/havip-agent\n", 1),
+			instances: vi1(),
+			want:      []string{"k.conf:10: warning: vrrp_instance VI_1 also calls havip-agent through notify: notify programs run concurrently and reach the agent in any order, so a late one can undo the FIFO's order"},
+		},
+		{
+			name:      "notify of another program beside the FIFO",
+			conf:      strings.Replace(goodConf, "    state BACKUP\n", "    notify /usr/local/bin/page-oncall\n", 1),
+			instances: vi1(),
+		},
+		{
+			name:      "one instance with notify, one with nothing",
+			conf:      "vrrp_instance VI_1 {\n notify \"/usr/bin/havip-agent notify\"\n}\nvrrp_instance VI_2 {\n}\n",
+			instances: append(vi1(), ConfInstance{Kind: ConfKindInstance, Name: "VI_2"}),
+			want: []string{
+				"k.conf:2: warning: vrrp_instance VI_1 tells the agent only through notify:",
+				"k.conf:4: error: vrrp_instance VI_2 has no notify calling havip-agent and there is no vrrp_notify_fifo: the agent hears none of its transitions",
+			},
+		},
+		{
+			name:      "unknown agent FIFO",
+			conf:      "vrrp_instance VI_1 {\n notify \"/usr/bin/havip-agent notify\"\n}\n",
+			instances: vi1(), noFIFO: true,
+			want: []string{"k.conf:2: warning: vrrp_instance VI_1 tells the agent only through notify: notify programs run concurrently and reach the agent in any order (a MASTER then a BACKUP can leave the agent MASTER); set vrrp_notify_fifo to the agent's [keepalived] fifo in global_defs, the ordered path"},
 		},
 		{
 			name:      "instance missing",
@@ -103,7 +154,11 @@ func TestLintConf(t *testing.T) {
 			if err != nil {
 				t.Fatal(err)
 			}
-			got := LintConf(c, ConfExpect{FIFO: fifo, Instances: tc.instances, ScriptUserExists: tc.userOK})
+			exp := ConfExpect{FIFO: fifo, Instances: tc.instances, ScriptUserExists: tc.userOK}
+			if tc.noFIFO {
+				exp.FIFO = ""
+			}
+			got := LintConf(c, exp)
 			if len(got) != len(tc.want) {
 				t.Fatalf("got %d findings %v, want %d %v", len(got), got, len(tc.want), tc.want)
 			}
@@ -167,6 +222,37 @@ func TestReadConfIncludes(t *testing.T) {
 	}
 	if got := LintConf(c, ConfExpect{FIFO: "/f", Instances: vi1()}); len(got) != 0 {
 		t.Errorf("findings %v, want none (VI_1 comes from an include)", got)
+	}
+}
+
+// TestReadConfRefusesSpecialFiles: a FIFO, a device or a directory given
+// as keepalived.conf (or matched by an include) is an error naming it, not
+// a hang or an endless read.
+func TestReadConfRefusesSpecialFiles(t *testing.T) {
+	dir := t.TempDir()
+	fifo := filepath.Join(dir, "fifo")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	inc := filepath.Join(dir, "inc.conf")
+	if err := os.WriteFile(inc, []byte("include fifo\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	paths := []string{fifo, dir, inc}
+	if _, err := os.Stat("/dev/zero"); err == nil {
+		paths = append(paths, "/dev/zero")
+	}
+	for _, p := range paths {
+		done := make(chan error, 1)
+		go func() { _, err := ReadConf(p); done <- err }()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), "fifo: not a regular file (a named pipe)") && !strings.Contains(err.Error(), p+": not a regular file (a ") {
+				t.Errorf("%s: got %v, want not a regular file", p, err)
+			}
+		case <-time.After(30 * time.Second):
+			t.Fatalf("%s: ReadConf did not return: it blocked on the file", p)
+		}
 	}
 }
 
