@@ -204,6 +204,11 @@ func TestExamplesLint(t *testing.T) {
 			t.Fatal(err)
 		}
 		for _, fd := range keepalived.LintConf(c, keepalived.ConfExpect{FIFO: "/run/keepalived/havip-agent.fifo", Instances: inst}) {
+			// The notify example exists for those who cannot use the
+			// FIFO; the warning that notify is unordered is its point.
+			if f == "notify-script.conf" && !fd.Error && strings.Contains(fd.Msg, "notify") {
+				continue
+			}
 			t.Errorf("%s", fd)
 		}
 	}
