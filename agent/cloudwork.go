@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"log/slog"
+	"slices"
 	"sync"
 	"time"
 
@@ -19,6 +20,12 @@ type CloudOptions struct {
 	// ConfirmEvery is how often an unconfirmed HAVIP gets a new
 	// announcement burst and a read; 0 means one second.
 	ConfirmEvery time.Duration
+	// Reverify are the delays after a claim at which the resource is read
+	// again, sooner than the next reconcile: a call the cloud applied after
+	// its sender gave up (this node's or the one that left) shows there.
+	// nil means DefaultReverify; delays not shorter than ReconcileInterval
+	// are skipped, as the reconcile reads by then anyway.
+	Reverify []time.Duration
 	// MayReclaim, when set, is asked before the cloud is claimed again
 	// after it pointed elsewhere; an error skips that reconcile. The
 	// daemon checks that keepalived still runs: keepalived stopped without
@@ -49,6 +56,9 @@ type ResourceStatus struct {
 	ErrorKind string `json:"error_kind,omitempty"`
 }
 
+// DefaultReverify are the re-verify delays when CloudOptions.Reverify is nil.
+var DefaultReverify = []time.Duration{time.Second, 3 * time.Second}
+
 // CloudObserver is told what the cloud side does (metrics).
 type CloudObserver interface {
 	CloudOwned(vrrpInstance, resource string, owned bool)
@@ -62,7 +72,6 @@ type CloudObserver interface {
 // it never waits for it, so local actions are never delayed by the cloud.
 type cloudSide struct {
 	instance  string
-	node      string
 	provider  cloud.Provider
 	resources []cloud.Resource
 	opts      CloudOptions
@@ -71,50 +80,116 @@ type cloudSide struct {
 	obs       CloudObserver
 
 	mu     sync.Mutex
-	cancel context.CancelFunc
+	cancel context.CancelFunc // nil while stopped
 	gen    uint64
-	status map[string]*ResourceStatus
-	wg     sync.WaitGroup
+	// epoch changes on every start and stop: a goroutine of an older one
+	// no longer updates the status or the metrics.
+	epoch uint64
+	// gate holds a read-only start's writes back until permitWrites.
+	gate *writeGate
+	// attempts numbers the claims of generation gen per resource, across
+	// restarts of that generation, so that no token base is used twice.
+	attempts map[string]int
+	status   map[string]*ResourceStatus
+	wg       sync.WaitGroup
+}
+
+// writeGate holds back the mutating calls of a generation until it opens.
+type writeGate struct {
+	open chan struct{}
+	// at is when it opened; read only after open is closed.
+	at time.Time
 }
 
 func newCloudSide(instance string, p cloud.Provider, res []cloud.Resource, opts CloudOptions, log *slog.Logger, announce func(), obs CloudObserver) *cloudSide {
 	if opts.ConfirmEvery == 0 {
 		opts.ConfirmEvery = time.Second
 	}
-	c := &cloudSide{instance: instance, node: p.NodeID(), provider: p, resources: res, opts: opts, log: log, announce: announce, obs: obs,
-		status: map[string]*ResourceStatus{}}
+	if opts.Reverify == nil {
+		opts.Reverify = DefaultReverify
+	}
+	var verify []time.Duration
+	for _, d := range opts.Reverify {
+		if d > 0 && d < opts.ReconcileInterval {
+			verify = append(verify, d)
+		}
+	}
+	slices.Sort(verify)
+	opts.Reverify = verify
+	// The node id is asked for when a token is made, not here: the
+	// provider may learn it only once the cloud is set up.
+	c := &cloudSide{instance: instance, provider: p, resources: res, opts: opts, log: log, announce: announce, obs: obs,
+		attempts: map[string]int{}, status: map[string]*ResourceStatus{}}
 	for _, r := range res {
 		c.status[r.Key()] = &ResourceStatus{Resource: r.Key()}
 	}
 	return c
 }
 
-// start begins claiming for generation gen, cancelling whatever an older
-// generation still does. received is when the MASTER event arrived.
-func (c *cloudSide) start(gen uint64, received time.Time) {
+// start begins the cloud side of generation gen, cancelling whatever an
+// older start still does; received is when the MASTER event arrived.
+// With writes it claims every resource at once. Without, it only reads
+// them (status, metrics) until permitWrites(gen): a MASTER restored from
+// disk must not take the cloud before keepalived confirms it.
+func (c *cloudSide) start(gen uint64, received time.Time, writes bool) {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cancel != nil {
 		c.cancel()
 	}
 	ctx, cancel := context.WithCancel(context.Background())
+	if gen != c.gen {
+		clear(c.attempts)
+	}
+	c.epoch++
 	c.cancel, c.gen = cancel, gen
+	c.gate = nil
+	if !writes {
+		c.gate = &writeGate{open: make(chan struct{})}
+	}
 	for _, r := range c.resources {
+		w := &claimer{c: c, gen: gen, epoch: c.epoch, r: r, key: r.Key(), received: received}
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			c.run(ctx, gen, r, received)
+			w.run(ctx, c.gate)
 		}()
 	}
 }
 
-// stop cancels every claim: no mutating call starts after it returns.
+// permitWrites lets generation gen, started without writes, claim: a
+// resource that points here already is left as it is, any other is
+// claimed at once. It does nothing for another generation or a start
+// with writes.
+func (c *cloudSide) permitWrites(gen uint64) {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if gen != c.gen || c.cancel == nil || c.gate == nil {
+		return
+	}
+	c.gate.at = time.Now()
+	close(c.gate.open)
+	c.gate = nil
+}
+
+// stop cancels every claim: no mutating call starts after it returns. The
+// resources are no longer this node's to hold, so status and metrics say
+// so: a BACKUP never shows a resource as owned.
 func (c *cloudSide) stop() {
 	c.mu.Lock()
 	defer c.mu.Unlock()
 	if c.cancel != nil {
 		c.cancel()
 		c.cancel = nil
+	}
+	c.epoch++
+	c.gate = nil
+	for _, r := range c.resources {
+		s := c.status[r.Key()]
+		s.Owned, s.NextReclaim = false, time.Time{}
+		if c.obs != nil {
+			c.obs.CloudOwned(c.instance, r.Key(), false)
+		}
 	}
 }
 
@@ -131,15 +206,29 @@ func (c *cloudSide) snapshot() []ResourceStatus {
 	return out
 }
 
-// update changes a resource's status unless a newer generation owns it.
-func (c *cloudSide) update(gen uint64, key string, f func(s *ResourceStatus)) bool {
+// update changes a resource's status unless a later start or a stop
+// superseded epoch. f runs under the lock, so what it reports cannot
+// arrive after a stop's report.
+func (c *cloudSide) update(epoch uint64, key string, f func(s *ResourceStatus)) bool {
 	c.mu.Lock()
 	defer c.mu.Unlock()
-	if gen != c.gen {
+	if epoch != c.epoch {
 		return false
 	}
 	f(c.status[key])
 	return true
+}
+
+// nextAttempt numbers a new claim of key in the current generation; 0
+// means that epoch was superseded and nothing may be claimed.
+func (c *cloudSide) nextAttempt(epoch uint64, key string) int {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	if epoch != c.epoch {
+		return 0
+	}
+	c.attempts[key]++
+	return c.attempts[key]
 }
 
 // tokenBase identifies one claim: this node, the VRRP instance, the
@@ -147,146 +236,255 @@ func (c *cloudSide) update(gen uint64, key string, f func(s *ResourceStatus)) bo
 // new attempt with a new token, or the cloud would answer it from its
 // idempotency cache without applying it.
 func (c *cloudSide) tokenBase(gen uint64, r cloud.Resource, attempt int) string {
-	return fmt.Sprintf("%s/%s/%d/%s/%d", c.node, c.instance, gen, r.Key(), attempt)
+	return fmt.Sprintf("%s/%s/%d/%s/%d", c.provider.NodeID(), c.instance, gen, r.Key(), attempt)
 }
 
-// run claims r at once, then reconciles it every interval: a resource the
-// cloud no longer points at this node is claimed again, with exponential
-// damping so that two nodes that both believe they are MASTER cannot fight
-// without end.
-func (c *cloudSide) run(ctx context.Context, gen uint64, r cloud.Resource, received time.Time) {
-	key := r.Key()
-	attempt := 0
-	backoff := time.Duration(0) // 0: the next reclaim is the first
-	var nextAllowed, heldSince time.Time
+// claimer is the cloud side of one resource in one start.
+type claimer struct {
+	c        *cloudSide
+	gen      uint64
+	epoch    uint64
+	r        cloud.Resource
+	key      string
+	received time.Time
+
+	claims      int           // claims made by this claimer
+	backoff     time.Duration // 0: the next reclaim is the first
+	nextAllowed time.Time
+	heldSince   time.Time
 	// held is set once the cloud pointed here after a claim: losing it
 	// then is a reclaim; not having it yet is a claim still to finish.
-	held := false
+	held bool
+	// verify are the re-verify reads due, earliest first.
+	verify []time.Time
+}
 
-	claim := func() bool {
-		attempt++
-		if attempt > 1 && r.Kind == cloud.KindHAVIP && c.announce != nil {
-			// The cloud moves a HAVIP's master when it sees this node's
-			// gratuitous ARP: the transition's burst is long over by a
-			// reclaim, so announce now rather than let the claim wait
-			// for confirm's first announcement.
-			c.announce()
+// run claims r at once (or, behind a closed gate, reads it until the gate
+// opens), then reconciles it every interval and at each re-verify.
+func (w *claimer) run(ctx context.Context, gate *writeGate) {
+	tick := time.NewTicker(w.c.opts.ReconcileInterval)
+	defer tick.Stop()
+	if gate != nil {
+		if !w.observeUntil(ctx, gate, tick.C) {
+			return
 		}
-		now := time.Now()
-		c.update(gen, key, func(s *ResourceStatus) { s.LastClaim = now; s.Claims++ })
-		o, err := c.provider.Claim(ctx, r, c.tokenBase(gen, r, attempt))
-		if ctx.Err() != nil {
-			return false
+		w.received = gate.at
+		if !w.reconcile(ctx, false) && ctx.Err() == nil {
+			// The read failed; a claim reads before it writes.
+			w.claim(ctx)
 		}
-		if attempt == 1 && c.obs != nil {
-			c.obs.Phase(c.instance, "cloud_request_sent", time.Since(received))
-		}
-		var pending *cloud.PendingError
-		if err != nil && !errors.As(err, &pending) {
-			c.fail(gen, key, err)
-			return false
-		}
-		if !o.Owned {
-			o = c.confirm(ctx, gen, r, o)
-		}
-		c.record(gen, key, o, nil)
-		if o.Owned {
-			held, heldSince = true, time.Now()
-			if attempt == 1 && c.obs != nil {
-				c.obs.Phase(c.instance, "cloud_confirmed", time.Since(received))
-			}
-		}
-		return o.Owned
+	} else {
+		w.claim(ctx)
 	}
-	claim()
-
-	t := time.NewTicker(c.opts.ReconcileInterval)
-	defer t.Stop()
+	verify := time.NewTimer(time.Hour)
+	verify.Stop()
+	defer verify.Stop()
 	for {
+		var due <-chan time.Time
+		if len(w.verify) > 0 {
+			verify.Reset(time.Until(w.verify[0]))
+			due = verify.C
+		}
+		fromVerify := false
 		select {
 		case <-ctx.Done():
 			return
-		case <-t.C:
+		case <-tick.C:
+		case <-due:
+			w.verify = w.verify[1:]
+			fromVerify = true
 		}
-		o, err := c.provider.Observe(ctx, r)
-		if ctx.Err() != nil {
-			return
-		}
-		if err != nil {
-			c.fail(gen, key, err)
-			continue
-		}
-		c.record(gen, key, o, nil)
-		now := time.Now()
-		if o.Owned {
-			held = true
-			if heldSince.IsZero() {
-				heldSince = now
-			}
-			if o.PublicIPBindable {
-				// The HAVIP holds no public IP and the wanted one is
-				// free: bind it (a claim with a new token, not a
-				// reclaim: nobody took anything away).
-				claim()
-			}
-			if backoff > 0 && now.Sub(heldSince) >= c.opts.ReconcileInterval {
-				backoff = 0
-				c.update(gen, key, func(s *ResourceStatus) { s.NextReclaim = time.Time{} })
-			}
-			continue
-		}
-		heldSince = time.Time{}
-		if c.opts.MayReclaim != nil {
-			if err := c.opts.MayReclaim(); err != nil {
-				c.log.Warn("cloud points elsewhere; not claiming it back now", "resource", key, "current", o.Current, "reason", err)
-				continue
-			}
-		}
-		if !held {
-			// The last claim failed or is unconfirmed: try again, with
-			// a new token, without counting it as a reclaim.
-			claim()
-			continue
-		}
-		if now.Before(nextAllowed) {
-			continue
-		}
-		// Every reclaim after the first is a conflict: someone keeps
-		// taking the resource away.
-		conflict := backoff > 0
-		if backoff == 0 {
-			backoff = c.opts.ReconcileInterval
-		} else {
-			backoff = min(2*backoff, c.opts.ReclaimMaxBackoff)
-		}
-		nextAllowed = now.Add(backoff)
-		c.update(gen, key, func(s *ResourceStatus) {
-			s.Reclaims++
-			if conflict {
-				s.Conflicts++
-			}
-			s.NextReclaim = nextAllowed
-		})
-		if c.obs != nil {
-			c.obs.Reclaim(c.instance, key)
-			if conflict {
-				c.obs.Conflict(c.instance, key)
-			}
-		}
-		lvl := slog.LevelWarn
-		if conflict {
-			lvl = slog.LevelError
-		}
-		c.log.Log(ctx, lvl, "cloud points elsewhere; claiming again", "resource", key, "current", o.Current, "conflict", conflict, "next_reclaim_after", backoff)
-		claim()
+		w.reconcile(ctx, fromVerify)
 	}
+}
+
+// observeUntil reads r now and at every tick, recording what it finds and
+// writing nothing, until the gate opens (true) or ctx ends (false).
+func (w *claimer) observeUntil(ctx context.Context, gate *writeGate, tick <-chan time.Time) bool {
+	for {
+		o, err := w.c.provider.Observe(ctx, w.r)
+		switch {
+		case ctx.Err() != nil:
+			return false
+		case err != nil:
+			w.c.fail(w.epoch, w.key, err)
+		default:
+			w.c.record(w.epoch, w.key, o)
+		}
+		select {
+		case <-ctx.Done():
+			return false
+		case <-gate.open:
+			return true
+		case <-tick:
+		}
+	}
+}
+
+// reconcile reads r and acts on what it finds: a resource the cloud no
+// longer points at this node is claimed again, with exponential damping so
+// that two nodes that both believe they are MASTER cannot fight without
+// end. A claim that never held is tried again at a reconcile tick only,
+// not at a re-verify (fromVerify): those exist to see late changes, not to
+// retry faster. It reports whether the read succeeded.
+func (w *claimer) reconcile(ctx context.Context, fromVerify bool) bool {
+	c := w.c
+	o, err := c.provider.Observe(ctx, w.r)
+	if ctx.Err() != nil {
+		return false
+	}
+	if err != nil {
+		c.fail(w.epoch, w.key, err)
+		return false
+	}
+	c.record(w.epoch, w.key, o)
+	now := time.Now()
+	if o.Owned {
+		w.held = true
+		if w.heldSince.IsZero() {
+			w.heldSince = now
+		}
+		if o.PublicIPBindable {
+			// The HAVIP holds no public IP and the wanted one is
+			// free: bind it (a claim with a new token, not a
+			// reclaim: nobody took anything away).
+			w.claim(ctx)
+		}
+		if w.backoff > 0 && now.Sub(w.heldSince) >= c.opts.ReconcileInterval {
+			w.backoff = 0
+			c.update(w.epoch, w.key, func(s *ResourceStatus) { s.NextReclaim = time.Time{} })
+		}
+		return true
+	}
+	w.heldSince = time.Time{}
+	if !w.held && fromVerify {
+		return true
+	}
+	if c.opts.MayReclaim != nil {
+		if err := c.opts.MayReclaim(); err != nil {
+			c.log.Warn("cloud points elsewhere; not claiming it back now", "resource", w.key, "current", o.Current, "reason", err)
+			return true
+		}
+	}
+	if !w.held {
+		// The last claim failed or is unconfirmed: try again, with
+		// a new token, without counting it as a reclaim.
+		w.claim(ctx)
+		return true
+	}
+	if now.Before(w.nextAllowed) {
+		return true
+	}
+	// Every reclaim after the first is a conflict: someone keeps
+	// taking the resource away.
+	conflict := w.backoff > 0
+	if w.backoff == 0 {
+		w.backoff = c.opts.ReconcileInterval
+	} else {
+		w.backoff = min(2*w.backoff, c.opts.ReclaimMaxBackoff)
+	}
+	w.nextAllowed = now.Add(w.backoff)
+	c.update(w.epoch, w.key, func(s *ResourceStatus) {
+		s.Reclaims++
+		if conflict {
+			s.Conflicts++
+		}
+		s.NextReclaim = w.nextAllowed
+		if c.obs != nil {
+			c.obs.Reclaim(c.instance, w.key)
+			if conflict {
+				c.obs.Conflict(c.instance, w.key)
+			}
+		}
+	})
+	lvl := slog.LevelWarn
+	if conflict {
+		lvl = slog.LevelError
+	}
+	c.log.Log(ctx, lvl, "cloud points elsewhere; claiming again", "resource", w.key, "current", o.Current, "conflict", conflict, "next_reclaim_after", w.backoff)
+	w.claim(ctx)
+	return true
+}
+
+// claim makes r point here and waits for the cloud to confirm it. Whatever
+// the outcome short of a refusal, r is read again at each re-verify delay:
+// a claim that timed out may still be applied, and is never repeated
+// blindly. It reports whether the cloud points here.
+func (w *claimer) claim(ctx context.Context) bool {
+	c := w.c
+	attempt := c.nextAttempt(w.epoch, w.key)
+	if attempt == 0 {
+		return false
+	}
+	w.claims++
+	if w.claims > 1 && w.r.Kind == cloud.KindHAVIP && c.announce != nil {
+		// The cloud moves a HAVIP's master when it sees this node's
+		// gratuitous ARP: the transition's burst is long over by a
+		// reclaim, so announce now rather than let the claim wait
+		// for confirm's first announcement.
+		c.announce()
+	}
+	now := time.Now()
+	c.update(w.epoch, w.key, func(s *ResourceStatus) { s.LastClaim = now; s.Claims++ })
+	o, err := c.provider.Claim(ctx, w.r, c.tokenBase(w.gen, w.r, attempt))
+	if ctx.Err() != nil {
+		return false
+	}
+	if w.claims == 1 && c.obs != nil {
+		c.obs.Phase(c.instance, "cloud_request_sent", time.Since(w.received))
+	}
+	var pending *cloud.PendingError
+	if err != nil && !errors.As(err, &pending) {
+		c.fail(w.epoch, w.key, err)
+		if mayHaveApplied(err) {
+			w.scheduleVerify()
+		}
+		return false
+	}
+	if !o.Owned {
+		o = w.confirm(ctx, o)
+	}
+	c.record(w.epoch, w.key, o)
+	if o.Owned {
+		w.held, w.heldSince = true, time.Now()
+		if w.claims == 1 && c.obs != nil {
+			c.obs.Phase(c.instance, "cloud_confirmed", time.Since(w.received))
+		}
+	}
+	w.scheduleVerify()
+	return o.Owned
+}
+
+// scheduleVerify plans the re-verify reads after a claim that ends now,
+// replacing those of an earlier claim.
+func (w *claimer) scheduleVerify() {
+	now := time.Now()
+	w.verify = w.verify[:0]
+	for _, d := range w.c.opts.Reverify {
+		w.verify = append(w.verify, now.Add(d))
+	}
+}
+
+// mayHaveApplied reports whether a failed claim may still change the
+// cloud: without an answer, after a timeout or a server error the outcome
+// is unknown; only a refusal of the request says nothing was applied.
+func mayHaveApplied(err error) bool {
+	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
+		return true
+	}
+	var pe *cloud.PermanentError
+	if errors.As(err, &pe) {
+		return false
+	}
+	return !cloud.IsAuth(err) && !cloud.IsExpired(err) && !cloud.IsPermanent(err)
 }
 
 // confirm waits for a claimed resource to point here, announcing every
 // ConfirmEvery: the cloud learns a HAVIP's master from ARP, and an
 // announcement lost while the attachment was in flight would otherwise
 // leave it unconfirmed.
-func (c *cloudSide) confirm(ctx context.Context, gen uint64, r cloud.Resource, o cloud.Ownership) cloud.Ownership {
+func (w *claimer) confirm(ctx context.Context, o cloud.Ownership) cloud.Ownership {
+	c, r := w.c, w.r
 	deadline := time.Now().Add(c.opts.ConfirmTimeout)
 	t := time.NewTicker(c.opts.ConfirmEvery)
 	defer t.Stop()
@@ -304,7 +502,7 @@ func (c *cloudSide) confirm(ctx context.Context, gen uint64, r cloud.Resource, o
 			if ctx.Err() != nil {
 				return o
 			}
-			c.fail(gen, r.Key(), err)
+			c.fail(w.epoch, w.key, err)
 			continue
 		}
 		o = n
@@ -315,8 +513,9 @@ func (c *cloudSide) confirm(ctx context.Context, gen uint64, r cloud.Resource, o
 	return o
 }
 
-func (c *cloudSide) record(gen uint64, key string, o cloud.Ownership, err error) {
-	if c.update(gen, key, func(s *ResourceStatus) {
+// record sets what the cloud answered as the resource's status.
+func (c *cloudSide) record(epoch uint64, key string, o cloud.Ownership) {
+	c.update(epoch, key, func(s *ResourceStatus) {
 		s.Owned, s.Current, s.Shape, s.Detail, s.Checked = o.Owned, o.Current, o.Shape, o.Detail, time.Now()
 		s.Error, s.ErrorKind = "", ""
 		if s.PublicIPProblem != o.PublicIPProblem && o.PublicIPProblem != "" {
@@ -324,14 +523,18 @@ func (c *cloudSide) record(gen uint64, key string, o cloud.Ownership, err error)
 			c.log.Error("HAVIP does not hold its public IP", "resource", key, "public_ip", o.PublicIP, "problem", o.PublicIPProblem)
 		}
 		s.PublicIP, s.PublicIPProblem = o.PublicIP, o.PublicIPProblem
-	}) && c.obs != nil {
-		c.obs.CloudOwned(c.instance, key, o.Owned)
-	}
+		if c.obs != nil {
+			c.obs.CloudOwned(c.instance, key, o.Owned)
+		}
+	})
 }
 
-func (c *cloudSide) fail(gen uint64, key string, err error) {
+// fail sets a failed call as the resource's status.
+func (c *cloudSide) fail(epoch uint64, key string, err error) {
 	kind := "transient"
 	switch {
+	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
+		// A call cut short inside the provider, not by a stop.
 	case cloud.IsAuth(err):
 		kind = "auth"
 	case cloud.IsExpired(err):
@@ -345,5 +548,5 @@ func (c *cloudSide) fail(gen uint64, key string, err error) {
 		// Never retried: an operator must act.
 		c.log.Error("cloud call failed and will not be retried until the next reconcile; fix the cause", "resource", key, "kind", kind, "err", err)
 	}
-	c.update(gen, key, func(s *ResourceStatus) { s.Error, s.ErrorKind, s.Checked = err.Error(), kind, time.Now() })
+	c.update(epoch, key, func(s *ResourceStatus) { s.Error, s.ErrorKind, s.Checked = err.Error(), kind, time.Now() })
 }

@@ -80,7 +80,7 @@ func TestCloudClaimsOnceAndConfirmsWithAnnouncements(t *testing.T) {
 	var mu sync.Mutex
 	announced := 0
 	c := newTestCloud(f, time.Hour, time.Hour, func() { mu.Lock(); announced++; mu.Unlock() })
-	c.start(1, time.Now())
+	c.start(1, time.Now(), true)
 	defer c.stop()
 	if !eventually(func() bool { s := c.snapshot()[0]; return s.Owned }) {
 		t.Fatalf("not confirmed: %+v", c.snapshot())
@@ -102,7 +102,7 @@ func TestCloudReclaimDampingAndConflicts(t *testing.T) {
 	f := &fakeCloud{owner: "i-peer"}
 	interval := 10 * time.Millisecond
 	c := newTestCloud(f, interval, 40*time.Millisecond, nil)
-	c.start(1, time.Now())
+	c.start(1, time.Now(), true)
 	defer c.stop()
 	if !eventually(func() bool { return c.snapshot()[0].Owned }) {
 		t.Fatal("not owned")
@@ -141,7 +141,7 @@ func TestCloudReclaimDampingAndConflicts(t *testing.T) {
 func TestCloudStopMeansNoMoreClaims(t *testing.T) {
 	f := &fakeCloud{owner: "i-peer"}
 	c := newTestCloud(f, 5*time.Millisecond, 5*time.Millisecond, nil)
-	c.start(1, time.Now())
+	c.start(1, time.Now(), true)
 	if !eventually(func() bool { return c.snapshot()[0].Owned }) {
 		t.Fatal("not owned")
 	}
@@ -158,7 +158,7 @@ func TestCloudStopMeansNoMoreClaims(t *testing.T) {
 func TestCloudPermanentErrorReported(t *testing.T) {
 	f := &fakeCloud{owner: "i-peer", fail: &cloud.APIError{StatusCode: 403, Code: "AccessDenied", Message: "no"}}
 	c := newTestCloud(f, time.Hour, time.Hour, nil)
-	c.start(1, time.Now())
+	c.start(1, time.Now(), true)
 	defer c.stop()
 	if !eventually(func() bool { return c.snapshot()[0].Error != "" }) {
 		t.Fatal("error not reported")
@@ -180,7 +180,7 @@ func TestCloudNoReclaimWhileKeepalivedGone(t *testing.T) {
 		ReconcileInterval: 5 * time.Millisecond, ReclaimMaxBackoff: 5 * time.Millisecond, ConfirmTimeout: time.Second, ConfirmEvery: 5 * time.Millisecond,
 		MayReclaim: func() error { mu.Lock(); defer mu.Unlock(); return gone },
 	}, discard(), nil, nil)
-	c.start(1, time.Now())
+	c.start(1, time.Now(), true)
 	defer c.stop()
 	if !eventually(func() bool { return c.snapshot()[0].Owned }) {
 		t.Fatal("not owned")
@@ -214,7 +214,7 @@ func TestCloudReclaimOfHAVIPAnnouncesFirst(t *testing.T) {
 		claimsBefore = append(claimsBefore, n)
 		mu.Unlock()
 	})
-	c.start(1, time.Now())
+	c.start(1, time.Now(), true)
 	defer c.stop()
 	if !eventually(func() bool { return c.snapshot()[0].Owned }) {
 		t.Fatal("not owned")
