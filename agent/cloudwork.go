@@ -143,16 +143,17 @@ func (c *cloudSide) start(gen uint64, received time.Time, writes bool) {
 	}
 	c.epoch++
 	c.cancel, c.gen = cancel, gen
-	c.gate = nil
+	var gate *writeGate
 	if !writes {
-		c.gate = &writeGate{open: make(chan struct{})}
+		gate = &writeGate{open: make(chan struct{})}
 	}
+	c.gate = gate
 	for _, r := range c.resources {
 		w := &claimer{c: c, gen: gen, epoch: c.epoch, r: r, key: r.Key(), received: received}
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
-			w.run(ctx, c.gate)
+			w.run(ctx, gate)
 		}()
 	}
 }
