@@ -25,6 +25,9 @@ func Families() (map[string]bool, error) {
 	m.CheckResult("nginx", true, time.Millisecond)
 	m.CheckVerdict("nginx", true)
 	m.CheckInstance("VI_1", "nginx")
+	m.ConnectionRejected()
+	m.CloudReady(true)
+	m.Reload(true)
 	mfs, err := m.Registry().Gather()
 	if err != nil {
 		return nil, err

@@ -97,22 +97,37 @@ type Metrics struct {
 	checkHealthy   *prometheus.GaugeVec
 	checkDuration  *prometheus.HistogramVec
 	checkInstance  *prometheus.GaugeVec
+	connsRejected  prometheus.Counter
+	cloudReady     *prometheus.GaugeVec
+	reloadOK       prometheus.Gauge
+	reloadAt       prometheus.Gauge
+
+	now func() time.Time
 
 	// stateGauges caches, per VRRP instance, the gauge of every state so
 	// that SetState does not hash six label sets on each call.
 	stateMu     sync.Mutex
 	stateGauges map[string]*[len(states)]prometheus.Gauge
+
+	// vips records, per VRRP instance, the VIPs that have a vip_present
+	// series, so that VIPsPresent can drop those no longer configured.
+	vipMu sync.Mutex
+	vips  map[string]map[string]struct{}
 }
 
 // New creates the metrics in a fresh registry that also holds the Go runtime
 // and process collectors.
-func New(b BuildInfo) *Metrics {
+func New(b BuildInfo) *Metrics { return newMetrics(b, time.Now) }
+
+func newMetrics(b BuildInfo, now func() time.Time) *Metrics {
 	if b.GoVersion == "" {
 		b.GoVersion = runtime.Version()
 	}
 	m := &Metrics{
+		now:         now,
 		reg:         prometheus.NewRegistry(),
 		stateGauges: map[string]*[len(states)]prometheus.Gauge{},
+		vips:        map[string]map[string]struct{}{},
 	}
 	vi := "vrrp_instance"
 	m.state = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -182,6 +197,27 @@ func New(b BuildInfo) *Metrics {
 		Namespace: namespace, Name: "check_instance_info",
 		Help: "Always 1: the VRRP instance depends on the health check (for joins in alerts).",
 	}, []string{vi, "check"})
+	m.connsRejected = prometheus.NewCounter(prometheus.CounterOpts{
+		Namespace: namespace, Name: "metrics_connections_rejected_total",
+		Help: "Connections to the metrics endpoint closed at once because the connection limit was reached.",
+	})
+	// No label: the series appears only once the agent reports, so that
+	// an agent without a cloud section exports none rather than a 0.
+	m.cloudReady = prometheus.NewGaugeVec(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "cloud_ready",
+		Help: "1 once the cloud provider is set up, 0 while setting it up fails and is retried; absent without a cloud section.",
+	}, nil)
+	m.reloadOK = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "config_last_reload_successful",
+		Help: "1 if the last configuration reload succeeded (or none happened since start), 0 if it was refused.",
+	})
+	m.reloadAt = prometheus.NewGauge(prometheus.GaugeOpts{
+		Namespace: namespace, Name: "config_last_reload_success_timestamp_seconds",
+		Help: "Unix time of the last successful configuration load, at start or by a reload.",
+	})
+	// The configuration loaded at start counts as a successful load.
+	m.reloadOK.Set(1)
+	m.reloadAt.Set(unixSeconds(m.now()))
 	build := prometheus.NewGauge(prometheus.GaugeOpts{
 		Namespace: namespace, Name: "build_info",
 		Help:        "Always 1: the agent's version, revision and Go version.",
@@ -197,6 +233,7 @@ func New(b BuildInfo) *Metrics {
 		m.cloudRequests, m.cloudDuration, m.cloudOwned, m.reclaims, m.conflicts,
 		m.fifoLines, m.fifoIgnored,
 		m.checkHealthy, m.checkDuration, m.checkInstance,
+		m.connsRejected, m.cloudReady, m.reloadOK, m.reloadAt,
 	)
 	return m
 }
@@ -255,8 +292,13 @@ func (m *Metrics) stateSeries(vrrpInstance string) *[len(states)]prometheus.Gaug
 func (m *Metrics) Transition(vrrpInstance, to string, at time.Time) {
 	v := label(vrrpInstance)
 	m.transitions.WithLabelValues(v, label(to)).Inc()
-	// Split so that whole seconds stay exact in a float64.
-	m.lastTransition.WithLabelValues(v).Set(float64(at.Unix()) + float64(at.Nanosecond())/1e9)
+	m.lastTransition.WithLabelValues(v).Set(unixSeconds(at))
+}
+
+// unixSeconds is t as Unix seconds, split so that whole seconds stay exact
+// in a float64.
+func unixSeconds(t time.Time) float64 {
+	return float64(t.Unix()) + float64(t.Nanosecond())/1e9
 }
 
 // Phase observes how long after the MASTER notification a failover phase
@@ -268,6 +310,37 @@ func (m *Metrics) Phase(vrrpInstance, phase string, d time.Duration) {
 // VIPPresent records whether vip (as written in the configuration, e.g.
 // "198.18.0.100/24") is on this node's interface.
 func (m *Metrics) VIPPresent(vrrpInstance, vip string, present bool) {
+	m.vipMu.Lock()
+	defer m.vipMu.Unlock()
+	m.setVIPLocked(vrrpInstance, vip, present)
+}
+
+// VIPsPresent records, for every VIP the instance has, whether it is on this
+// node's interface (as VIPPresent does one by one), and removes the series
+// of any VIP of the instance that present does not name, such as a VIP a
+// reload removed from the configuration. Series that stay are updated in
+// place, so a scrape never sees the instance without them.
+func (m *Metrics) VIPsPresent(vrrpInstance string, present map[string]bool) {
+	m.vipMu.Lock()
+	defer m.vipMu.Unlock()
+	for vip := range m.vips[vrrpInstance] {
+		if _, ok := present[vip]; !ok {
+			m.vipPresent.DeleteLabelValues(label(vrrpInstance), label(vip))
+			delete(m.vips[vrrpInstance], vip)
+		}
+	}
+	for vip, p := range present {
+		m.setVIPLocked(vrrpInstance, vip, p)
+	}
+}
+
+func (m *Metrics) setVIPLocked(vrrpInstance, vip string, present bool) {
+	known, ok := m.vips[vrrpInstance]
+	if !ok {
+		known = map[string]struct{}{}
+		m.vips[vrrpInstance] = known
+	}
+	known[vip] = struct{}{}
 	m.vipPresent.WithLabelValues(label(vrrpInstance), label(vip)).Set(b2f(present))
 }
 
@@ -336,12 +409,33 @@ func (m *Metrics) CheckInstance(vrrpInstance, check string) {
 	m.checkInstance.WithLabelValues(label(vrrpInstance), label(check)).Set(1)
 }
 
+// ConnectionRejected counts a connection to the metrics endpoint refused by
+// the connection limit (ServerOptions.Rejected).
+func (m *Metrics) ConnectionRejected() { m.connsRejected.Inc() }
+
+// CloudReady records whether the cloud provider is set up. The agent calls
+// it only when the configuration has a cloud section.
+func (m *Metrics) CloudReady(ready bool) { m.cloudReady.WithLabelValues().Set(b2f(ready)) }
+
+// Reload records the outcome of a configuration reload; a successful one
+// also sets the time of the last successful load. A refused reload leaves
+// the running configuration, and that time, as they were.
+func (m *Metrics) Reload(ok bool) {
+	m.reloadOK.Set(b2f(ok))
+	if ok {
+		m.reloadAt.Set(unixSeconds(m.now()))
+	}
+}
+
 // ForgetInstance removes every series labelled with the VRRP instance, for
 // an instance removed from the configuration.
 func (m *Metrics) ForgetInstance(vrrpInstance string) {
 	m.stateMu.Lock()
 	delete(m.stateGauges, vrrpInstance)
 	m.stateMu.Unlock()
+	m.vipMu.Lock()
+	delete(m.vips, vrrpInstance)
+	m.vipMu.Unlock()
 	l := prometheus.Labels{"vrrp_instance": label(vrrpInstance)}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.state, m.transitions, m.lastTransition, m.phase, m.vipPresent, m.announcements,

@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"flag"
 	"io"
+	"maps"
 	"net/http"
 	"net/http/httptest"
 	"os"
@@ -41,6 +42,10 @@ var families = []string{
 	"havip_agent_check_healthy",
 	"havip_agent_check_duration_seconds",
 	"havip_agent_check_instance_info",
+	"havip_agent_metrics_connections_rejected_total",
+	"havip_agent_cloud_ready",
+	"havip_agent_config_last_reload_successful",
+	"havip_agent_config_last_reload_success_timestamp_seconds",
 }
 
 // populate records one of everything with fixed values, as the agent would
@@ -76,10 +81,17 @@ func populate(m *Metrics) {
 	m.CheckVerdict("db", false)
 	m.CheckInstance("VI_1", "nginx")
 	m.CheckInstance("VI_1", "db")
+	m.ConnectionRejected()
+	m.CloudReady(false)
+	m.CloudReady(true)
+	m.Reload(false)
 }
 
+// testStart is the start time of every test Metrics.
+var testStart = time.Unix(1700000000, 500000000)
+
 func newTestMetrics() *Metrics {
-	return New(BuildInfo{Version: "1.2.3", Revision: "abc1234", GoVersion: "go1.26.8"})
+	return newMetrics(BuildInfo{Version: "1.2.3", Revision: "abc1234", GoVersion: "go1.26.8"}, func() time.Time { return testStart })
 }
 
 func scrape(t *testing.T, h http.Handler, path string) (int, http.Header, string) {
@@ -404,5 +416,99 @@ func BenchmarkFailoverPath(b *testing.B) {
 		m.Transition("VI_1", StateMaster, now)
 		m.Phase("VI_1", PhaseFirstAnnouncement, time.Millisecond)
 		m.Announcements("VI_1", 1)
+	}
+}
+
+func TestVIPsPresent(t *testing.T) {
+	type vip struct{ instance, vip string }
+	tests := []struct {
+		name string
+		set  func(m *Metrics)
+		want map[vip]float64
+	}{
+		{"all at once", func(m *Metrics) {
+			m.VIPsPresent("VI_1", map[string]bool{"198.18.0.100/24": true, "198.18.0.101/24": false})
+		}, map[vip]float64{{"VI_1", "198.18.0.100/24"}: 1, {"VI_1", "198.18.0.101/24"}: 0}},
+		{"a VIP no longer named is dropped", func(m *Metrics) {
+			m.VIPsPresent("VI_1", map[string]bool{"198.18.0.100/24": true, "198.18.0.101/24": true})
+			m.VIPsPresent("VI_1", map[string]bool{"198.18.0.100/24": false})
+		}, map[vip]float64{{"VI_1", "198.18.0.100/24"}: 0}},
+		{"one set by VIPPresent is dropped too", func(m *Metrics) {
+			m.VIPPresent("VI_1", "198.18.0.102/24", true)
+			m.VIPsPresent("VI_1", map[string]bool{"198.18.0.100/24": true})
+		}, map[vip]float64{{"VI_1", "198.18.0.100/24"}: 1}},
+		{"other instances are untouched", func(m *Metrics) {
+			m.VIPPresent("VI_2", "198.18.1.100/24", true)
+			m.VIPsPresent("VI_1", map[string]bool{"198.18.0.100/24": true})
+			m.VIPsPresent("VI_1", map[string]bool{})
+		}, map[vip]float64{{"VI_2", "198.18.1.100/24"}: 1}},
+		{"after ForgetInstance", func(m *Metrics) {
+			m.VIPsPresent("VI_1", map[string]bool{"198.18.0.100/24": true})
+			m.ForgetInstance("VI_1")
+			m.VIPsPresent("VI_1", map[string]bool{"198.18.0.101/24": true})
+		}, map[vip]float64{{"VI_1", "198.18.0.101/24"}: 1}},
+	}
+	for _, tt := range tests {
+		m := newTestMetrics()
+		tt.set(m)
+		got := map[vip]float64{}
+		mfs, err := m.Registry().Gather()
+		if err != nil {
+			t.Fatal(err)
+		}
+		for _, mf := range mfs {
+			if mf.GetName() != "havip_agent_vip_present" {
+				continue
+			}
+			for _, mt := range mf.GetMetric() {
+				var k vip
+				for _, lp := range mt.GetLabel() {
+					switch lp.GetName() {
+					case "vrrp_instance":
+						k.instance = lp.GetValue()
+					case "vip":
+						k.vip = lp.GetValue()
+					}
+				}
+				got[k] = mt.GetGauge().GetValue()
+			}
+		}
+		if !maps.Equal(got, tt.want) {
+			t.Errorf("%s: vip_present = %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+func TestCloudReadyAndReload(t *testing.T) {
+	m := newTestMetrics()
+	if n := testutil.CollectAndCount(m.cloudReady); n != 0 {
+		t.Errorf("cloud_ready series before any report = %d, want 0 (absent without a cloud section)", n)
+	}
+	now := testStart
+	m.now = func() time.Time { return now }
+	tests := []struct {
+		name      string
+		do        func()
+		wantReady float64
+		wantOK    float64
+		wantAt    float64
+	}{
+		{"setup fails", func() { m.CloudReady(false) }, 0, 1, 1700000000.5},
+		{"setup works", func() { m.CloudReady(true) }, 1, 1, 1700000000.5},
+		{"reload refused", func() { now = now.Add(time.Minute); m.Reload(false) }, 1, 0, 1700000000.5},
+		{"reload works", func() { now = now.Add(time.Minute); m.Reload(true) }, 1, 1, 1700000120.5},
+		{"refused again", func() { now = now.Add(time.Minute); m.Reload(false) }, 1, 0, 1700000120.5},
+	}
+	for _, tt := range tests {
+		tt.do()
+		if got := testutil.ToFloat64(m.cloudReady.WithLabelValues()); got != tt.wantReady {
+			t.Errorf("%s: cloud_ready = %v, want %v", tt.name, got, tt.wantReady)
+		}
+		if got := testutil.ToFloat64(m.reloadOK); got != tt.wantOK {
+			t.Errorf("%s: config_last_reload_successful = %v, want %v", tt.name, got, tt.wantOK)
+		}
+		if got := testutil.ToFloat64(m.reloadAt); got != tt.wantAt {
+			t.Errorf("%s: config_last_reload_success_timestamp_seconds = %v, want %v", tt.name, got, tt.wantAt)
+		}
 	}
 }
