@@ -44,7 +44,24 @@ const maxSymlinks = 40
 // symbolic links, including the directories holding the links) may be
 // owned by a non-root user, group-writable with a non-root group, or
 // writable by others. This is the rule of keepalived's
-// enable_script_security; the agent runs checks as root.
+// enable_script_security.
+//
+// When argv[0] is a script interpreter (see interpreterFor: shells,
+// python, perl, ruby, node, php, lua, tclsh, Rscript, and busybox running
+// one of those), the script it is given is held to the same rule, except
+// that it need not be executable: the script is the first argument that is
+// not an option (or the one after "--"), skipping the values of the
+// interpreter's options that take one. Program text given inline (sh -c,
+// python -c, perl -e, ...) is accepted, since it is in the configuration
+// file itself, and so are modules named by options (python -m, perl -M,
+// node -r): they are looked up on the interpreter's own search path, and
+// the environment of a check is fixed, so no PYTHONPATH or the like points
+// elsewhere. Option values that name a file of code (bash --rcfile, php
+// -c) are checked like the script. When unsure whether an option takes a
+// value, the next argument is taken as the script, so that a script is
+// never skipped: write such values attached (-Wignore) or set them inside
+// the script. Programs that run another program named in their arguments
+// (env, timeout, nice) are not followed: give the program itself.
 func ValidateCommand(argv []string) error {
 	return ValidateCommandWith(argv, StatOwner)
 }
@@ -92,7 +109,37 @@ func ValidateCommandWith(argv []string, lookup OwnerLookup) error {
 	if err := secure(resolved); err != nil {
 		return fmt.Errorf("command %q: %w", name, err)
 	}
+
+	in, args, ok := interpreterFor(filepath.Base(name), filepath.Base(resolved), argv[1:])
+	if !ok {
+		return nil
+	}
+	for _, code := range codeFiles(in, args) {
+		if err := checkCodeFile(code, lookup, secure); err != nil {
+			return fmt.Errorf("command %q: %s %q: %w", name, code.what, code.path, err)
+		}
+	}
 	return nil
+}
+
+// checkCodeFile applies the argv[0] rule, but for the executable bit, to a
+// file an interpreter reads.
+func checkCodeFile(c codeFile, lookup OwnerLookup, secure func(string) error) error {
+	if !filepath.IsAbs(c.path) {
+		return errors.New("must be an absolute path (the first argument that is not an option is taken as the script; attach option values, as in -Wignore, or set them in the script)")
+	}
+	resolved, err := resolve(c.path, secure)
+	if err != nil {
+		return err
+	}
+	o, err := lookup(resolved)
+	if err != nil {
+		return err
+	}
+	if !o.Mode.IsRegular() {
+		return fmt.Errorf("%s is not a regular file", resolved)
+	}
+	return secure(resolved)
 }
 
 // insecure says why an entry is writable by a non-root user, or "".

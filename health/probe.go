@@ -10,9 +10,7 @@ import (
 	"net"
 	"net/http"
 	"net/url"
-	"os/exec"
 	"strings"
-	"syscall"
 	"time"
 )
 
@@ -50,19 +48,20 @@ func Probe(ctx context.Context, s Spec) Result {
 	ctx, cancel := context.WithTimeout(ctx, s.Timeout)
 	defer cancel()
 	start := time.Now()
-	o := newProber(s)(ctx)
+	o := newProber(s, nil)(ctx)
 	return Result{Time: start, Duration: time.Since(start), OK: o.ok, Message: o.msg, Output: o.output}
 }
 
-// newProber returns the prober for a validated spec.
-func newProber(s Spec) prober {
+// newProber returns the prober for a validated spec; exec checks record
+// their process groups in groups, which may be nil.
+func newProber(s Spec, groups *procGroups) prober {
 	switch s.Type {
 	case TypeTCP:
 		return tcpProber(s.Target)
 	case TypeHTTP:
 		return httpProber(s)
 	case TypeExec:
-		return execProber(s.Command, s.Timeout)
+		return execProber(s.Command, s.Timeout, groups)
 	}
 	return func(context.Context) outcome {
 		return outcome{msg: fmt.Sprintf("unknown check type %q", string(s.Type))}
@@ -145,39 +144,6 @@ func stripURL(err error) error {
 		return ue.Err
 	}
 	return err
-}
-
-func execProber(argv []string, timeout time.Duration) prober {
-	return func(ctx context.Context) outcome {
-		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
-		cmd.Env = execEnv
-		cmd.Dir = "/"
-		// Its own process group, so a timeout kills the script's children
-		// too; SIGKILL because a hung check may ignore anything else.
-		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
-		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
-		cmd.WaitDelay = execWaitDelay
-		out := &capWriter{limit: OutputLimit}
-		cmd.Stdout = out
-		cmd.Stderr = out
-
-		err := cmd.Run()
-		o := outcome{output: out.String()}
-		switch {
-		case ctx.Err() != nil && (cmd.ProcessState == nil || !cmd.ProcessState.Success()):
-			o.msg = fmt.Sprintf("timed out after %v, process group killed", timeout)
-		case cmd.ProcessState != nil && cmd.ProcessState.Success():
-			// Exit 0 passes even if a child that left the group kept the
-			// output open (ErrWaitDelay).
-			o.ok = true
-			o.msg = "exit status 0"
-		case err != nil:
-			o.msg = err.Error()
-		default:
-			o.msg = "failed"
-		}
-		return o
-	}
 }
 
 // timeoutText turns the error of a cancelled operation into a short,

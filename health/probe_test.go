@@ -23,7 +23,7 @@ func probeOnce(t *testing.T, s Spec) outcome {
 	t.Helper()
 	ctx, cancel := context.WithTimeout(t.Context(), s.Timeout)
 	defer cancel()
-	return newProber(s)(ctx)
+	return newProber(s, nil)(ctx)
 }
 
 func TestProbe(t *testing.T) {

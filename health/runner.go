@@ -6,10 +6,13 @@ import (
 	"fmt"
 	"log/slog"
 	"math/rand/v2"
+	"os"
 	"sort"
 	"sync"
 	"sync/atomic"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 // Result is the outcome of one run of a check.
@@ -32,8 +35,12 @@ type Status struct {
 	Type    Type    `json:"type"`
 	Verdict Verdict `json:"verdict"`
 	// Since is when the verdict took its current value (the runner's
-	// creation for the initial verdict).
+	// creation for the initial or a restored verdict).
 	Since time.Time `json:"since"`
+	// Restored says that the verdict was kept from the track file written
+	// before the agent restarted, rather than set from the initial setting
+	// or by results; it stays true until the verdict changes.
+	Restored bool `json:"restored,omitempty"`
 	// Last is the latest result; its Time is zero before the first run.
 	Last Result `json:"last"`
 	// Passes and Fails count consecutive results; one of them is zero.
@@ -65,6 +72,8 @@ type Options struct {
 type Runner struct {
 	logger  *slog.Logger
 	opts    Options
+	env     runnerEnv
+	groups  *procGroups
 	checks  []*check // sorted by name
 	byName  map[string]*check
 	started atomic.Bool
@@ -78,16 +87,44 @@ type check struct {
 	st      Status
 	m       machine
 	pending bool // the track file does not hold the current verdict
+	// touched is when the track file was last written or had its time
+	// refreshed; only the check's goroutine uses it after New.
+	touched time.Time
+}
+
+// runnerEnv is what a Runner takes from the system; tests replace parts.
+type runnerEnv struct {
+	// probe returns the prober of a check; exec checks record their
+	// process groups in the given set.
+	probe func(Spec, *procGroups) prober
+	now   func() time.Time
+	// bootTime returns when this boot began.
+	bootTime func() (time.Time, error)
+}
+
+func systemEnv() runnerEnv {
+	return runnerEnv{probe: newProber, now: time.Now, bootTime: bootTime}
 }
 
 // New validates specs (defaults are not applied: call Spec.WithDefaults
 // first) and returns a Runner for them. Names and track files must be
-// unique. The initial verdicts are visible through Status at once.
+// unique.
+//
+// A check with a track file starts from the verdict in that file when the
+// file is valid and recent: a regular file holding what the agent writes
+// ("0" healthy, another value up to MaxTrackValue failed), modified during
+// this boot and at most trackMaxAge before now (5 minutes plus a few
+// check periods; a running check refreshes the file's time). This keeps a
+// restart of the agent from moving keepalived's MASTER. Otherwise, and
+// for a check without a track file, it starts from Spec.Initial. Either
+// way rise and fall count from zero: a restored Healthy needs Fall
+// failures to turn Failed, a restored Failed needs Rise passes. The
+// starting verdicts are visible through Status at once.
 func New(specs []Spec, opts Options, logger *slog.Logger) (*Runner, error) {
-	return newRunner(specs, opts, logger, newProber)
+	return newRunner(specs, opts, logger, systemEnv())
 }
 
-func newRunner(specs []Spec, opts Options, logger *slog.Logger, mk func(Spec) prober) (*Runner, error) {
+func newRunner(specs []Spec, opts Options, logger *slog.Logger, env runnerEnv) (*Runner, error) {
 	if logger == nil {
 		logger = slog.New(slog.DiscardHandler)
 	}
@@ -95,9 +132,9 @@ func newRunner(specs []Spec, opts Options, logger *slog.Logger, mk func(Spec) pr
 	if cmdCheck == nil {
 		cmdCheck = ValidateCommand
 	}
-	r := &Runner{logger: logger, opts: opts, byName: make(map[string]*check, len(specs))}
+	r := &Runner{logger: logger, opts: opts, env: env, groups: newProcGroups(), byName: make(map[string]*check, len(specs))}
 	tracks := map[string]string{}
-	now := time.Now()
+	now := env.now()
 	for i, s := range specs {
 		where := fmt.Sprintf("check %d", i+1)
 		if s.Name != "" {
@@ -123,7 +160,7 @@ func newRunner(specs []Spec, opts Options, logger *slog.Logger, mk func(Spec) pr
 		s.Command = append([]string(nil), s.Command...)
 		c := &check{
 			spec:    s,
-			probe:   mk(s),
+			probe:   env.probe(s, r.groups),
 			m:       machine{rise: s.Rise, fall: s.Fall, verdict: s.Initial},
 			pending: s.TrackFile != "",
 		}
@@ -132,12 +169,56 @@ func newRunner(specs []Spec, opts Options, logger *slog.Logger, mk func(Spec) pr
 		r.checks = append(r.checks, c)
 	}
 	sort.Slice(r.checks, func(i, j int) bool { return r.checks[i].spec.Name < r.checks[j].spec.Name })
+	r.restoreVerdicts(now)
 	return r, nil
 }
 
-// Run writes the initial track files and runs every check in its own
-// goroutine until ctx is done, then waits for all of them to stop and
-// returns nil. A Runner runs once.
+// restoreVerdicts gives each check with a usable track file the verdict
+// in it (see New). Nothing is written here: a file that already holds the
+// verdict as the agent would write it stays untouched, and one that does
+// not (another track_value_failed) is rewritten by Run.
+func (r *Runner) restoreVerdicts(now time.Time) {
+	var boot time.Time
+	var bootErr error
+	bootRead := false
+	for _, c := range r.checks {
+		s := c.spec
+		if s.TrackFile == "" {
+			continue
+		}
+		content, mod, err := readTrackFile(s.TrackFile)
+		if errors.Is(err, os.ErrNotExist) {
+			continue
+		}
+		if err == nil && !bootRead {
+			boot, bootErr = r.env.bootTime()
+			bootRead = true
+		}
+		if err == nil {
+			err = bootErr
+		}
+		v := Unknown
+		if err == nil {
+			v, err = keptVerdict(content, mod, now, boot, trackMaxAge(s))
+		}
+		if err != nil {
+			r.logger.Info("track file not used; check starts from its initial verdict",
+				"check", s.Name, "file", s.TrackFile, "initial", s.Initial.String(), "reason", err.Error())
+			continue
+		}
+		c.m.verdict = v
+		c.st.Verdict = v
+		c.st.Restored = true
+		c.pending = string(content) != trackContent(trackValue(v, s.TrackValueFailed))
+		c.touched = mod
+		r.logger.Info("health check verdict kept from its track file",
+			"check", s.Name, "file", s.TrackFile, "verdict", v.String(), "age", now.Sub(mod).Round(time.Millisecond))
+	}
+}
+
+// Run writes the track files that do not hold their check's verdict yet
+// and runs every check in its own goroutine until ctx is done, then waits
+// for all of them to stop and returns nil. A Runner runs once.
 func (r *Runner) Run(ctx context.Context) error {
 	if !r.started.CompareAndSwap(false, true) {
 		return errors.New("health: runner already started")
@@ -151,9 +232,11 @@ func (r *Runner) Run(ctx context.Context) error {
 }
 
 // loop runs one check. Runs never overlap: the next is scheduled only
-// after the previous returned, Interval after its start (with jitter).
+// after the previous returned, Interval after its start (with jitter), or
+// at once when the run took longer than that (a timeout may exceed the
+// interval).
 func (r *Runner) loop(ctx context.Context, c *check) {
-	r.syncTrack(c)
+	r.syncTrack(c, false)
 	iv := c.spec.Interval
 	// Spread the first runs so checks started together do not stay in
 	// lockstep.
@@ -196,9 +279,11 @@ func (r *Runner) record(c *check, res Result) {
 	if changed {
 		c.st.Verdict = c.m.verdict
 		c.st.Since = res.Time
+		c.st.Restored = false
 		c.pending = c.spec.TrackFile != ""
 	}
 	st := c.st
+	confirmed := res.OK == (st.Verdict == Healthy)
 	c.mu.Unlock()
 
 	if changed {
@@ -215,7 +300,7 @@ func (r *Runner) record(c *check, res Result) {
 	}
 	// The track file goes first so keepalived hears of a failure before
 	// anything else that OnChange may start.
-	r.syncTrack(c)
+	r.syncTrack(c, confirmed)
 	if r.opts.OnResult != nil {
 		r.opts.OnResult(st.Name, res)
 	}
@@ -224,23 +309,43 @@ func (r *Runner) record(c *check, res Result) {
 	}
 }
 
-// syncTrack writes the track file if it does not hold the verdict yet. It
-// runs only on the check's own goroutine, so writes never race; a failure
-// is kept in the status and retried after the next result.
-func (r *Runner) syncTrack(c *check) {
-	c.mu.Lock()
-	if !c.pending {
-		c.mu.Unlock()
+// syncTrack writes the track file if it does not hold the verdict yet.
+// Otherwise, when the latest result confirmed the verdict, it refreshes
+// the file's time every trackTouchEvery, so that after a restart the age
+// says how long ago a result last agreed with the verdict (a restored
+// verdict is not refreshed before one did). It runs only on the check's
+// own goroutine, so writes never race; a failure is kept in the status
+// and retried after the next result.
+func (r *Runner) syncTrack(c *check, confirmed bool) {
+	if c.spec.TrackFile == "" {
 		return
 	}
+	c.mu.Lock()
+	pending := c.pending
 	v := c.st.Verdict
 	c.mu.Unlock()
 
+	now := r.env.now()
+	if !pending {
+		if !confirmed || (now.Sub(c.touched) < trackTouchEvery && c.touched.Sub(now) < trackTouchEvery) {
+			return
+		}
+		if err := touchTrackFile(c.spec.TrackFile, now); err == nil {
+			c.touched = now
+			return
+		}
+		// Gone or replaced: write it again.
+	}
+
 	err := writeTrackFile(c.spec.TrackFile, trackValue(v, c.spec.TrackValueFailed))
+	if err == nil {
+		c.touched = now
+	}
 
 	c.mu.Lock()
 	if err != nil {
 		c.st.TrackError = err.Error()
+		c.pending = true
 	} else {
 		c.st.TrackError = ""
 		// Stay pending if the verdict moved on meanwhile.
@@ -251,6 +356,24 @@ func (r *Runner) syncTrack(c *check) {
 		r.logger.Error("cannot write track file; retrying after the next result",
 			"check", c.spec.Name, "file", c.spec.TrackFile, "err", err)
 	}
+}
+
+// IsCheckProcess reports whether process pid belongs to the process group
+// of an exec check of r that is running, or ended less than a few seconds
+// ago: the check's command or anything it started that stayed in its
+// group. The control socket refuses write requests from those. A process
+// that left the group (setsid, setpgid) is not recognised, and neither is
+// a pid that no longer exists, so a caller that must be sure also refuses
+// a peer that is gone. A nil Runner has no checks.
+func (r *Runner) IsCheckProcess(pid int) bool {
+	if r == nil || pid <= 0 {
+		return false
+	}
+	pgid, err := unix.Getpgid(pid)
+	if err != nil {
+		return false
+	}
+	return r.groups.contains(pgid, time.Now())
 }
 
 // Status returns the state of the named check.

@@ -7,8 +7,10 @@ import (
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"sync/atomic"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -41,6 +43,17 @@ func fakeSpec(name string) Spec {
 
 func never(context.Context) outcome { panic("the prober must not run in this test") }
 
+// fakeEnv is the system's environment with the probers of mk and a boot
+// an hour before the test began.
+func fakeEnv(mk func(Spec) prober) runnerEnv {
+	boot := time.Now().Add(-time.Hour)
+	return runnerEnv{
+		probe:    func(s Spec, _ *procGroups) prober { return mk(s) },
+		now:      time.Now,
+		bootTime: func() (time.Time, error) { return boot, nil },
+	}
+}
+
 func TestTrackFileFollowsVerdict(t *testing.T) {
 	dir := filepath.Join(t.TempDir(), "track") // created by the writer
 	s := fakeSpec("web")
@@ -48,13 +61,13 @@ func TestTrackFileFollowsVerdict(t *testing.T) {
 	s.TrackValueFailed = 20
 	var changes []Verdict
 	r, err := newRunner([]Spec{s}, Options{OnChange: func(st Status) { changes = append(changes, st.Verdict) }},
-		nil, func(Spec) prober { return never })
+		nil, fakeEnv(func(Spec) prober { return never }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := r.checks[0]
 
-	r.syncTrack(c) // what Run does first
+	r.syncTrack(c, false) // what Run does first
 	if got := readFile(t, s.TrackFile); got != "20\n" {
 		t.Fatalf("initial track file = %q, want %q", got, "20\n")
 	}
@@ -129,12 +142,12 @@ func TestTrackWriteFailureIsRetried(t *testing.T) {
 	s.TrackFile = filepath.Join(blocker, "web") // its parent is a file
 	var results atomic.Int32
 	r, err := newRunner([]Spec{s}, Options{OnResult: func(string, Result) { results.Add(1) }},
-		nil, func(Spec) prober { return never })
+		nil, fakeEnv(func(Spec) prober { return never }))
 	if err != nil {
 		t.Fatal(err)
 	}
 	c := r.checks[0]
-	r.syncTrack(c)
+	r.syncTrack(c, false)
 	r.record(c, Result{OK: true})
 	r.record(c, Result{OK: true}) // healthy now, still unwritable
 	st, _ := r.Status("web")
@@ -165,7 +178,7 @@ func TestNewRejects(t *testing.T) {
 		return s
 	}
 	bad := fakeSpec("web")
-	bad.Timeout = time.Hour
+	bad.Rise = 0
 	refuse := func([]string) error { return errors.New("refused by test") }
 
 	tests := []struct {
@@ -174,7 +187,7 @@ func TestNewRejects(t *testing.T) {
 		opts  Options
 		want  string
 	}{
-		{name: "invalid spec", specs: []Spec{bad}, want: `check "web": timeout: must be less than interval`},
+		{name: "invalid spec", specs: []Spec{bad}, want: `check "web": rise: 0`},
 		{name: "unnamed", specs: []Spec{{}}, want: "check 1: name: must not be empty"},
 		{name: "duplicate name", specs: []Spec{fakeSpec("a"), fakeSpec("a")}, want: `check "a": name: used by another check`},
 		{name: "duplicate track file", specs: []Spec{withTrack("a", "/run/t/x"), withTrack("b", "/run/t/x")},
@@ -203,7 +216,7 @@ func TestNewRejects(t *testing.T) {
 func TestSnapshot(t *testing.T) {
 	b := fakeSpec("b")
 	b.Initial = Healthy
-	r, err := newRunner([]Spec{b, fakeSpec("a")}, Options{}, nil, func(Spec) prober { return never })
+	r, err := newRunner([]Spec{b, fakeSpec("a")}, Options{}, nil, fakeEnv(func(Spec) prober { return never }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -251,7 +264,7 @@ func TestRunWritesInitialTrackFile(t *testing.T) {
 	s.Interval, s.Timeout = time.Hour, time.Second // no run during the test
 	s.Initial = Healthy
 	s.TrackFile = filepath.Join(t.TempDir(), "web")
-	r, err := newRunner([]Spec{s}, Options{}, nil, func(Spec) prober { return never })
+	r, err := newRunner([]Spec{s}, Options{}, nil, fakeEnv(func(Spec) prober { return never }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -288,7 +301,7 @@ func TestHangingCheckDoesNotDelayOthers(t *testing.T) {
 		},
 	}
 	r, err := newRunner([]Spec{fakeSpec("hang"), fakeSpec("fast")}, Options{}, nil,
-		func(s Spec) prober { return probes[s.Name] })
+		fakeEnv(func(s Spec) prober { return probes[s.Name] }))
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -402,4 +415,93 @@ func TestRunEndToEnd(t *testing.T) {
 			t.Errorf("%s: OnChange saw %v, want healthy first", name, v)
 		}
 	}
+}
+
+// TestRunsNeverOverlapWhenTimeoutExceedsInterval runs a check whose
+// timeout is five times its interval, with runs that end early, run past
+// the interval, or hang until the timeout, on synctest's clock: a run
+// never starts before the previous one returned, and one that ran past
+// the interval is followed at once by the next.
+func TestRunsNeverOverlapWhenTimeoutExceedsInterval(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		const iv = time.Second
+		s := fakeSpec("slow")
+		s.Interval, s.Timeout = iv, 5*iv
+		type span struct {
+			start, end time.Time
+			hung       bool
+		}
+		var (
+			mu       sync.Mutex
+			spans    []span
+			inflight int
+			overlaps int
+		)
+		// Durations of the runs in turn; 0 hangs until the timeout.
+		pattern := []time.Duration{2500 * time.Millisecond, 100 * time.Millisecond, 0, 100 * time.Millisecond, 1200 * time.Millisecond}
+		probe := func(ctx context.Context) outcome {
+			mu.Lock()
+			inflight++
+			if inflight > 1 {
+				overlaps++
+			}
+			d := pattern[len(spans)%len(pattern)]
+			spans = append(spans, span{start: time.Now(), hung: d == 0})
+			mu.Unlock()
+			if d == 0 {
+				<-ctx.Done()
+			} else {
+				time.Sleep(d)
+			}
+			mu.Lock()
+			inflight--
+			spans[len(spans)-1].end = time.Now()
+			mu.Unlock()
+			return outcome{ok: d != 0}
+		}
+		r, err := newRunner([]Spec{s}, Options{}, nil, fakeEnv(func(Spec) prober { return probe }))
+		if err != nil {
+			t.Fatalf("New() with timeout above interval: %v", err)
+		}
+		ctx, cancel := context.WithCancel(t.Context())
+		done := make(chan error, 1)
+		go func() { done <- r.Run(ctx) }()
+		time.Sleep(time.Minute)
+		cancel()
+		if err := <-done; err != nil {
+			t.Fatal(err)
+		}
+
+		mu.Lock()
+		defer mu.Unlock()
+		if overlaps != 0 {
+			t.Errorf("%d runs started while another was running", overlaps)
+		}
+		if len(spans) < 2*len(pattern) {
+			t.Fatalf("only %d runs in a minute", len(spans))
+		}
+		for i := 1; i < len(spans)-1; i++ {
+			prev, cur := spans[i-1], spans[i]
+			took := prev.end.Sub(prev.start)
+			if prev.hung && took != s.Timeout {
+				t.Errorf("run %d hung for %v, want it cut at the timeout %v", i-1, took, s.Timeout)
+			}
+			switch {
+			case cur.start.Before(prev.end):
+				t.Errorf("run %d started at %v, before run %d ended at %v", i, cur.start, i-1, prev.end)
+			case took > iv+iv/20:
+				if !cur.start.Equal(prev.end) {
+					t.Errorf("run %d took %v, past the interval; the next started %v after it ended, want at once",
+						i-1, took, cur.start.Sub(prev.end))
+				}
+			default:
+				if gap := cur.start.Sub(prev.start); gap < iv-iv/20 || gap > iv+iv/20 {
+					t.Errorf("run %d took %v; the next started %v after its start, want the interval ±5%%", i-1, took, gap)
+				}
+			}
+		}
+		if st, _ := r.Status("slow"); st.Checks == 0 {
+			t.Error("no result recorded")
+		}
+	})
 }

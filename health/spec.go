@@ -122,7 +122,8 @@ type Spec struct {
 	// Command is the argv of an exec check; it runs without a shell.
 	Command []string
 	// Interval is the time between the starts of two runs; Timeout bounds
-	// one run and must be shorter than Interval so runs never overlap.
+	// one run. Timeout may exceed Interval: runs never overlap, so a run
+	// that takes longer than Interval is followed at once by the next.
 	Interval, Timeout time.Duration
 	// Rise consecutive passes make the verdict Healthy, Fall consecutive
 	// failures make it Failed; until then the verdict is Initial.
@@ -143,7 +144,10 @@ type Spec struct {
 
 // WithDefaults returns s with zero settings replaced by the defaults. The
 // timeout default is shortened to half the interval when the interval is
-// shorter than the default timeout.
+// not longer than the default timeout: a timeout may exceed the interval
+// only when it is configured, since a default one would stretch the
+// cadence the operator chose (a hanging service would be detected only
+// after Fall timeouts, not Fall intervals).
 func (s Spec) WithDefaults() Spec {
 	if s.Interval == 0 {
 		s.Interval = DefaultInterval
@@ -242,11 +246,8 @@ func (s Spec) Validate() error {
 	case s.Interval < MinInterval:
 		bad("interval", "%v is shorter than %v", s.Interval, MinInterval)
 	}
-	switch {
-	case s.Timeout <= 0:
+	if s.Timeout <= 0 {
 		bad("timeout", "must be positive")
-	case s.Interval > 0 && s.Timeout >= s.Interval:
-		bad("timeout", "must be less than interval (%v >= %v)", s.Timeout, s.Interval)
 	}
 	if s.Rise < 1 || s.Rise > MaxRiseFall {
 		bad("rise", "%d: must be between 1 and %d", s.Rise, MaxRiseFall)

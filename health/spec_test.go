@@ -169,7 +169,9 @@ func TestSpecValidate(t *testing.T) {
 		{name: "zero interval", typ: TypeTCP, mod: func(s *Spec) { s.Interval = 0 }, want: "interval: must be positive"},
 		{name: "tiny interval", typ: TypeTCP, mod: func(s *Spec) { s.Interval = time.Millisecond; s.Timeout = time.Microsecond }, want: "interval: 1ms is shorter"},
 		{name: "zero timeout", typ: TypeTCP, mod: func(s *Spec) { s.Timeout = 0 }, want: "timeout: must be positive"},
-		{name: "timeout equal interval", typ: TypeTCP, mod: func(s *Spec) { s.Timeout = s.Interval }, want: "timeout: must be less than interval"},
+		{name: "timeout equal interval", typ: TypeTCP, mod: func(s *Spec) { s.Timeout = s.Interval }},
+		{name: "timeout above interval", typ: TypeExec, mod: func(s *Spec) { s.Interval, s.Timeout = time.Second, time.Minute }},
+		{name: "negative timeout", typ: TypeTCP, mod: func(s *Spec) { s.Timeout = -time.Second }, want: "timeout: must be positive"},
 		{name: "rise 0", typ: TypeTCP, mod: func(s *Spec) { s.Rise = 0 }, want: "rise: 0"},
 		{name: "fall huge", typ: TypeTCP, mod: func(s *Spec) { s.Fall = 1001 }, want: "fall: 1001"},
 		{name: "initial unknown", typ: TypeTCP, mod: func(s *Spec) { s.Initial = Unknown }, want: "initial: must be healthy or failed"},
@@ -235,9 +237,23 @@ func TestWithDefaults(t *testing.T) {
 	if err := got.Validate(); err != nil {
 		t.Errorf("defaults do not validate: %v", err)
 	}
-	short := Spec{Name: "web", Type: TypeTCP, Target: "127.0.0.1:1", Interval: 500 * time.Millisecond}.WithDefaults()
-	if short.Timeout != 250*time.Millisecond {
-		t.Errorf("timeout with 500ms interval = %v, want 250ms", short.Timeout)
+	// A default timeout never stretches the interval the operator chose.
+	for _, tt := range []struct {
+		interval, timeout, want time.Duration
+	}{
+		{interval: 500 * time.Millisecond, want: 250 * time.Millisecond},
+		{interval: time.Second, want: 500 * time.Millisecond},
+		{interval: 1500 * time.Millisecond, want: time.Second},
+		{interval: time.Minute, want: DefaultTimeout},
+		{interval: time.Second, timeout: 5 * time.Second, want: 5 * time.Second},
+	} {
+		got := Spec{Name: "web", Type: TypeTCP, Target: "127.0.0.1:1", Interval: tt.interval, Timeout: tt.timeout}.WithDefaults()
+		if got.Timeout != tt.want {
+			t.Errorf("interval %v, timeout %v: WithDefaults().Timeout = %v, want %v", tt.interval, tt.timeout, got.Timeout, tt.want)
+		}
+		if err := got.Validate(); err != nil {
+			t.Errorf("interval %v, timeout %v: %v", tt.interval, tt.timeout, err)
+		}
 	}
 	tcp := Spec{Type: TypeTCP}.WithDefaults()
 	if !tcp.ExpectStatus.IsZero() {
