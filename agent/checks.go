@@ -4,17 +4,18 @@ import (
 	"context"
 	"fmt"
 
+	"github.com/havip-agent/havip-agent/agent/config"
 	"github.com/havip-agent/havip-agent/health"
 )
 
-// newChecks builds the health runner from the configuration; nil when
-// no check is configured.
-func (d *Daemon) newChecks() (*health.Runner, error) {
-	if len(d.cfg.Checks) == 0 {
+// newChecks builds the health runner of cfg; nil when no check is
+// configured.
+func (d *Daemon) newChecks(cfg *config.Config) (*health.Runner, error) {
+	if len(cfg.Checks) == 0 {
 		return nil, nil
 	}
-	specs := make([]health.Spec, len(d.cfg.Checks))
-	for i, c := range d.cfg.Checks {
+	specs := make([]health.Spec, len(cfg.Checks))
+	for i, c := range cfg.Checks {
 		specs[i] = c.Spec()
 	}
 	r, err := health.New(specs, health.Options{
@@ -30,21 +31,43 @@ func (d *Daemon) newChecks() (*health.Runner, error) {
 	return r, nil
 }
 
-func (d *Daemon) runChecks(ctx context.Context) {
-	if d.checks == nil {
+// startChecks runs r until the daemon stops or stopChecks is called; the
+// runner becomes the one Check and status answer from.
+func (d *Daemon) startChecks(r *health.Runner) {
+	d.checksMu.Lock()
+	d.checks = r
+	d.checksMu.Unlock()
+	if r == nil {
+		d.stopCheck = func() {}
 		return
 	}
-	if err := d.checks.Run(ctx); err != nil {
-		d.log.Error("health checks stopped", "err", err)
+	ctx, cancel := context.WithCancel(d.runCtx)
+	done := make(chan struct{})
+	d.stopCheck = func() {
+		cancel()
+		<-done
 	}
+	d.spawn(func() {
+		defer close(done)
+		if err := r.Run(ctx); err != nil {
+			d.log.Error("health checks stopped", "err", err)
+		}
+	})
+}
+
+func (d *Daemon) runner() *health.Runner {
+	d.checksMu.Lock()
+	defer d.checksMu.Unlock()
+	return d.checks
 }
 
 // Check answers "havip-agent check NAME": the daemon's latest verdict.
 func (d *Daemon) Check(name string) (string, error) {
-	if d.checks == nil {
+	r := d.runner()
+	if r == nil {
 		return "", fmt.Errorf("no check named %q (no checks are configured)", name)
 	}
-	s, ok := d.checks.Status(name)
+	s, ok := r.Status(name)
 	if !ok {
 		return "", fmt.Errorf("no check named %q", name)
 	}
@@ -52,8 +75,9 @@ func (d *Daemon) Check(name string) (string, error) {
 }
 
 func (d *Daemon) checkStatuses() []health.Status {
-	if d.checks == nil {
+	r := d.runner()
+	if r == nil {
 		return nil
 	}
-	return d.checks.Snapshot()
+	return r.Snapshot()
 }

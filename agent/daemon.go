@@ -2,11 +2,10 @@ package agent
 
 import (
 	"context"
-	"errors"
 	"fmt"
 	"log/slog"
 	"net/netip"
-	"strings"
+	"path/filepath"
 	"sync"
 	"sync/atomic"
 	"time"
@@ -28,8 +27,16 @@ type Options struct {
 	Network Network
 	// Version is reported by status.
 	Version string
-	// Cloud claims the cloud resources; nil runs local only.
+	// Cloud claims the cloud resources; nil (with CloudSetup nil) runs
+	// local only.
 	Cloud cloud.Provider
+	// CloudSetup, when Cloud is nil, builds the provider. Run calls it in
+	// the background, with backoff, until it succeeds: a metadata service
+	// or credentials that are not there yet must not keep the local half
+	// (addresses, announcements) from running. The returned function, if
+	// not nil, runs background work of the provider (credential refresh)
+	// until its context ends.
+	CloudSetup func(ctx context.Context) (cloud.Provider, func(context.Context), error)
 	// Observer receives metrics; nil means none.
 	Observer Observer
 	// Ready is called once everything runs and every instance has been
@@ -40,11 +47,17 @@ type Options struct {
 	Notify func(state string)
 	// WatchdogInterval is systemd's watchdog timeout; 0 disables pings.
 	WatchdogInterval time.Duration
+	// BootID names this boot; "" reads /proc/sys/kernel/random/boot_id.
+	BootID string
+	// Proc is the proc file system's root for the keepalived watch; ""
+	// means /proc (tests).
+	Proc string
+	// LoadConfig reads and validates the configuration file for Reload.
+	LoadConfig func(path string) (*config.Config, error)
 }
 
 // Daemon is the agent: its instances and the inputs that feed them.
 type Daemon struct {
-	cfg     *config.Config
 	log     *slog.Logger
 	net     Network
 	obs     Observer
@@ -56,19 +69,83 @@ type Daemon struct {
 	started time.Time
 	store   *store
 
-	instances []*instance
-	byKey     map[string]*instance // kind/name
+	// cfg is the running configuration; a reload replaces it under
+	// reloadMu. The parts a reload may not change (see reloadable) are
+	// read without the lock.
+	cfg      *config.Config
+	reloadMu sync.Mutex
+	// fixed is the configuration the daemon started with, for the
+	// settings no reload changes (notReloadable): read without a lock.
+	fixed   *config.Config
+	reloads reloadStatus
+	// stopping: Run is shutting down; reloads change nothing.
+	stopping bool
+	// tab is the instance table; a reload swaps it whole.
+	tab atomic.Pointer[table]
 
+	checksMu  sync.Mutex
 	checks    *health.Runner
+	stopCheck func()
 	ignored   map[keepalived.Reason]*counter
 	linesRead atomic.Uint64
 
 	kaMu     sync.Mutex
 	kaState  string // "", "alive", "dead"
 	kaDetail string
+	// watcher is keepalived's liveness watch; nil when pid_file is "".
+	watcher *keepalived.Watcher
+	bootID  string
 
+	// provider is what the cloud sides call; cloudSetup builds it in the
+	// background when it was not given ready.
+	provider   *lateProvider
+	cloudSetup func(ctx context.Context) (cloud.Provider, func(context.Context), error)
+	loadConfig func(path string) (*config.Config, error)
+
+	runCtx context.Context
+	wg     sync.WaitGroup
+	// retired are cloud sides a reload stopped; shutdown waits for them.
+	retired []*cloudSide
 	cleanup []func()
 }
+
+// table is the set of instances and the indexes the intake routes by.
+// It is never changed once published: a reload builds a new one.
+type table struct {
+	instances []*instance
+	byKey     map[string]*instance // kind/name
+	// byVIP finds the instances of an address on an interface.
+	byVIP map[string]map[netip.Addr][]*instance
+}
+
+func newTable(ins []*instance) *table {
+	t := &table{instances: ins, byKey: map[string]*instance{}, byVIP: map[string]map[netip.Addr][]*instance{}}
+	for _, in := range ins {
+		t.byKey[key(in.cfg.Kind, in.cfg.Name)] = in
+		m := t.byVIP[in.cfg.Interface]
+		if m == nil {
+			m = map[netip.Addr][]*instance{}
+			t.byVIP[in.cfg.Interface] = m
+		}
+		for _, v := range in.cfg.VIPs {
+			m[v.Addr()] = append(m[v.Addr()], in)
+		}
+	}
+	return t
+}
+
+// onInterface lists the instances whose VIPs go on ifname.
+func (t *table) onInterface(ifname string) []*instance {
+	var out []*instance
+	for _, in := range t.instances {
+		if in.cfg.Interface == ifname {
+			out = append(out, in)
+		}
+	}
+	return out
+}
+
+func (d *Daemon) table() *table { return d.tab.Load() }
 
 type counter struct {
 	n      atomic.Uint64
@@ -86,23 +163,50 @@ type realNetwork struct {
 func New(opts Options) (*Daemon, error) {
 	cfg := opts.Config
 	d := &Daemon{
-		cfg:     cfg,
-		log:     opts.Logger,
-		net:     opts.Network,
-		version: opts.Version,
-		ready:   opts.Ready,
-		notify:  opts.Notify,
-		wdog:    opts.WatchdogInterval,
-		obs:     opts.Observer,
-		started: time.Now(),
-		byKey:   map[string]*instance{},
-		ignored: map[keepalived.Reason]*counter{},
+		cfg:        cfg,
+		fixed:      cfg,
+		log:        opts.Logger,
+		net:        opts.Network,
+		version:    opts.Version,
+		ready:      opts.Ready,
+		notify:     opts.Notify,
+		wdog:       opts.WatchdogInterval,
+		obs:        opts.Observer,
+		started:    time.Now(),
+		ignored:    map[keepalived.Reason]*counter{},
+		bootID:     opts.BootID,
+		cloudSetup: opts.CloudSetup,
+		loadConfig: opts.LoadConfig,
 	}
+	ok := false
+	defer func() {
+		if !ok {
+			d.close()
+		}
+	}()
+	// Before anything is opened: a second daemon must not drain the
+	// FIFO of the first.
+	unlock, err := lockStateDir(cfg.Agent.StateDir)
+	if err != nil {
+		return nil, err
+	}
+	d.cleanup = append(d.cleanup, unlock)
 	for _, r := range keepalived.Reasons {
 		d.ignored[r] = &counter{}
 	}
 	if d.obs == nil {
 		d.obs = nopObserver{}
+	}
+	if d.bootID == "" {
+		d.bootID = readBootID(filepath.Dir(cfg.Agent.Socket))
+	}
+	switch {
+	case opts.Cloud != nil:
+		d.provider = newLateProvider()
+		d.provider.set(opts.Cloud)
+		d.cloudSetup = nil
+	case opts.CloudSetup != nil:
+		d.provider = newLateProvider()
 	}
 	if d.net == nil {
 		addrs, err := netif.NewAddrs()
@@ -113,7 +217,10 @@ func New(opts Options) (*Daemon, error) {
 		d.net = realNetwork{addrs, ann}
 		d.cleanup = append(d.cleanup, addrs.Close, ann.Close)
 	}
-	checks, err := d.newChecks()
+	if cfg.Keepalived.PIDFile != "" {
+		d.watcher = keepalived.NewWatcher(keepalived.WatchOptions{PIDFile: cfg.Keepalived.PIDFile, DeadAfter: cfg.Keepalived.DeadAfter.Duration, Proc: opts.Proc})
+	}
+	checks, err := d.newChecks(cfg)
 	if err != nil {
 		return nil, err
 	}
@@ -124,64 +231,172 @@ func New(opts Options) (*Daemon, error) {
 	}
 	d.store = st
 	d.cleanup = append(d.cleanup, st.close)
+	st.onSync = d.syncOutcome()
+	ins := make([]*instance, 0, len(cfg.Instances))
 	for _, ic := range cfg.Instances {
-		in := newInstance(InstanceConfig{
-			Name:         ic.Name,
-			Kind:         ic.Kind,
-			Interface:    ic.Interface,
-			VIPs:         ic.VIPs,
-			GARPCount:    ic.GARPCount,
-			GARPInterval: ic.GARPInterval.Duration,
-			GARPRefresh:  ic.GARPRefresh.Duration,
-			GARPReply:    *ic.GARPReply,
-			Checks:       ic.Checks,
-			Recheck:      10 * time.Second,
-		}, d.net, st, d.log, d.obs)
-		in.onTransition = d.publishStatus
-		d.obs.SetState(ic.Name, string(StateUnknown))
-		for _, ch := range ic.Checks {
-			d.obs.CheckInstance(ic.Name, ch)
+		in, err := d.newInstance(cfg, ic)
+		if err != nil {
+			return nil, err
 		}
-		r, ok, err := st.load(ic.Kind, ic.Name)
-		switch {
-		case err != nil:
-			d.log.Warn("ignoring damaged state file; state unknown until keepalived speaks", "vrrp_instance", ic.Name, "err", err)
-		case ok:
-			in.restore(r)
-			d.obs.SetState(ic.Name, string(r.State))
-			d.log.Info("state restored", "vrrp_instance", ic.Name, "state", string(r.State), "generation", r.Generation)
-		}
-		if res := resourcesOf(ic); len(res) > 0 && opts.Cloud != nil {
-			cl := cfg.Cloud
-			co := CloudOptions{
-				ReconcileInterval: cl.ReconcileInterval.Duration,
-				ReclaimMaxBackoff: cl.ReclaimMaxBackoff.Duration,
-				ConfirmTimeout:    cl.ConfirmTimeout.Duration,
-			}
-			if cfg.Keepalived.PIDFile != "" {
-				co.MayReclaim = keepalived.NewWatcher(keepalived.WatchOptions{PIDFile: cfg.Keepalived.PIDFile, DeadAfter: cfg.Keepalived.DeadAfter.Duration}).Check
-			}
-			in.cloud = newCloudSide(ic.Name, opts.Cloud, res, co, in.log, func() {
-				in.post(pending{input: input{kind: inRefresh}, received: time.Now(), source: "cloud-confirm"})
-			}, d.obs)
-		}
-		d.instances = append(d.instances, in)
-		d.byKey[key(ic.Kind, ic.Name)] = in
+		ins = append(ins, in)
 	}
+	d.tab.Store(newTable(ins))
+	ok = true
 	return d, nil
+}
+
+// actorConfig is what the actor of ic needs.
+func actorConfig(ic config.Instance) InstanceConfig {
+	return InstanceConfig{
+		Name:         ic.Name,
+		Kind:         ic.Kind,
+		Interface:    ic.Interface,
+		VIPs:         ic.VIPs,
+		GARPCount:    ic.GARPCount,
+		GARPInterval: ic.GARPInterval.Duration,
+		GARPRefresh:  ic.GARPRefresh.Duration,
+		GARPReply:    *ic.GARPReply,
+		Checks:       ic.Checks,
+		Recheck:      10 * time.Second,
+	}
+}
+
+// cloudOptions are the cloud-side timings of cfg.
+func (d *Daemon) cloudOptions(cfg *config.Config) CloudOptions {
+	cl := cfg.Cloud
+	co := CloudOptions{
+		ReconcileInterval: cl.ReconcileInterval.Duration,
+		ReclaimMaxBackoff: cl.ReclaimMaxBackoff.Duration,
+		ConfirmTimeout:    cl.ConfirmTimeout.Duration,
+	}
+	if d.watcher != nil {
+		co.MayReclaim = d.watcher.Check
+	}
+	return co
+}
+
+// newInstance builds the actor of ic with its state from disk, judged by
+// restorable.
+func (d *Daemon) newInstance(cfg *config.Config, ic config.Instance) (*instance, error) {
+	in := d.buildInstance(cfg, ic)
+	if err := d.store.open(ic.Kind, ic.Name); err != nil {
+		return nil, fmt.Errorf("state_dir: %w", err)
+	}
+	d.obs.SetState(ic.Name, string(StateUnknown))
+	r, ok, err := d.store.load(ic.Kind, ic.Name)
+	trusted, why := false, "no state on record"
+	switch {
+	case err != nil:
+		why = "damaged state file: " + err.Error()
+	case ok:
+		var ka *keepalived.Identity
+		if d.watcher != nil {
+			if id, err := d.watcher.Identify(); err == nil {
+				ka = &id
+			}
+		}
+		trusted, why = restorable(r, d.bootID, ka)
+	}
+	if trusted {
+		in.restore(r)
+		d.obs.SetState(ic.Name, string(r.State))
+		d.log.Info("state restored", "vrrp_instance", ic.Name, "state", string(r.State), "generation", r.Generation)
+		return in, nil
+	}
+	in.startAfter(generationFloor(time.Now(), r))
+	if ok || err != nil {
+		d.log.Warn("state on record is history, not authority; state unknown until keepalived speaks",
+			"vrrp_instance", ic.Name, "recorded", string(r.State), "reason", why)
+	}
+	return in, nil
+}
+
+// buildInstance makes the actor of ic and its cloud side, with no state.
+func (d *Daemon) buildInstance(cfg *config.Config, ic config.Instance) *instance {
+	in := newInstance(actorConfig(ic), d.net, d.store, d.log, d.obs)
+	in.onTransition = d.publishStatus
+	in.bootID = d.bootID
+	if d.watcher != nil {
+		in.kaIdentity = d.watcher.Current
+	}
+	for _, ch := range ic.Checks {
+		d.obs.CheckInstance(ic.Name, ch)
+	}
+	if res := resourcesOf(ic); len(res) > 0 && d.provider != nil {
+		in.cloud = d.newCloudSide(cfg, in, res)
+	}
+	return in
+}
+
+// newCloudSide makes the cloud side of in. Its announcements go to
+// whichever actor holds the instance when they are due (a reload may
+// hand the cloud side on).
+func (d *Daemon) newCloudSide(cfg *config.Config, in *instance, res []cloud.Resource) *cloudSide {
+	name, k := in.cfg.Name, key(in.cfg.Kind, in.cfg.Name)
+	return newCloudSide(name, d.provider, res, d.cloudOptions(cfg), in.log, func() {
+		if cur := d.table(); cur != nil {
+			if x := cur.byKey[k]; x != nil {
+				x.post(pending{input: input{kind: inRefresh}, received: time.Now(), source: "cloud-confirm"})
+				return
+			}
+		}
+		in.post(pending{input: input{kind: inRefresh}, received: time.Now(), source: "cloud-confirm"})
+	}, d.obs)
+}
+
+// close releases what New opened, newest first.
+func (d *Daemon) close() {
+	for i := len(d.cleanup) - 1; i >= 0; i-- {
+		d.cleanup[i]()
+	}
+	d.cleanup = nil
+}
+
+// restorable decides whether a record from disk is authority. A state is
+// only re-asserted when it was written in this boot and to the keepalived
+// process that runs now: a rebooted old MASTER that starts before
+// keepalived must not take the VIP and the cloud from the node that
+// really is MASTER. ka is the keepalived process running now, nil if none
+// is known.
+func restorable(r record, bootID string, ka *keepalived.Identity) (bool, string) {
+	switch {
+	case bootID == "" || r.BootID != bootID:
+		return false, "written before this boot"
+	case r.Keepalived == nil:
+		return false, "written with no keepalived process known"
+	case ka == nil:
+		return false, "keepalived is not running"
+	case !r.Keepalived.Same(*ka):
+		return false, fmt.Sprintf("written to keepalived process %d, now %d", r.Keepalived.PID, ka.PID)
+	}
+	return true, ""
+}
+
+// syncOutcome logs the first failure of a streak of background syncs and
+// the recovery after it.
+func (d *Daemon) syncOutcome() func(path string, err error) {
+	var failing atomic.Bool
+	return func(path string, err error) {
+		switch {
+		case err != nil && !failing.Swap(true):
+			d.log.Error("state record could not be made durable; retrying with the next change", "path", path, "err", err)
+		case err == nil && failing.Swap(false):
+			d.log.Info("state records are durable again", "path", path)
+		}
+	}
 }
 
 func key(kind, name string) string { return kind + "/" + name }
 
+// isCheckProcess tells the control socket whether pid is one of the
+// health checks' processes, whose write requests it refuses.
+func (d *Daemon) isCheckProcess(pid int) bool { return d.runner().IsCheckProcess(pid) }
+
 // Run runs the daemon until ctx is done, then applies on_stop. It returns
 // an error only when it cannot start.
 func (d *Daemon) Run(ctx context.Context) error {
-	defer func() {
-		for _, f := range d.cleanup {
-			f()
-		}
-	}()
-	fifo, err := keepalived.OpenFIFO(d.cfg.Keepalived.FIFO)
+	defer d.close()
+	fifo, err := keepalived.OpenFIFO(d.fixed.Keepalived.FIFO)
 	if err != nil {
 		return err
 	}
@@ -198,38 +413,38 @@ func (d *Daemon) Run(ctx context.Context) error {
 	}
 	d.handleLines(lines, "fifo")
 
-	srv, err := control.Listen(d.cfg.Agent.Socket, d.cfg.Agent.SocketGroup, d.log)
+	srv, err := control.Listen(d.fixed.Agent.Socket, d.fixed.Agent.SocketGroup, d.log)
 	if err != nil {
 		return err
 	}
+	srv.RefuseWritesFrom(d.isCheckProcess)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
-	var wg sync.WaitGroup
-	spawn := func(f func()) {
-		wg.Add(1)
-		go func() {
-			defer wg.Done()
-			f()
-		}()
-	}
-	for _, in := range d.instances {
-		spawn(func() { in.run(runCtx) })
+	// No reload until everything has started.
+	d.reloadMu.Lock()
+	d.runCtx = runCtx
+	spawn := d.spawn
+	for _, in := range d.table().instances {
+		d.startActor(in)
 	}
 	spawn(func() { srv.Serve(runCtx, d) })
 	spawn(func() { d.readFIFO(runCtx, fifo) })
 	spawn(func() { d.watchFIFO(runCtx, fifo, spawn) })
 	spawn(func() { d.watchNetwork(runCtx) })
-	spawn(func() { d.runChecks(runCtx) })
-	if d.cfg.Keepalived.PIDFile != "" {
-		w := keepalived.NewWatcher(keepalived.WatchOptions{PIDFile: d.cfg.Keepalived.PIDFile, DeadAfter: d.cfg.Keepalived.DeadAfter.Duration})
-		spawn(func() { w.Run(runCtx, d.keepalivedLiveness) })
+	d.startChecks(d.checks)
+	if d.watcher != nil {
+		spawn(func() { d.watcher.Run(runCtx, d.keepalivedLiveness) })
+	}
+	if d.cloudSetup != nil {
+		spawn(func() { d.setUpCloud(runCtx) })
 	}
 	// The first reconciliation: every actor compares its interface with
 	// its state once.
-	for _, in := range d.instances {
+	for _, in := range d.table().instances {
 		in.post(pending{input: input{kind: inAddrChange}, received: time.Now(), source: "start"})
 	}
+	d.reloadMu.Unlock()
 	if d.wdog > 0 && d.notify != nil {
 		spawn(func() { d.watchdog(runCtx) })
 	}
@@ -238,28 +453,65 @@ func (d *Daemon) Run(ctx context.Context) error {
 		d.ready()
 	}
 	d.publishStatus()
-	d.log.Info("havip-agent running", "instances", len(d.instances), "fifo", d.cfg.Keepalived.FIFO, "socket", d.cfg.Agent.Socket)
+	d.log.Info("havip-agent running", "instances", len(d.table().instances), "fifo", d.fixed.Keepalived.FIFO, "socket", d.fixed.Agent.Socket)
 
 	<-ctx.Done()
 	cancel()
 	// Unblock the FIFO reader.
 	fifo.Close()
-	wg.Wait()
-	for _, in := range d.instances {
+	// A reload under way finishes first; any later one sees stopping and
+	// changes nothing. The lock is not held while waiting: a reload
+	// request is answered by a goroutine waited for here.
+	d.reloadMu.Lock()
+	d.stopping = true
+	d.reloadMu.Unlock()
+	d.wg.Wait()
+	for _, in := range d.table().instances {
 		if in.cloud != nil {
+			in.cloud.stop()
 			in.cloud.wait()
 		}
+	}
+	for _, c := range d.retired {
+		c.wait()
 	}
 	d.onStop()
 	return nil
 }
 
+// spawn runs f on a goroutine the daemon owns: Run waits for it.
+func (d *Daemon) spawn(f func()) {
+	d.wg.Add(1)
+	go func() {
+		defer d.wg.Done()
+		f()
+	}()
+}
+
+// startActor runs an instance's actor until the daemon stops or a reload
+// replaces it (stopActor).
+func (d *Daemon) startActor(in *instance) {
+	ctx, cancel := context.WithCancel(d.runCtx)
+	done := make(chan struct{})
+	in.stopRun = func() {
+		cancel()
+		<-done
+	}
+	d.spawn(func() {
+		defer close(done)
+		in.run(ctx)
+	})
+}
+
 func (d *Daemon) onStop() {
-	if d.cfg.Agent.OnStop != "release" {
+	d.reloadMu.Lock()
+	onStop := d.cfg.Agent.OnStop
+	d.reloadMu.Unlock()
+	if onStop != "release" {
 		d.log.Info("stopped; addresses kept (on_stop = keep)")
 		return
 	}
-	for _, in := range d.instances {
+	for _, in := range d.table().instances {
 		for _, v := range in.cfg.VIPs {
 			if err := d.net.Del(in.cfg.Interface, v); err != nil {
 				d.log.Error("release failed", "vrrp_instance", in.cfg.Name, "vip", v.String(), "err", err)
@@ -267,311 +519,4 @@ func (d *Daemon) onStop() {
 		}
 	}
 	d.log.Info("stopped; addresses released (on_stop = release)")
-}
-
-// fifoCheckEvery is how often watchFIFO looks whether the FIFO's path
-// still names the pipe being read.
-var fifoCheckEvery = time.Second
-
-// watchFIFO opens the FIFO again when its path was removed or recreated
-// (by an operator, a package upgrade, or keepalived creating a missing
-// one at start): otherwise keepalived writes into a new pipe nobody reads
-// and every transition is missed. The replaced pipe is still read until
-// the next replacement, for a keepalived that kept it open.
-func (d *Daemon) watchFIFO(ctx context.Context, cur *keepalived.FIFO, spawn func(func())) {
-	var prev *keepalived.FIFO
-	defer func() {
-		if prev != nil {
-			prev.Close()
-		}
-		cur.Close()
-	}()
-	t := time.NewTicker(fifoCheckEvery)
-	defer t.Stop()
-	failing := false
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		if !cur.Replaced() {
-			continue
-		}
-		nf, err := keepalived.OpenFIFO(d.cfg.Keepalived.FIFO)
-		if err != nil {
-			if !failing {
-				d.log.Error("keepalived fifo was removed and cannot be opened again", "err", err)
-			}
-			failing = true
-			continue
-		}
-		failing = false
-		d.log.Warn("keepalived fifo was removed or replaced; reading the new one", "fifo", d.cfg.Keepalived.FIFO)
-		if prev != nil {
-			prev.Close()
-		}
-		prev, cur = cur, nf
-		spawn(func() { d.readFIFO(ctx, nf) })
-	}
-}
-
-func (d *Daemon) readFIFO(ctx context.Context, fifo *keepalived.FIFO) {
-	for {
-		lines, err := fifo.ReadBatch()
-		d.handleLines(lines, "fifo")
-		if err != nil {
-			if ctx.Err() != nil || fifo.Closed() {
-				return
-			}
-			d.log.Error("reading keepalived fifo failed", "err", err)
-			select {
-			case <-ctx.Done():
-				return
-			case <-time.After(time.Second):
-			}
-		}
-	}
-}
-
-func (d *Daemon) handleLines(lines []keepalived.Line, source string) {
-	now := time.Now()
-	for _, l := range lines {
-		d.linesRead.Add(1)
-		d.obs.FIFOLine()
-		if l.TooLong {
-			d.ignore(keepalived.ReasonTooLong, fmt.Errorf("line longer than %d bytes", keepalived.MaxLineLength), l.Data)
-			continue
-		}
-		ev, err := keepalived.ParseLine(l.Data)
-		if err != nil {
-			d.ignore(keepalived.ReasonOf(err), err, l.Data)
-			continue
-		}
-		if err := d.dispatch(ev, now, source); err != nil {
-			d.ignore(keepalived.ReasonUnknownName, err, l.Data)
-		}
-	}
-}
-
-// dispatch routes an event to its instance.
-func (d *Daemon) dispatch(ev keepalived.Event, received time.Time, source string) error {
-	kind := config.KindInstance
-	if ev.Kind == keepalived.KindGroup {
-		kind = config.KindGroup
-	}
-	in, ok := d.byKey[key(kind, ev.Name)]
-	if !ok {
-		return fmt.Errorf("no configured %s named %q", kind, ev.Name)
-	}
-	st, transition := stateFromKeepalived(ev.State)
-	if !transition {
-		in.setPriority(ev.Priority)
-		return nil
-	}
-	in.post(pending{
-		input:    input{kind: inState, state: st, rxLowerPri: ev.State == keepalived.StateMasterRxLowerPri},
-		received: received,
-		priority: ev.Priority,
-		source:   source,
-	})
-	return nil
-}
-
-// ignore counts a line that produced no event and logs the first of each
-// kind, so a flood of garbage cannot flood the log.
-func (d *Daemon) ignore(r keepalived.Reason, err error, line []byte) {
-	c := d.ignored[r]
-	c.n.Add(1)
-	d.obs.FIFOIgnored(string(r))
-	if c.logged.CompareAndSwap(false, true) {
-		d.log.Warn("ignoring keepalived line (further lines of this kind are only counted)", "reason", string(r), "err", err, "line", clipLine(line))
-	}
-}
-
-func clipLine(b []byte) string {
-	const max = 80
-	if len(b) > max {
-		b = b[:max]
-	}
-	return fmt.Sprintf("%q", b)
-}
-
-// Notify takes a notify request from the control socket.
-func (d *Daemon) Notify(args []string) error {
-	ev, err := keepalived.ParseArgs(args)
-	if err != nil {
-		return fmt.Errorf("notify %q: %w", args, err)
-	}
-	if err := d.dispatch(ev, time.Now(), "notify"); err != nil {
-		return fmt.Errorf("notify: %w", err)
-	}
-	return nil
-}
-
-func (d *Daemon) keepalivedLiveness(alive bool, why string) {
-	d.kaMu.Lock()
-	prev := d.kaState
-	if alive {
-		d.kaState = "alive"
-	} else {
-		d.kaState = "dead"
-	}
-	d.kaDetail = why
-	d.kaMu.Unlock()
-	if alive {
-		if prev == "dead" {
-			d.log.Info("keepalived is back; its next notifications drive the state", "detail", why)
-		}
-		return
-	}
-	d.log.Error("keepalived is not running: every instance is now FAULT", "detail", why, "dead_after", d.cfg.Keepalived.DeadAfter.Duration)
-	now := time.Now()
-	for _, in := range d.instances {
-		in.post(pending{input: input{kind: inDead}, received: now, source: "liveness"})
-	}
-}
-
-func (d *Daemon) watchNetwork(ctx context.Context) {
-	vips := map[string]map[netip.Addr][]*instance{}
-	for _, in := range d.instances {
-		m := vips[in.cfg.Interface]
-		if m == nil {
-			m = map[netip.Addr][]*instance{}
-			vips[in.cfg.Interface] = m
-		}
-		for _, v := range in.cfg.VIPs {
-			m[v.Addr()] = append(m[v.Addr()], in)
-		}
-	}
-	notify := func(ins []*instance) {
-		now := time.Now()
-		for _, in := range ins {
-			in.post(pending{input: input{kind: inAddrChange}, received: now, source: "netlink"})
-		}
-	}
-	for {
-		err := netif.Watch(ctx, func(c netif.Change) {
-			switch {
-			case c.Resync:
-				notify(d.instances)
-			case !c.Addr.IsValid():
-				// A link appeared or went: its instances look again.
-				var ins []*instance
-				for _, in := range d.instances {
-					if in.cfg.Interface == c.Interface {
-						ins = append(ins, in)
-					}
-				}
-				if a, ok := d.net.(realNetwork); ok {
-					// The link changed: its remembered handle and
-					// sockets may be stale.
-					a.Addrs.Forget(c.Interface)
-					if !c.Present {
-						a.Announcer.Forget(c.Interface)
-					}
-				}
-				notify(ins)
-			default:
-				notify(vips[c.Interface][c.Addr])
-			}
-		})
-		if ctx.Err() != nil {
-			return
-		}
-		if err == nil {
-			err = errors.New("stopped")
-		}
-		d.log.Error("netlink watch failed; restarting", "err", err)
-		notify(d.instances)
-		select {
-		case <-ctx.Done():
-			return
-		case <-time.After(time.Second):
-		}
-	}
-}
-
-// Resources lists every cloud resource of the configuration, for
-// preflight checks.
-func Resources(cfg *config.Config) []cloud.Resource {
-	var out []cloud.Resource
-	for _, ic := range cfg.Instances {
-		out = append(out, resourcesOf(ic)...)
-	}
-	return out
-}
-
-// resourcesOf lists the cloud resources that must point at the node while
-// the instance is MASTER.
-func resourcesOf(ic config.Instance) []cloud.Resource {
-	var out []cloud.Resource
-	if ic.HAVIP != "" {
-		spec := &cloud.HAVIPSpec{ID: ic.HAVIP, Bind: cloud.BindMode(ic.HAVIPBind), PublicIP: ic.HAVIPPublicIP}
-		for _, v := range ic.VIPs {
-			if v.Addr().Is4() {
-				spec.VIP = v.Addr()
-				break
-			}
-		}
-		out = append(out, cloud.Resource{Kind: cloud.KindHAVIP, HAVIP: spec})
-	}
-	for _, r := range ic.Routes {
-		out = append(out, cloud.Resource{Kind: cloud.KindRoute, Route: &cloud.RouteSpec{
-			Table: r.Table, Destination: r.Destination, NextHop: r.NextHop, NextHopType: r.NextHopType, Mode: cloud.RouteMode(r.Mode),
-		}})
-	}
-	for _, e := range ic.EIPs {
-		out = append(out, cloud.Resource{Kind: cloud.KindEIP, EIP: &cloud.EIPSpec{Address: e.Address}})
-	}
-	return out
-}
-
-// Ready reports whether the daemon runs: configuration loaded, FIFO open,
-// every part started and the first reconciliation queued (/readyz).
-func (d *Daemon) Ready() bool { return d.isReady.Load() }
-
-// publishStatus sends systemd a one-line summary of every instance.
-func (d *Daemon) publishStatus() {
-	if d.notify == nil || !d.isReady.Load() {
-		return
-	}
-	parts := make([]string, len(d.instances))
-	for i, in := range d.instances {
-		parts[i] = in.cfg.Name + " " + string(in.snapshot().state)
-	}
-	d.notify("STATUS=" + strings.Join(parts, ", "))
-}
-
-// watchdog pings systemd only while every actor loop answers: a wedged
-// loop stops the pings and systemd restarts the agent.
-func (d *Daemon) watchdog(ctx context.Context) {
-	t := time.NewTicker(d.wdog / 3)
-	defer t.Stop()
-	for {
-		select {
-		case <-ctx.Done():
-			return
-		case <-t.C:
-		}
-		alive := true
-		for _, in := range d.instances {
-			reply := make(chan struct{})
-			select {
-			case in.pingC <- reply:
-				<-reply
-			case <-time.After(d.wdog / 3):
-				alive = false
-			case <-ctx.Done():
-				return
-			}
-			if !alive {
-				d.log.Error("actor loop does not answer; withholding the watchdog ping", "vrrp_instance", in.cfg.Name)
-				break
-			}
-		}
-		if alive {
-			d.notify("WATCHDOG=1")
-		}
-	}
 }

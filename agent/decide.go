@@ -46,11 +46,24 @@ const (
 	inAddrChange
 	// inRefresh: the refresh period elapsed.
 	inRefresh
+	// inLinkUp: the interface's link came (back) up: its neighbours may
+	// have lost the VIP's entry while the carrier was down.
+	inLinkUp
+	// inAddRetry: an address could not be added and its retry is due.
+	inAddRetry
+	// inPriority: keepalived reported a priority change, no transition.
+	inPriority
+	// inCloudReady: the cloud provider was set up after the daemon
+	// started.
+	inCloudReady
 )
 
 type input struct {
 	kind  inputKind
 	state State
+	// priority is keepalived's priority with inState and inPriority; -1
+	// when the line carried none.
+	priority int
 	// rxLowerPri marks MASTER_RX_LOWER_PRI: another node claims MASTER
 	// with a lower priority, and a fresh announcement wins the segment
 	// back.
@@ -61,8 +74,9 @@ type input struct {
 type action int
 
 const (
-	// actPersist records the new state (write and rename; the fsync
-	// comes after the first announcement, off the hot path).
+	// actPersist records the new state with one pwrite, before any other
+	// action: a crash after an announcement must not restart with the
+	// old state.
 	actPersist action = iota
 	// actAddAll adds every VIP with replace semantics, without reading
 	// first: the fastest path to VIPs present.
@@ -89,45 +103,100 @@ const (
 	actCloudStart
 	// actCloudStop cancels every claim: no mutating call starts after it.
 	actCloudStop
+	// actCloudObserve starts the cloud side read-only: a MASTER restored
+	// from disk has not been confirmed by keepalived in this run.
+	actCloudObserve
+	// actCloudPermit lets a read-only cloud side claim: keepalived said
+	// MASTER again.
+	actCloudPermit
+	// actCloudResume starts the cloud side again as it was (read-only or
+	// claiming): the provider became ready.
+	actCloudResume
+	// actReport reads the interface and reports which VIPs are present.
+	actReport
+	// actLog logs the transition with its phase timings.
+	actLog
+	// actSync asks for the record to be made durable, off the actor.
+	actSync
 )
 
 // decide returns the next state and the actions for an input. It is pure:
-// the actor carries the actions out.
+// the actor carries the actions out, in order, and infers nothing.
 func decide(cur State, in input) (State, []action) {
 	switch in.kind {
 	case inState:
 		if in.state != cur {
 			if in.state == StateMaster {
-				return StateMaster, []action{actPersist, actBurst, actAddAll, actCloudStart}
+				return StateMaster, []action{actPersist, actBurst, actAddAll, actCloudStart, actReport, actLog, actSync}
 			}
-			return in.state, []action{actPersist, actCloudStop, actStopAnnouncing, actRemoveAll}
+			return in.state, leave
 		}
-		// The same state again is a reminder: make sure it holds.
+		// The same state again is a reminder: make sure it holds. For a
+		// MASTER restored from disk it is also keepalived's confirmation.
 		if cur == StateMaster {
 			if in.rxLowerPri {
-				return cur, []action{actEnsurePresent, actBurst}
+				return cur, []action{actEnsurePresent, actBurst, actCloudPermit, actReport}
 			}
-			return cur, []action{actEnsurePresent, actBurstIfAdded}
+			return cur, []action{actEnsurePresent, actBurstIfAdded, actCloudPermit, actReport}
 		}
-		return cur, []action{actRemoveAll}
+		return cur, []action{actRemoveAll, actReport}
 	case inDead:
 		if cur == StateFault {
 			return cur, nil
 		}
-		return StateFault, []action{actPersist, actCloudStop, actStopAnnouncing, actRemoveAll}
-	case inAddrChange:
+		return StateFault, leave
+	case inAddrChange, inAddRetry:
 		switch cur {
 		case StateUnknown:
 			return cur, nil
 		case StateMaster:
-			return cur, []action{actEnsurePresent, actBurstIfAdded}
+			return cur, []action{actEnsurePresent, actBurstIfAdded, actReport}
 		default:
-			return cur, []action{actRemoveAll}
+			if in.kind == inAddRetry {
+				return cur, nil
+			}
+			return cur, []action{actRemoveAll, actReport}
+		}
+	case inLinkUp:
+		switch cur {
+		case StateUnknown:
+			return cur, nil
+		case StateMaster:
+			return cur, []action{actEnsurePresent, actBurst, actReport}
+		default:
+			return cur, []action{actRemoveAll, actReport}
 		}
 	case inRefresh:
 		if cur == StateMaster {
 			return cur, []action{actBurst}
 		}
+	case inCloudReady:
+		if cur == StateMaster {
+			return cur, []action{actCloudResume}
+		}
 	}
 	return cur, nil
+}
+
+// leave is what every transition to a state other than MASTER does.
+var leave = []action{actPersist, actCloudStop, actStopAnnouncing, actRemoveAll, actReport, actLog, actSync}
+
+// restored is what a MASTER restored from disk does when its actor starts:
+// keep every address (replace, never remove), announce, and read the cloud
+// without claiming until keepalived confirms.
+var restored = []action{actEnsurePresent, actBurst, actCloudObserve, actReport}
+
+// handedOver is what a MASTER's new actor does after a reload changed its
+// instance: add the VIPs now configured, announce (which also resumes the
+// refresh), and start a new cloud side when the resources changed, as the
+// old one was (read-only until keepalived confirms, or claiming).
+func handedOver(newCloud, readOnly bool) []action {
+	acts := []action{actEnsurePresent, actBurst}
+	switch {
+	case newCloud && readOnly:
+		acts = append(acts, actCloudObserve)
+	case newCloud:
+		acts = append(acts, actCloudStart)
+	}
+	return append(acts, actReport)
 }

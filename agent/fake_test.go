@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"errors"
 	"fmt"
 	"net/netip"
 	"sync"
@@ -16,6 +17,10 @@ type fakeNet struct {
 	ops     []string
 	missing map[string]bool
 	onOp    func(op string)
+	// failAdds fails that many adds; failAnnounce fails every
+	// announcement.
+	failAdds     int
+	failAnnounce bool
 }
 
 func newFakeNet(ifaces ...string) *fakeNet {
@@ -38,6 +43,11 @@ func (f *fakeNet) Add(ifname string, p netip.Prefix) error {
 	defer f.mu.Unlock()
 	if f.addrs[ifname] == nil {
 		return fmt.Errorf("%s: %w", ifname, netif.ErrNoInterface)
+	}
+	if f.failAdds > 0 {
+		f.failAdds--
+		f.record("add failed " + p.String())
+		return errors.New("netlink: file exists (injected)")
 	}
 	f.addrs[ifname][p] = true
 	f.record("add " + p.String())
@@ -70,6 +80,10 @@ func (f *fakeNet) List(ifname string) ([]netip.Prefix, error) {
 func (f *fakeNet) Announce(ifname string, vip netip.Addr, reply bool) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failAnnounce {
+		f.record("announce failed " + vip.String())
+		return errors.New("sendto: no buffer space (injected)")
+	}
 	f.record("announce " + vip.String())
 	return nil
 }

@@ -3,11 +3,13 @@ package agent
 import (
 	"context"
 	"errors"
+	"fmt"
 	"log/slog"
 	"net/netip"
 	"sync"
 	"time"
 
+	"github.com/havip-agent/havip-agent/agent/keepalived"
 	"github.com/havip-agent/havip-agent/agent/netif"
 )
 
@@ -56,7 +58,6 @@ type Transition struct {
 type pending struct {
 	input
 	received time.Time
-	priority int
 	source   string
 }
 
@@ -87,10 +88,20 @@ type instance struct {
 	// marks a v6 announcement held back until the add.
 	vipsAdded bool
 	v6Owed    bool
-	// logPending: the first announcement went out; its log line and
-	// fsync are due after the current actions.
-	logPending bool
-	missingIf  bool
+	missingIf bool
+	// addRetry re-adds VIPs whose netlink add failed, with backoff from
+	// addRetryMin; addFailures counts the failed adds of the streak.
+	addRetry    *time.Timer
+	addDelay    time.Duration
+	addFailures int
+	addLogged   time.Time
+	// cloudReadOnly: the cloud side was started read-only for a MASTER
+	// restored from disk, and keepalived has not confirmed it yet.
+	cloudReadOnly bool
+	// bootID and kaIdentity stamp each record with the boot and the
+	// keepalived process it was written under.
+	bootID     string
+	kaIdentity func() (keepalived.Identity, bool)
 
 	snapMu sync.Mutex
 	snap   instanceSnapshot
@@ -102,6 +113,14 @@ type instance struct {
 	pingC chan chan struct{}
 	// onTransition is told every state change (systemd STATUS).
 	onTransition func()
+	// stopRun stops the actor loop and waits for it (set by the daemon).
+	stopRun func()
+	// forward, once set, receives what is posted to this instance: a
+	// reload replaced it.
+	forward *instance
+	// handover: this actor continues the state of one a reload replaced
+	// (takeOver); handoverCloud: with a new cloud side.
+	handover, handoverCloud bool
 }
 
 type instanceSnapshot struct {
@@ -129,6 +148,7 @@ func newInstance(cfg InstanceConfig, net Network, st *store, log *slog.Logger, o
 		priority: -1,
 		burst:    stoppedTimer(),
 		refresh:  stoppedTimer(),
+		addRetry: stoppedTimer(),
 	}
 	in.publish()
 	return in
@@ -147,11 +167,24 @@ func (in *instance) restore(r record) {
 	in.publish()
 }
 
+// startAfter sets the generation an instance with no trusted record
+// continues from; its state stays unknown.
+func (in *instance) startAfter(gen uint64) {
+	in.gen = gen
+	in.publish()
+}
+
 // post queues an input without blocking. A state (or keepalived's death)
 // replaces any state still queued: only the latest matters, which is how a
 // backlog of transitions collapses to its last one.
 func (in *instance) post(p pending) {
 	in.mu.Lock()
+	if in.forward != nil {
+		fw := in.forward
+		in.mu.Unlock()
+		fw.post(p)
+		return
+	}
 	switch p.kind {
 	case inState, inDead:
 		q := in.queue[:0]
@@ -161,15 +194,19 @@ func (in *instance) post(p pending) {
 			}
 		}
 		in.queue = append(q, p)
-	case inAddrChange:
-		for _, x := range in.queue {
-			if x.kind == inAddrChange {
+	default:
+		// Every other kind is a level, not an edge: one queued is
+		// enough, and the latest priority is the one that counts. The
+		// queue therefore holds at most one input of each kind.
+		for i, x := range in.queue {
+			if x.kind == p.kind {
+				if p.kind == inPriority {
+					in.queue[i] = p
+				}
 				in.mu.Unlock()
 				return
 			}
 		}
-		in.queue = append(in.queue, p)
-	default:
 		in.queue = append(in.queue, p)
 	}
 	in.mu.Unlock()
@@ -177,13 +214,6 @@ func (in *instance) post(p pending) {
 	case in.wake <- struct{}{}:
 	default:
 	}
-}
-
-// setPriority records a priority change (no transition).
-func (in *instance) setPriority(p int) {
-	in.snapMu.Lock()
-	in.snap.priority = p
-	in.snapMu.Unlock()
 }
 
 func (in *instance) take() []pending {
@@ -199,15 +229,19 @@ func (in *instance) take() []pending {
 func (in *instance) run(ctx context.Context) {
 	defer in.burst.Stop()
 	defer in.refresh.Stop()
+	defer in.addRetry.Stop()
 	if p, ok := in.net.(interface{ Prepare(string) error }); ok {
 		// Best effort: an interface that does not exist yet is
 		// prepared on first use.
 		_ = p.Prepare(in.cfg.Interface)
 	}
-	if in.cur == StateMaster && !in.hasQueuedState() {
-		// Restarted while MASTER: keep every address (replace, never
-		// remove), announce, and resume the refresh.
-		in.execute(time.Now(), []action{actEnsurePresent, actBurst, actCloudStart})
+	switch {
+	case in.cur != StateMaster || in.hasQueuedState():
+	case in.handover:
+		in.execute(time.Now(), handedOver(in.handoverCloud, in.cloudReadOnly))
+		in.publish()
+	default:
+		in.execute(time.Now(), restored)
 		in.publish()
 	}
 	var recheck <-chan time.Time
@@ -219,9 +253,8 @@ func (in *instance) run(ctx context.Context) {
 	for {
 		select {
 		case <-ctx.Done():
-			if in.cloud != nil {
-				in.cloud.stop()
-			}
+			// The cloud side is the daemon's to stop: a reload may
+			// hand it to the next actor.
 			return
 		case <-in.wake:
 			for _, p := range in.take() {
@@ -229,7 +262,8 @@ func (in *instance) run(ctx context.Context) {
 			}
 		case <-in.burst.C:
 			in.announceAll()
-			in.afterFirstAnnouncement()
+		case <-in.addRetry.C:
+			in.apply(pending{input: input{kind: inAddRetry}, received: time.Now()})
 		case <-in.refresh.C:
 			in.apply(pending{input: input{kind: inRefresh}, received: time.Now()})
 		case <-recheck:
@@ -252,7 +286,7 @@ func (in *instance) hasQueuedState() bool {
 }
 
 func (in *instance) apply(p pending) {
-	if p.kind == inState && p.priority >= 0 {
+	if (p.kind == inState || p.kind == inPriority) && p.priority >= 0 {
 		in.priority = p.priority
 	}
 	next, acts := decide(in.cur, p.input)
@@ -266,12 +300,6 @@ func (in *instance) apply(p pending) {
 		in.publish()
 	}
 	in.execute(p.received, acts)
-	if len(acts) > 0 {
-		present := in.cur == StateMaster
-		for _, v := range in.cfg.VIPs {
-			in.obs.VIPPresent(in.cfg.Name, v.String(), present)
-		}
-	}
 	if changed {
 		// Metrics and systemd's STATUS after the actions: nothing but
 		// the actions sits on the failover path.
@@ -283,10 +311,6 @@ func (in *instance) apply(p pending) {
 		if in.onTransition != nil {
 			in.onTransition()
 		}
-	}
-	if t := in.trans; t != nil && t.Generation == in.gen && next != StateMaster && len(acts) > 0 && acts[0] == actPersist {
-		in.logTransition(t)
-		in.syncState()
 	}
 	in.publish()
 }
@@ -300,10 +324,15 @@ func (in *instance) execute(received time.Time, acts []action) {
 				in.fail("persist", err)
 			}
 		case actAddAll:
+			failed := false
 			for _, v := range in.cfg.VIPs {
 				if err := in.net.Add(in.cfg.Interface, v); err != nil {
-					in.fail("add", err)
+					in.addFailed(v, err)
+					failed = true
 				}
+			}
+			if !failed {
+				in.addSucceeded()
 			}
 			in.markVIPs(received)
 			in.addedVIPs()
@@ -318,21 +347,105 @@ func (in *instance) execute(received time.Time, acts []action) {
 		case actStopAnnouncing:
 			in.burst.Stop()
 			in.refresh.Stop()
+			in.addRetry.Stop()
+			in.addDelay, in.addFailures = 0, 0
 			in.burstLeft = 0
 		case actRemoveAll:
 			in.removeAll()
 			in.markVIPs(received)
 		case actCloudStart:
+			in.cloudReadOnly = false
 			if in.cloud != nil {
-				in.cloud.start(in.gen, received)
+				in.cloud.start(in.gen, received, true)
+			}
+		case actCloudObserve:
+			in.cloudReadOnly = true
+			if in.cloud != nil {
+				in.cloud.start(in.gen, received, false)
+			}
+		case actCloudPermit:
+			if in.cloudReadOnly {
+				in.cloudReadOnly = false
+				in.log.Info("keepalived confirmed the restored MASTER; the cloud may now be claimed")
+				if in.cloud != nil {
+					in.cloud.permitWrites(in.gen)
+				}
+			}
+		case actCloudResume:
+			if in.cloud != nil {
+				in.cloud.start(in.gen, received, !in.cloudReadOnly)
 			}
 		case actCloudStop:
+			in.cloudReadOnly = false
 			if in.cloud != nil {
 				in.cloud.stop()
 			}
+		case actReport:
+			in.reportVIPs()
+		case actLog:
+			if t := in.trans; t != nil && t.Generation == in.gen {
+				in.logTransition(t)
+			}
+		case actSync:
+			in.store.requestSync(in.cfg.Kind, in.cfg.Name)
 		}
 	}
-	in.afterFirstAnnouncement()
+}
+
+// reportVIPs tells the observer which VIPs the interface holds: what the
+// kernel says, not what the state implies.
+func (in *instance) reportVIPs() {
+	have, err := in.net.List(in.cfg.Interface)
+	if err != nil && !errors.Is(err, netif.ErrNoInterface) {
+		return
+	}
+	present := make(map[netip.Addr]bool, len(have))
+	for _, p := range have {
+		present[p.Addr()] = true
+	}
+	for _, v := range in.cfg.VIPs {
+		in.obs.VIPPresent(in.cfg.Name, v.String(), present[v.Addr()])
+	}
+}
+
+// Bounds of the backoff between retries of a failed netlink add.
+const (
+	addRetryMin = 2 * time.Millisecond
+	addRetryMax = time.Second
+	// addLogEvery spaces the log lines of a streak of failed adds.
+	addLogEvery = 10 * time.Second
+)
+
+// addFailed reports a failed add and schedules a retry: a MASTER without
+// its VIP drops traffic, so the next try comes within milliseconds.
+func (in *instance) addFailed(v netip.Prefix, err error) {
+	if errors.Is(err, netif.ErrNoInterface) {
+		in.fail("add", err)
+		return
+	}
+	in.addFailures++
+	now := time.Now()
+	if in.addFailures == 1 || now.Sub(in.addLogged) >= addLogEvery {
+		in.addLogged = now
+		in.fail("add", fmt.Errorf("%s (attempt %d; retrying): %w", v, in.addFailures, err))
+	} else {
+		in.setError("add", err)
+	}
+	if in.addDelay == 0 {
+		in.addDelay = addRetryMin
+	} else {
+		in.addDelay = min(2*in.addDelay, addRetryMax)
+	}
+	in.addRetry.Reset(in.addDelay)
+}
+
+// addSucceeded ends a streak of failed adds.
+func (in *instance) addSucceeded() {
+	if in.addFailures > 0 {
+		in.log.Info("VIPs added after failed attempts", "failed_attempts", in.addFailures, "interface", in.cfg.Interface)
+	}
+	in.addDelay, in.addFailures = 0, 0
+	in.addRetry.Stop()
 }
 
 func (in *instance) markVIPs(received time.Time) {
@@ -373,16 +486,21 @@ func (in *instance) ensurePresent() {
 	for _, p := range have {
 		present[p.Addr()] = true
 	}
+	failed := false
 	for _, v := range in.cfg.VIPs {
 		if present[v.Addr()] {
 			continue
 		}
 		if err := in.net.Add(in.cfg.Interface, v); err != nil {
-			in.fail("add", err)
+			in.addFailed(v, err)
+			failed = true
 			continue
 		}
 		in.added = true
 		in.log.Info("VIP restored", "vip", v.String(), "interface", in.cfg.Interface)
+	}
+	if !failed {
+		in.addSucceeded()
 	}
 	if in.missingIf {
 		in.missingIf = false
@@ -463,28 +581,6 @@ func (in *instance) announcedNow(n int) {
 		in.announced = true
 		t.FirstAnnouncement = time.Since(t.Received)
 		in.obs.Phase(in.cfg.Name, "first_announcement", t.FirstAnnouncement)
-		in.logPending = true
-	}
-}
-
-// afterFirstAnnouncement logs the transition and makes its record
-// durable once the first announcement is out and the transition's other
-// actions (the cloud claims) have started: the log write and the fsync
-// stay off both paths.
-func (in *instance) afterFirstAnnouncement() {
-	if !in.logPending {
-		return
-	}
-	in.logPending = false
-	if t := in.trans; t != nil {
-		in.logTransition(t)
-	}
-	in.syncState()
-}
-
-func (in *instance) syncState() {
-	if err := in.store.sync(in.cfg.Kind, in.cfg.Name); err != nil {
-		in.fail("persist", err)
 	}
 }
 
@@ -509,6 +605,12 @@ func (in *instance) fail(op string, err error) {
 		return
 	}
 	in.log.Error(op+" failed", "err", err)
+	in.setError(op, err)
+}
+
+// setError records an error in the transition and in the status without
+// logging it.
+func (in *instance) setError(op string, err error) {
 	if t := in.trans; t != nil && t.Generation == in.gen && len(t.Errors) < 8 {
 		t.Errors = append(t.Errors, op+": "+err.Error())
 	}
@@ -518,7 +620,13 @@ func (in *instance) fail(op string, err error) {
 }
 
 func (in *instance) record() record {
-	return record{Kind: in.cfg.Kind, Name: in.cfg.Name, State: in.cur, Generation: in.gen, Since: in.since}
+	r := record{Kind: in.cfg.Kind, Name: in.cfg.Name, State: in.cur, Generation: in.gen, Since: in.since, BootID: in.bootID}
+	if in.kaIdentity != nil {
+		if id, ok := in.kaIdentity(); ok {
+			r.Keepalived = &id
+		}
+	}
+	return r
 }
 
 func (in *instance) publish() {

@@ -15,6 +15,10 @@ type Observer interface {
 	CheckResult(check string, ok bool, d time.Duration)
 	CheckVerdict(check string, healthy bool)
 	CheckInstance(vrrpInstance, check string)
+	// CloudReady reports whether the cloud provider is set up.
+	CloudReady(ready bool)
+	// Reload reports the outcome of a configuration reload.
+	Reload(ok bool)
 }
 
 // nopObserver is used when no observer is configured, so call sites need
@@ -34,3 +38,5 @@ func (nopObserver) FIFOIgnored(string)                      {}
 func (nopObserver) CheckResult(string, bool, time.Duration) {}
 func (nopObserver) CheckVerdict(string, bool)               {}
 func (nopObserver) CheckInstance(string, string)            {}
+func (nopObserver) CloudReady(bool)                         {}
+func (nopObserver) Reload(bool)                             {}

@@ -22,6 +22,17 @@ type Status struct {
 	LinesRead    uint64            `json:"fifo_lines_read"`
 	IgnoredLines map[string]uint64 `json:"fifo_lines_ignored"`
 	Checks       []health.Status   `json:"checks,omitempty"`
+	// Cloud says whether the cloud side is set up, and why not.
+	Cloud *CloudSetupStatus `json:"cloud_setup,omitempty"`
+	// Reload is the outcome of the latest configuration reload.
+	Reload *reloadStatus `json:"reload,omitempty"`
+}
+
+// CloudSetupStatus is whether the cloud provider could be built.
+type CloudSetupStatus struct {
+	Ready  bool      `json:"ready"`
+	Reason string    `json:"reason,omitempty"`
+	Since  time.Time `json:"since"`
 }
 
 // KeepalivedStatus is what the liveness watch knows.
@@ -66,8 +77,15 @@ func (d *Daemon) status() Status {
 		IgnoredLines: map[string]uint64{},
 		Checks:       d.checkStatuses(),
 	}
+	if r := d.reloadStatus(); r.Count > 0 {
+		s.Reload = &r
+	}
+	if d.provider != nil {
+		ready, reason, since := d.provider.status()
+		s.Cloud = &CloudSetupStatus{Ready: ready, Reason: reason, Since: since}
+	}
 	d.kaMu.Lock()
-	s.Keepalived = KeepalivedStatus{Watching: d.cfg.Keepalived.PIDFile != "", State: d.kaState, Detail: d.kaDetail}
+	s.Keepalived = KeepalivedStatus{Watching: d.fixed.Keepalived.PIDFile != "", State: d.kaState, Detail: d.kaDetail}
 	d.kaMu.Unlock()
 	for r, c := range d.ignored {
 		if n := c.n.Load(); n > 0 {
@@ -75,7 +93,7 @@ func (d *Daemon) status() Status {
 		}
 	}
 	lists := map[string]map[netip.Addr]bool{}
-	for _, in := range d.instances {
+	for _, in := range d.table().instances {
 		have, ok := lists[in.cfg.Interface]
 		if !ok {
 			have = map[netip.Addr]bool{}
@@ -113,6 +131,16 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 		fmt.Fprintln(w, "keepalived: not looked at yet")
 	default:
 		fmt.Fprintf(w, "keepalived: %s (%s)\n", s.Keepalived.State, s.Keepalived.Detail)
+	}
+	if c := s.Cloud; c != nil && !c.Ready {
+		fmt.Fprintf(w, "cloud: not set up yet (since %s): %s\n", c.Since.Format(time.RFC3339), c.Reason)
+	}
+	if r := s.Reload; r != nil {
+		if r.OK {
+			fmt.Fprintf(w, "last reload: %s, ok\n", r.At.Format(time.RFC3339))
+		} else {
+			fmt.Fprintf(w, "last reload: %s, REFUSED (running configuration kept): %s\n", r.At.Format(time.RFC3339), r.Error)
+		}
 	}
 	for _, in := range s.Instances {
 		since := "never"

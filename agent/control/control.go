@@ -24,7 +24,12 @@ const (
 	OpNotify = "notify"
 	OpStatus = "status"
 	OpCheck  = "check"
+	OpReload = "reload"
 )
+
+// maxConns bounds the connections served at once; more wait in the
+// kernel's backlog.
+const maxConns = 16
 
 // maxRequest bounds what the daemon reads from one client.
 const maxRequest = 64 << 10
@@ -49,6 +54,8 @@ type Handler interface {
 	Notify(args []string) error
 	Status() any
 	Check(name string) (verdict string, err error)
+	// Reload reads the configuration file again and applies it.
+	Reload() error
 }
 
 // readOnly reports whether an operation may be sent by socket group members.
@@ -64,7 +71,15 @@ type Server struct {
 	inGrp func(uid, gid uint32) bool
 	cred  func(*net.UnixConn) (*unix.Ucred, error)
 	self  uint32
+	// refuse, when set, names peers whose write requests are refused
+	// whatever their uid: the daemon's own health checks.
+	refuse func(pid int) bool
 }
+
+// RefuseWritesFrom makes the server refuse write requests from the
+// processes f accepts (call before Serve). A health check runs as the
+// daemon's own user, which may otherwise send anything.
+func (s *Server) RefuseWritesFrom(f func(pid int) bool) { s.refuse = f }
 
 // Listen creates the socket at path: mode 0600, or 0660 with group when
 // group is not empty. A stale socket left by a killed daemon is replaced;
@@ -115,16 +130,32 @@ func Listen(path, group string, log *slog.Logger) (*Server, error) {
 // Serve answers requests until ctx is done, then waits for open
 // connections to finish.
 func (s *Server) Serve(ctx context.Context, h Handler) {
+	stop := make(chan struct{})
+	defer close(stop)
 	go func() {
-		<-ctx.Done()
+		select {
+		case <-ctx.Done():
+		case <-stop:
+		}
 		s.ln.Close()
 	}()
+	sem := make(chan struct{}, maxConns)
 	for {
+		select {
+		case sem <- struct{}{}:
+		case <-ctx.Done():
+			s.wg.Wait()
+			return
+		}
 		c, err := s.ln.AcceptUnix()
 		if err != nil {
+			<-sem
 			if ctx.Err() == nil {
 				s.log.Error("control socket accept failed", "err", err)
-				time.Sleep(100 * time.Millisecond)
+				select {
+				case <-ctx.Done():
+				case <-time.After(100 * time.Millisecond):
+				}
 				continue
 			}
 			s.wg.Wait()
@@ -133,6 +164,7 @@ func (s *Server) Serve(ctx context.Context, h Handler) {
 		s.wg.Add(1)
 		go func() {
 			defer s.wg.Done()
+			defer func() { <-sem }()
 			s.handle(c, h)
 		}()
 	}
@@ -142,6 +174,7 @@ func (s *Server) handle(c *net.UnixConn, h Handler) {
 	defer c.Close()
 	c.SetDeadline(time.Now().Add(5 * time.Second))
 	resp := s.answer(c, h)
+	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	b, _ := json.Marshal(resp)
 	c.Write(append(b, '\n'))
 }
@@ -160,6 +193,10 @@ func (s *Server) answer(c *net.UnixConn, h Handler) Response {
 	// Root (keepalived's notify programs, an operator) and the daemon's
 	// own user may do anything; the socket group only read.
 	allowed := cred.Uid == 0 || cred.Uid == s.self || (s.gid >= 0 && readOnly(req.Op) && s.inGrp(cred.Uid, uint32(s.gid)))
+	if allowed && !readOnly(req.Op) && s.refuse != nil && s.refuse(int(cred.Pid)) {
+		s.log.Warn("control request from a health check refused", "op", req.Op, "pid", cred.Pid)
+		return Response{Error: fmt.Sprintf("permission denied: a health check may not send %q", req.Op)}
+	}
 	if !allowed {
 		s.log.Warn("control request refused", "op", req.Op, "uid", cred.Uid, "pid", cred.Pid)
 		return Response{Error: fmt.Sprintf("permission denied: uid %d may not send %q", cred.Uid, req.Op)}
@@ -176,6 +213,11 @@ func (s *Server) answer(c *net.UnixConn, h Handler) Response {
 			return Response{Error: err.Error()}
 		}
 		return Response{OK: true, Status: b}
+	case OpReload:
+		if err := h.Reload(); err != nil {
+			return Response{Error: err.Error()}
+		}
+		return Response{OK: true}
 	case OpCheck:
 		v, err := h.Check(req.Name)
 		if err != nil {

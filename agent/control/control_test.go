@@ -13,7 +13,15 @@ import (
 	"golang.org/x/sys/unix"
 )
 
-type handler struct{ notified [][]string }
+type handler struct {
+	notified [][]string
+	reloads  int
+}
+
+func (h *handler) Reload() error {
+	h.reloads++
+	return nil
+}
 
 func (h *handler) Notify(args []string) error {
 	if len(args) == 0 {

@@ -5,9 +5,11 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"io"
 	"os"
 	"strconv"
 	"strings"
+	"sync/atomic"
 	"syscall"
 	"time"
 )
@@ -31,8 +33,9 @@ type WatchOptions struct {
 // or a crash nothing is written, and without the watcher the node would go
 // on announcing VIPs that its peer has taken over.
 type Watcher struct {
-	opts WatchOptions
-	kill func(pid int, sig syscall.Signal) error
+	opts    WatchOptions
+	kill    func(pid int, sig syscall.Signal) error
+	current atomic.Pointer[Identity]
 }
 
 // NewWatcher returns a Watcher; it does nothing until Run.
@@ -60,7 +63,12 @@ func (w *Watcher) Run(ctx context.Context, onChange func(alive bool, why string)
 	)
 	start := time.Now()
 	for {
-		err := w.Check()
+		id, err := w.Identify()
+		if err == nil {
+			w.current.Store(&id)
+		} else {
+			w.current.Store(nil)
+		}
 		now := time.Now()
 		switch {
 		case err == nil:
@@ -91,14 +99,58 @@ func (w *Watcher) Run(ctx context.Context, onChange func(alive bool, why string)
 
 // Check looks once: nil when the pid file names a live keepalived process.
 func (w *Watcher) Check() error {
-	b, err := os.ReadFile(w.opts.PIDFile)
+	_, err := w.Identify()
+	return err
+}
+
+// Identity names one keepalived process: a pid alone may be reused, so it
+// comes with the process's start time (when /proc shows it) and the
+// modification time of the pid file keepalived wrote when it started.
+type Identity struct {
+	PID int `json:"pid"`
+	// Start is the process's start time in clock ticks since boot (field
+	// 22 of /proc/PID/stat); 0 when /proc hides the process.
+	Start uint64 `json:"start,omitempty"`
+	// PIDFileMtime is the pid file's modification time, in nanoseconds.
+	PIDFileMtime int64 `json:"pid_file_mtime"`
+}
+
+// Same reports whether two identities name the same process. A start
+// time is compared only when both have one (ProtectProc may hide it).
+func (id Identity) Same(o Identity) bool {
+	if id.PID != o.PID || id.PIDFileMtime != o.PIDFileMtime {
+		return false
+	}
+	return id.Start == 0 || o.Start == 0 || id.Start == o.Start
+}
+
+// Identify looks once and names the live keepalived process the pid file
+// points at; an error says why there is none.
+func (w *Watcher) Identify() (Identity, error) {
+	// Non-blocking: a FIFO put in the pid file's place must not hang the
+	// watch.
+	f, err := os.OpenFile(w.opts.PIDFile, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
-		return fmt.Errorf("keepalived pid file: %w", err)
+		return Identity{}, fmt.Errorf("keepalived pid file: %w", err)
+	}
+	fi, err := f.Stat()
+	var b []byte
+	if err == nil {
+		if !fi.Mode().IsRegular() {
+			err = fmt.Errorf("%s is not a regular file", w.opts.PIDFile)
+		} else {
+			b, err = io.ReadAll(io.LimitReader(f, 64))
+		}
+	}
+	f.Close()
+	if err != nil {
+		return Identity{}, fmt.Errorf("keepalived pid file: %w", err)
 	}
 	pid, err := strconv.Atoi(strings.TrimSpace(string(b)))
 	if err != nil || pid <= 0 {
-		return fmt.Errorf("keepalived pid file %s: %q is not a pid", w.opts.PIDFile, clip(strings.TrimSpace(string(b))))
+		return Identity{}, fmt.Errorf("keepalived pid file %s: %q is not a pid", w.opts.PIDFile, clip(strings.TrimSpace(string(b))))
 	}
+	id := Identity{PID: pid, PIDFileMtime: fi.ModTime().UnixNano()}
 	dir := w.opts.Proc + "/" + strconv.Itoa(pid)
 	comm, err := os.ReadFile(dir + "/comm")
 	if err != nil {
@@ -106,21 +158,39 @@ func (w *Watcher) Check() error {
 		// not ptrace is absent from /proc although it runs: ask the
 		// kernel directly. EPERM also means the process exists.
 		if kerr := w.kill(pid, 0); kerr == nil || errors.Is(kerr, syscall.EPERM) {
-			return nil
+			return id, nil
 		}
-		return fmt.Errorf("keepalived process %d (from %s) is gone", pid, w.opts.PIDFile)
+		return Identity{}, fmt.Errorf("keepalived process %d (from %s) is gone", pid, w.opts.PIDFile)
 	}
 	if name := string(bytes.TrimSpace(comm)); name != "keepalived" {
-		return fmt.Errorf("process %d (from %s) is %q, not keepalived", pid, w.opts.PIDFile, clip(name))
+		return Identity{}, fmt.Errorf("process %d (from %s) is %q, not keepalived", pid, w.opts.PIDFile, clip(name))
 	}
 	stat, err := os.ReadFile(dir + "/stat")
 	if err != nil {
-		return fmt.Errorf("keepalived process %d is gone", pid)
+		return Identity{}, fmt.Errorf("keepalived process %d is gone", pid)
 	}
 	// The state follows the parenthesised command name; a zombie has
 	// exited even though its pid still exists.
-	if i := bytes.LastIndexByte(stat, ')'); i >= 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X') {
-		return fmt.Errorf("keepalived process %d has exited", pid)
+	i := bytes.LastIndexByte(stat, ')')
+	if i >= 0 && i+2 < len(stat) && (stat[i+2] == 'Z' || stat[i+2] == 'X') {
+		return Identity{}, fmt.Errorf("keepalived process %d has exited", pid)
 	}
-	return nil
+	if i >= 0 {
+		// After ") " come the fields from the third on; the start time
+		// is the 22nd.
+		if f := strings.Fields(string(stat[i+1:])); len(f) > 19 {
+			id.Start, _ = strconv.ParseUint(f[19], 10, 64)
+		}
+	}
+	return id, nil
+}
+
+// Current returns the identity of the keepalived process seen by the
+// latest look of Run; ok is false when Run has seen none (yet, or now).
+func (w *Watcher) Current() (Identity, bool) {
+	p := w.current.Load()
+	if p == nil {
+		return Identity{}, false
+	}
+	return *p, true
 }

@@ -93,3 +93,65 @@ func TestWatcherRun(t *testing.T) {
 	os.WriteFile(pidFile, []byte("42"), 0o644)
 	expect(true)
 }
+
+// The identity of a keepalived process is what a state record is judged
+// by after an agent restart: a pid alone may be reused.
+func TestWatcherIdentify(t *testing.T) {
+	proc, pidFile := fakeProc(t, "42", "keepalived", "S")
+	stat := "42 (keepalived) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 555 0 0"
+	os.WriteFile(filepath.Join(proc, "42", "stat"), []byte(stat), 0o644)
+	w := NewWatcher(WatchOptions{PIDFile: pidFile, Proc: proc, DeadAfter: time.Second})
+	w.kill = func(int, syscall.Signal) error { return syscall.ESRCH }
+	id, err := w.Identify()
+	if err != nil || id.PID != 42 || id.Start != 555 || id.PIDFileMtime == 0 {
+		t.Fatalf("Identify = %+v, %v", id, err)
+	}
+	// keepalived restarted with the same pid: a new pid file.
+	later := time.Now().Add(time.Minute)
+	os.Chtimes(pidFile, later, later)
+	id2, _ := w.Identify()
+	if id.Same(id2) {
+		t.Errorf("%+v and %+v are the same process", id, id2)
+	}
+	// Hidden by ProtectProc: no start time, still the same process.
+	if !id.Same(Identity{PID: 42, PIDFileMtime: id.PIDFileMtime}) {
+		t.Error("a hidden start time made it another process")
+	}
+	if id.Same(Identity{PID: 42, Start: 556, PIDFileMtime: id.PIDFileMtime}) {
+		t.Error("another start time is the same process")
+	}
+	// A pid file that is a FIFO must not hang the watch.
+	os.Remove(pidFile)
+	if err := syscall.Mkfifo(pidFile, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := w.Identify(); err == nil || !strings.Contains(err.Error(), "not a regular file") {
+		t.Errorf("fifo pid file: %v", err)
+	}
+}
+
+func TestWatcherCurrent(t *testing.T) {
+	proc, pidFile := fakeProc(t, "42", "keepalived", "S")
+	w := NewWatcher(WatchOptions{PIDFile: pidFile, Proc: proc, DeadAfter: 50 * time.Millisecond, Poll: 10 * time.Millisecond})
+	w.kill = func(int, syscall.Signal) error { return syscall.ESRCH }
+	if _, ok := w.Current(); ok {
+		t.Fatal("identity before the first look")
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	seen := make(chan bool, 4)
+	go w.Run(ctx, func(alive bool, _ string) { seen <- alive })
+	if !<-seen {
+		t.Fatal("not alive")
+	}
+	if id, ok := w.Current(); !ok || id.PID != 42 {
+		t.Errorf("Current = %+v %v", id, ok)
+	}
+	os.Remove(pidFile)
+	if <-seen {
+		t.Fatal("still alive")
+	}
+	if _, ok := w.Current(); ok {
+		t.Error("identity kept after keepalived went")
+	}
+}

@@ -18,6 +18,9 @@ type Change struct {
 	Addr netip.Addr
 	// Present tells whether the address (or the link) now exists.
 	Present bool
+	// Up tells, for a link change, whether the link is up with a carrier
+	// (IFF_UP and IFF_LOWER_UP).
+	Up bool
 	// Resync is set when events may have been lost (the kernel's buffer
 	// overflowed): consumers must re-read everything they care about.
 	Resync bool
@@ -80,7 +83,8 @@ func Watch(ctx context.Context, fn func(Change)) error {
 			} else {
 				delete(names, a.Index)
 			}
-			fn(Change{Interface: a.Name, Present: present})
+			up := present && a.RawFlags&unix.IFF_UP != 0 && a.RawFlags&unix.IFF_LOWER_UP != 0
+			fn(Change{Interface: a.Name, Present: present, Up: up})
 		}
 		errMu.Lock()
 		resync := lost

@@ -10,12 +10,11 @@ import (
 	"fmt"
 	"io"
 	"log/slog"
-	"net"
-	"net/http"
 	"os"
 	"os/signal"
 	"os/user"
 	"runtime"
+	"sync"
 	"syscall"
 	"time"
 
@@ -26,6 +25,7 @@ import (
 	"github.com/havip-agent/havip-agent/agent/control"
 	"github.com/havip-agent/havip-agent/agent/keepalived"
 	"github.com/havip-agent/havip-agent/agent/metrics"
+	"github.com/havip-agent/havip-agent/cloud"
 	"github.com/havip-agent/havip-agent/health"
 )
 
@@ -41,6 +41,7 @@ commands:
   run            run the daemon
   notify TYPE NAME STATE [PRIORITY]
                  pass a keepalived notify event to the daemon
+  reload         make the daemon read its configuration again (ExecReload)
   status [-json] show the daemon's state
   check NAME     exit 0 if check NAME is healthy, 1 if failed, 2 if unknown
   config check [-cloud] [-keepalived FILE]
@@ -51,7 +52,7 @@ Every command takes -config FILE (default ` + config.DefaultPath + `).
 `
 
 func main() {
-	os.Exit(run(os.Args[1:], os.Stdout, os.Stderr))
+	os.Exit(run(context.Background(), os.Args[1:], os.Stdout, os.Stderr))
 }
 
 // Exit statuses.
@@ -62,7 +63,7 @@ const (
 	exitUnknown = 2
 )
 
-func run(args []string, stdout, stderr io.Writer) int {
+func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 	if len(args) == 0 {
 		fmt.Fprint(stderr, usage)
 		return exitUsage
@@ -70,7 +71,9 @@ func run(args []string, stdout, stderr io.Writer) int {
 	cmd, rest := args[0], args[1:]
 	switch cmd {
 	case "run":
-		return cmdRun(rest, stderr)
+		return cmdRun(ctx, rest, stderr)
+	case "reload":
+		return cmdReload(rest, stderr)
 	case "notify":
 		return cmdNotify(rest, stderr)
 	case "status":
@@ -113,7 +116,7 @@ func flags(name string, args []string, stderr io.Writer, define func(*flag.FlagS
 	return fs, cfgPath, true
 }
 
-func cmdRun(args []string, stderr io.Writer) int {
+func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	fs, cfgPath, ok := flags("run", args, stderr, nil)
 	if !ok {
 		return exitUsage
@@ -121,50 +124,91 @@ func cmdRun(args []string, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return usageErr(stderr, "run takes no arguments")
 	}
+	// From the start: SIGHUP's default would end the daemon, and systemd
+	// counts that as a clean exit and does not restart it.
+	hup := make(chan os.Signal, 1)
+	signal.Notify(hup, syscall.SIGHUP)
+	defer signal.Stop(hup)
 	cfg, err := loadConfig(cfgPath)
 	if err != nil {
 		fmt.Fprintf(stderr, "%v\nhavip-agent: not starting: the configuration has errors\n", err)
 		return exitUsage
 	}
 	log := newLogger(cfg.Agent, stderr)
-	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
+	for _, w := range cfg.Warnings() {
+		log.Warn("configuration warning", "warning", w)
+	}
+	// A write to a log pipe whose reader went away must fail, not kill
+	// the daemon (Go's default for SIGPIPE on stdout and stderr).
+	signal.Ignore(syscall.SIGPIPE)
+	ctx, stop := signal.NotifyContext(ctx, syscall.SIGTERM, syscall.SIGINT)
 	defer stop()
 	m := metrics.New(metrics.BuildInfo{Version: version, Revision: revision})
-	client, background, err := cloudClient(ctx, cfg, log, m.CloudRequest)
-	if err != nil {
-		log.Error("cannot start", "err", err)
-		return exitFail
-	}
-	opts := agent.Options{Config: cfg, Logger: log, Version: version, Observer: m,
+	opts := agent.Options{Config: cfg, Logger: log, Version: version, Observer: m, LoadConfig: loadConfig,
 		Notify: func(state string) { sdnotify.SdNotify(false, state) },
 		Ready:  func() { sdnotify.SdNotify(false, sdnotify.SdNotifyReady) }}
 	if wd, err := sdnotify.SdWatchdogEnabled(false); err == nil && wd > 0 {
 		opts.WatchdogInterval = wd
 	}
-	if client != nil {
-		opts.Cloud = client
-		go background(ctx)
-		log.Info("cloud claims enabled", "provider", "bce", "region", cfg.Cloud.Region, "instance_id", client.NodeID(), "dry_run", cfg.Cloud.DryRun)
+	if cfg.Cloud.Enabled() {
+		// Built in the background: a metadata service or credentials
+		// that are not there yet must not keep the local path down.
+		opts.CloudSetup = func(ctx context.Context) (cloud.Provider, func(context.Context), error) {
+			client, background, err := cloudClient(ctx, cfg, log, m.CloudRequest)
+			if err != nil {
+				return nil, nil, err
+			}
+			log.Info("cloud claims enabled", "provider", "bce", "region", cfg.Cloud.Region, "instance_id", client.NodeID(), "dry_run", cfg.Cloud.DryRun)
+			return client, background, nil
+		}
 	}
 	d, err := agent.New(opts)
+	if errors.Is(err, agent.ErrAlreadyRunning) {
+		fmt.Fprintf(stderr, "havip-agent: not starting: %v\n", err)
+		return exitUsage
+	}
 	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFail
 	}
+	var wg sync.WaitGroup
+	defer wg.Wait()
+	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
+	defer stopServing()
 	if cfg.Metrics.Listen != "" {
 		// Listening before Run: READY=1 must mean the endpoint answers.
-		ln, err := net.Listen("tcp", cfg.Metrics.Listen)
+		srv, err := metrics.Listen(cfg.Metrics.Listen, m.Handler(d.Ready), log, metrics.ServerOptions{Rejected: m.ConnectionRejected})
 		if err != nil {
 			log.Error("cannot start", "err", fmt.Errorf("metrics.listen: %w", err))
 			return exitFail
 		}
-		srv := &http.Server{Handler: m.Handler(d.Ready), ReadHeaderTimeout: 5 * time.Second}
-		go srv.Serve(ln)
-		defer srv.Close()
-		log.Info("metrics listening", "address", ln.Addr().String())
+		wg.Add(1)
+		go func() {
+			defer wg.Done()
+			if err := srv.Serve(serveCtx); err != nil {
+				log.Error("metrics endpoint stopped", "err", err)
+			}
+		}()
+		log.Info("metrics listening", "address", srv.Addr().String())
 	}
+	wg.Add(1)
+	go func() {
+		defer wg.Done()
+		for {
+			select {
+			case <-serveCtx.Done():
+				return
+			case <-hup:
+				if err := d.Reload(); err == nil {
+					log.Info("reloaded on SIGHUP")
+				}
+			}
+		}
+	}()
 
-	if err := d.Run(ctx); err != nil {
+	err = d.Run(ctx)
+	stopServing()
+	if err != nil {
 		log.Error("cannot start", "err", err)
 		return exitFail
 	}
@@ -194,19 +238,43 @@ func newLogger(a config.Agent, w io.Writer) *slog.Logger {
 	return slog.New(slog.NewTextHandler(w, opts))
 }
 
-// socketPath finds the control socket through the configuration; a
-// configuration that cannot be read falls back to the default socket, so
-// the client commands work even when only the daemon may read the file.
+// socketPath finds the control socket: the client commands read only
+// agent.socket, so that a mistake elsewhere in a file saved while the
+// daemon runs does not break every vrrp_script and notify. A file only the
+// daemon may read falls back to the default socket.
 func socketPath(cfgPath string, stderr io.Writer) (string, bool) {
-	cfg, err := config.Load(cfgPath)
+	sock, err := config.SocketPath(cfgPath)
 	if err != nil {
-		if errors.Is(err, os.ErrNotExist) || errors.Is(err, os.ErrPermission) {
+		if errors.Is(err, os.ErrPermission) {
 			return config.DefaultSocket, true
 		}
 		fmt.Fprintf(stderr, "%v\n", err)
 		return "", false
 	}
-	return cfg.Agent.Socket, true
+	return sock, true
+}
+
+// cmdReload asks the daemon to read its configuration again and waits for
+// the outcome, so that "systemctl reload" fails when the file is refused.
+func cmdReload(args []string, stderr io.Writer) int {
+	fs, cfgPath, ok := flags("reload", args, stderr, nil)
+	if !ok {
+		return exitUsage
+	}
+	if fs.NArg() > 0 {
+		return usageErr(stderr, "reload takes no arguments")
+	}
+	sock, ok := socketPath(cfgPath, stderr)
+	if !ok {
+		return exitFail
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	defer cancel()
+	if _, err := control.Do(ctx, sock, control.Request{Op: control.OpReload}); err != nil {
+		fmt.Fprintf(stderr, "havip-agent reload: %v\n", err)
+		return exitFail
+	}
+	return exitOK
 }
 
 func cmdNotify(args []string, stderr io.Writer) int {

@@ -2,20 +2,45 @@ package main
 
 import (
 	"bytes"
+	"context"
+	"encoding/json"
 	"fmt"
+	"io"
 	"log/slog"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
+	"github.com/havip-agent/havip-agent/agent"
+	"github.com/havip-agent/havip-agent/agent/control"
 	"github.com/havip-agent/havip-agent/cloud/emulator"
 )
 
+// lockedBuffer is a bytes.Buffer a logger and the test may share.
+type lockedBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (l *lockedBuffer) Write(p []byte) (int, error) {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.Write(p)
+}
+
+func (l *lockedBuffer) String() string {
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	return l.b.String()
+}
+
 func runCmd(args ...string) (int, string, string) {
 	var out, errb bytes.Buffer
-	code := run(args, &out, &errb)
+	code := run(context.Background(), args, &out, &errb)
 	return code, out.String(), errb.String()
 }
 
@@ -112,22 +137,47 @@ func TestConfigCheckKeepalived(t *testing.T) {
 	}
 }
 
-func TestRunRefusesLooseCredentials(t *testing.T) {
+// Item 7: a cloud side that cannot be set up (here: a credentials file
+// others may read) used to stop "run" before it opened the FIFO, taking
+// the local path down with it. Now the daemon runs, says why the cloud is
+// not ready, and keeps trying.
+func TestRunStartsWithoutTheCloud(t *testing.T) {
 	cfg := writeConfig(t, goodConfig+`
+[metrics]
+listen = ""
 [cloud]
 provider = "bce"
 instance_id = "i-test"
 credentials = "DIR/credentials.toml"
 endpoint = "http://127.0.0.1:1"
+eip_endpoint = "http://127.0.0.1:1"
 metadata_endpoint = "http://127.0.0.1:1"
 `)
-	creds := filepath.Join(filepath.Dir(cfg), "credentials.toml")
+	dir := filepath.Dir(cfg)
+	creds := filepath.Join(dir, "credentials.toml")
 	os.WriteFile(creds, []byte("access_key_id = \"ak\"\nsecret_access_key = \"very-secret\"\n"), 0o644)
-	code, _, stderr := runCmd("run", "-config", cfg)
-	if code == 0 || !strings.Contains(stderr, "chmod 600") {
-		t.Errorf("loose credentials: exit %d, %q", code, stderr)
+	var stderr lockedBuffer
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan int, 1)
+	go func() { done <- run(ctx, []string{"run", "-config", cfg}, io.Discard, &stderr) }()
+	var st agent.Status
+	deadline := time.Now().Add(10 * time.Second)
+	for time.Now().Before(deadline) {
+		resp, err := control.Do(context.Background(), filepath.Join(dir, "agent.sock"), control.Request{Op: control.OpStatus})
+		if err == nil && json.Unmarshal(resp.Status, &st) == nil && st.Cloud != nil && st.Cloud.Reason != "" {
+			break
+		}
+		time.Sleep(20 * time.Millisecond)
 	}
-	if strings.Contains(stderr, "very-secret") {
+	cancel()
+	code := <-done
+	if st.Cloud == nil || st.Cloud.Ready || !strings.Contains(st.Cloud.Reason, "chmod 600") {
+		t.Errorf("status does not say why the cloud is not ready: %+v", st.Cloud)
+	}
+	if code != 0 || !strings.Contains(stderr.String(), "chmod 600") {
+		t.Errorf("exit %d, stderr %q", code, stderr.String())
+	}
+	if strings.Contains(stderr.String(), "very-secret") {
 		t.Error("secret printed")
 	}
 }

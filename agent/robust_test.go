@@ -1,0 +1,409 @@
+package agent
+
+import (
+	"bytes"
+	"context"
+	"log/slog"
+	"net/netip"
+	"os"
+	"path/filepath"
+	"reflect"
+	"strings"
+	"sync"
+	"testing"
+	"time"
+
+	"github.com/havip-agent/havip-agent/agent/keepalived"
+	"github.com/havip-agent/havip-agent/agent/netif"
+	"golang.org/x/sys/unix"
+)
+
+// The tests of issue 11 ("never the cause of an outage") for the actor,
+// the store and the daemon.
+
+func TestRestorable(t *testing.T) {
+	ka := keepalived.Identity{PID: 42, Start: 1000, PIDFileMtime: 7}
+	other := keepalived.Identity{PID: 42, Start: 2000, PIDFileMtime: 7}
+	hidden := keepalived.Identity{PID: 42, PIDFileMtime: 7} // ProtectProc hides the start time
+	rec := func(boot string, id *keepalived.Identity) record {
+		return record{Kind: "instance", Name: "VI_1", State: StateMaster, BootID: boot, Keepalived: id}
+	}
+	for _, tt := range []struct {
+		name string
+		r    record
+		boot string
+		now  *keepalived.Identity
+		want bool
+	}{
+		{"same boot, same keepalived", rec("b1", &ka), "b1", &ka, true},
+		{"same boot, start time hidden now", rec("b1", &ka), "b1", &hidden, true},
+		{"rebooted", rec("b0", &ka), "b1", &ka, false},
+		{"boot unknown", rec("", &ka), "", &ka, false},
+		{"keepalived restarted (same pid, other start)", rec("b1", &ka), "b1", &other, false},
+		{"keepalived restarted (new pid file)", rec("b1", &ka), "b1", &keepalived.Identity{PID: 42, Start: 1000, PIDFileMtime: 8}, false},
+		{"keepalived not running", rec("b1", &ka), "b1", nil, false},
+		{"record without keepalived", rec("b1", nil), "b1", &ka, false},
+		{"record from before this version", record{State: StateMaster}, "b1", &ka, false},
+	} {
+		got, why := restorable(tt.r, tt.boot, tt.now)
+		if got != tt.want || (!got && why == "") {
+			t.Errorf("%s: restorable = %v %q, want %v (and a reason when false)", tt.name, got, why, tt.want)
+		}
+	}
+}
+
+func TestStoreTruncatesAndRefusesOtherRecords(t *testing.T) {
+	dir := t.TempDir()
+	st, err := newStore(dir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	p := st.path("instance", "VI_1")
+	// An older, longer file: what is past one record must go, or a
+	// shorter record written in place would be followed by its tail.
+	long := `{"kind":"instance","name":"VI_1","state":"BACKUP","generation":3}` + strings.Repeat(" ", 600) + "garbage"
+	if err := os.WriteFile(p, []byte(long), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if err := st.open("instance", "VI_1"); err != nil {
+		t.Fatal(err)
+	}
+	if fi, _ := os.Stat(p); fi.Size() != recordSize {
+		t.Errorf("size %d after open, want %d", fi.Size(), recordSize)
+	}
+	if err := st.save(record{Kind: "instance", Name: "VI_1", State: StateMaster, Generation: 4}); err != nil {
+		t.Fatal(err)
+	}
+	if r, ok, err := st.load("instance", "VI_1"); err != nil || !ok || r.Generation != 4 {
+		t.Errorf("load = %+v %v %v", r, ok, err)
+	}
+	// A record copied from another instance is not this one's.
+	b, _ := os.ReadFile(p)
+	if err := os.WriteFile(st.path("group", "G1"), b, 0o640); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := st.load("group", "G1"); ok || err == nil || !strings.Contains(err.Error(), `"VI_1"`) {
+		t.Errorf("foreign record: ok %v err %v", ok, err)
+	}
+	// A FIFO in place of a record must not hang the load.
+	fifo := st.path("instance", "VI_9")
+	if err := mkfifo(fifo); err != nil {
+		t.Fatal(err)
+	}
+	if _, ok, err := st.load("instance", "VI_9"); ok || err == nil {
+		t.Errorf("fifo record: ok %v err %v", ok, err)
+	}
+}
+
+func TestGenerationFloor(t *testing.T) {
+	now := time.UnixMilli(1_800_000_000_000)
+	if got := generationFloor(now, record{}); got != 1_800_000_000_000 {
+		t.Errorf("no record: %d", got)
+	}
+	if got := generationFloor(now, record{Generation: 1_900_000_000_000}); got != 1_900_000_000_000 {
+		t.Errorf("record ahead of the clock: %d", got)
+	}
+}
+
+// Item 15: a damaged record restarted the generations at 1, so the
+// clientTokens of the next claims were ones already used.
+func TestDaemonDamagedRecordNeverReusesGenerations(t *testing.T) {
+	cfg := testConfig(t)
+	if err := os.MkdirAll(cfg.Agent.StateDir, 0o750); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(cfg.Agent.StateDir, "instance-VI_1.json"), []byte(`{"kind":"instance","na`), 0o640); err != nil {
+		t.Fatal(err)
+	}
+	before := uint64(time.Now().UnixMilli())
+	d, _ := runDaemon(t, cfg, newFakeNet("eth0"))
+	in := d.table().byKey["instance/VI_1"]
+	if s := in.snapshot(); s.state != StateUnknown || s.gen < before {
+		t.Errorf("after a damaged record: state %s generation %d, want UNKNOWN and a generation >= %d", s.state, s.gen, before)
+	}
+}
+
+// Item 1: a rebooted old MASTER whose record says MASTER must not put the
+// VIP back, announce it or claim before keepalived speaks.
+func TestDaemonRecordFromAnotherBootIsHistory(t *testing.T) {
+	for _, tt := range []struct {
+		name, boot string
+		wantMaster bool
+	}{
+		{"other boot", "boot-before", false},
+		{"same boot, keepalived unknown", "boot-now", false},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			cfg := testConfig(t)
+			st, err := newStore(cfg.Agent.StateDir)
+			if err != nil {
+				t.Fatal(err)
+			}
+			if err := st.save(record{Kind: "instance", Name: "VI_1", State: StateMaster, Generation: 9, BootID: tt.boot,
+				Keepalived: &keepalived.Identity{PID: 1, PIDFileMtime: 1}}); err != nil {
+				t.Fatal(err)
+			}
+			st.close()
+			net := newFakeNet("eth0")
+			d, err := New(Options{Config: cfg, Logger: discard(), Network: net, BootID: "boot-now"})
+			if err != nil {
+				t.Fatal(err)
+			}
+			ctx, cancel := context.WithCancel(context.Background())
+			done := make(chan struct{})
+			go func() { defer close(done); _ = d.Run(ctx) }()
+			time.Sleep(50 * time.Millisecond)
+			s := d.table().byKey["instance/VI_1"].snapshot()
+			cancel()
+			<-done
+			if s.state != StateUnknown {
+				t.Errorf("state %s, want UNKNOWN", s.state)
+			}
+			for _, op := range net.opsCopy() {
+				if strings.HasPrefix(op, "add") || strings.HasPrefix(op, "announce") {
+					t.Errorf("acted on a record that is history: %v", net.opsCopy())
+					break
+				}
+			}
+		})
+	}
+}
+
+// Item 1, the other side: written in this boot to the keepalived process
+// that still runs, the MASTER is re-asserted (and its cloud side only
+// reads until keepalived confirms; see the cloud side's tests).
+func TestDaemonRecordOfThisKeepalivedIsRestored(t *testing.T) {
+	cfg := testConfig(t)
+	dir := t.TempDir()
+	pidFile := filepath.Join(dir, "vrrp.pid")
+	proc := filepath.Join(dir, "proc")
+	if err := os.WriteFile(pidFile, []byte("4242\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.MkdirAll(filepath.Join(proc, "4242"), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	os.WriteFile(filepath.Join(proc, "4242", "comm"), []byte("keepalived\n"), 0o644)
+	os.WriteFile(filepath.Join(proc, "4242", "stat"), []byte("4242 (keepalived) S 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 987654 0 0\n"), 0o644)
+	cfg.Keepalived.PIDFile = pidFile
+	w := keepalived.NewWatcher(keepalived.WatchOptions{PIDFile: pidFile, Proc: proc})
+	id, err := w.Identify()
+	if err != nil || id.Start != 987654 {
+		t.Fatalf("identify: %+v %v", id, err)
+	}
+	st, err := newStore(cfg.Agent.StateDir)
+	if err != nil {
+		t.Fatal(err)
+	}
+	st.save(record{Kind: "instance", Name: "VI_1", State: StateMaster, Generation: 9, BootID: "b", Keepalived: &id})
+	st.close()
+	net := newFakeNet("eth0")
+	d, err := New(Options{Config: cfg, Logger: discard(), Network: net, BootID: "b", Proc: proc})
+	if err != nil {
+		t.Fatal(err)
+	}
+	if s := d.table().byKey["instance/VI_1"].snapshot(); s.state != StateMaster || s.gen != 9 {
+		t.Errorf("restored %s generation %d, want MASTER 9", s.state, s.gen)
+	}
+	d.close()
+}
+
+// Item 8: an fsync that takes seconds held up the next transitions and
+// the watchdog. The record's write stays before the actions; its sync
+// runs on the store's own goroutine.
+func TestSlowSyncDoesNotHoldTheActor(t *testing.T) {
+	net := newFakeNet("eth0")
+	in, st := testInstance(t, net, 1, time.Millisecond)
+	release := make(chan struct{})
+	var syncs sync.WaitGroup
+	syncs.Add(1)
+	var once sync.Once
+	st.syncFn = func(f *os.File) error {
+		once.Do(syncs.Done)
+		<-release
+		return f.Sync()
+	}
+	defer close(release)
+	start(t, in)
+	in.post(state(StateMaster))
+	syncs.Wait() // the first sync is stuck from here on
+	in.post(state(StateBackup))
+	if !eventually(func() bool { return in.snapshot().state == StateBackup }) {
+		t.Fatal("BACKUP stuck behind the sync")
+	}
+	in.post(state(StateMaster))
+	reply := make(chan struct{})
+	select {
+	case in.pingC <- reply:
+		<-reply
+	case <-time.After(5 * time.Second):
+		t.Fatal("actor loop blocked behind the sync")
+	}
+	if !eventually(func() bool { return in.snapshot().state == StateMaster && in.snapshot().gen == 3 }) {
+		t.Fatalf("transitions stuck behind the sync: %+v", in.snapshot())
+	}
+	if r, ok, _ := st.load("instance", "VI_1"); !ok || r.Generation != 3 {
+		t.Errorf("record written before the actions: %+v", r)
+	}
+}
+
+// Item 9: a failed netlink add waited 10 s for the next recheck while
+// announcements went out for a VIP that was not there.
+func TestFailedAddIsRetriedAndAnnouncedAgain(t *testing.T) {
+	net := newFakeNet("eth0")
+	net.failAdds = 3
+	in, _ := testInstance(t, net, 1, time.Millisecond)
+	in.cfg.VIPs = []netip.Prefix{vip4}
+	in.cfg.Recheck = 0
+	start(t, in)
+	in.post(state(StateMaster))
+	if !eventually(func() bool { return net.has("eth0", vip4) }) {
+		t.Fatalf("VIP never added: %v", net.opsCopy())
+	}
+	ops := net.opsCopy()
+	lastAdd := -1
+	for i, op := range ops {
+		if op == "add 198.18.0.100/24" {
+			lastAdd = i
+		}
+	}
+	if !eventually(func() bool {
+		for _, op := range net.opsCopy()[lastAdd+1:] {
+			if op == "announce 198.18.0.100" {
+				return true
+			}
+		}
+		return false
+	}) {
+		t.Errorf("no announcement after the add finally succeeded: %v", net.opsCopy())
+	}
+	if e := in.snapshot().errText; !strings.Contains(e, "add") {
+		t.Errorf("the failure was not reported: %q", e)
+	}
+}
+
+// Item 10: a carrier flap sent no announcement, since the address stayed.
+func TestLinkBackUpAnnouncesAgain(t *testing.T) {
+	net := newFakeNet("eth0")
+	in, _ := testInstance(t, net, 1, time.Millisecond)
+	start(t, in)
+	in.post(state(StateMaster))
+	if !eventually(func() bool { return net.count("announce 198.18.0.100") == 1 }) {
+		t.Fatal("no first announcement")
+	}
+	in.post(pending{input: input{kind: inLinkUp}, received: time.Now(), source: "netlink"})
+	if !eventually(func() bool { return net.count("announce 198.18.0.100") == 2 }) {
+		t.Errorf("no announcement after the link came back: %v", net.opsCopy())
+	}
+}
+
+func TestLinkInput(t *testing.T) {
+	for _, tt := range []struct {
+		name         string
+		wasUp, known bool
+		c            netif.Change
+		want         inputKind
+	}{
+		{"carrier back", false, true, netif.Change{Interface: "eth0", Present: true, Up: true}, inLinkUp},
+		{"carrier lost", true, true, netif.Change{Interface: "eth0", Present: true}, inAddrChange},
+		{"other change while up", true, true, netif.Change{Interface: "eth0", Present: true, Up: true}, inAddrChange},
+		{"first seen up", false, false, netif.Change{Interface: "eth0", Present: true, Up: true}, inAddrChange},
+		{"removed", true, true, netif.Change{Interface: "eth0"}, inAddrChange},
+	} {
+		if got := linkInput(tt.wasUp, tt.known, tt.c); got != tt.want {
+			t.Errorf("%s: got %v, want %v", tt.name, got, tt.want)
+		}
+	}
+}
+
+// Item 11: when every announcement failed the transition was never logged
+// and its record never synced.
+func TestTransitionLoggedAndSyncedWhenAnnouncementsFail(t *testing.T) {
+	net := newFakeNet("eth0")
+	net.failAnnounce = true
+	var buf syncBuffer
+	st, err := newStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	synced := make(chan struct{}, 4)
+	st.onSync = func(string, error) { synced <- struct{}{} }
+	in := newInstance(InstanceConfig{Name: "VI_1", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip4},
+		GARPCount: 1, GARPInterval: time.Millisecond, GARPReply: true}, net, st, slog.New(slog.NewTextHandler(&buf, nil)), nil)
+	start(t, in)
+	in.post(state(StateMaster))
+	select {
+	case <-synced:
+	case <-time.After(5 * time.Second):
+		t.Fatal("record never synced")
+	}
+	if !eventually(func() bool { return strings.Contains(buf.String(), "msg=transition") }) {
+		t.Errorf("transition not logged: %s", buf.String())
+	}
+}
+
+// Item 11: a priority-only line bypassed the mailbox; status showed it,
+// then the actor's next publish put the old priority back.
+func TestPriorityGoesThroughTheMailbox(t *testing.T) {
+	d, _ := runDaemon(t, testConfig(t), newFakeNet("eth0"))
+	for _, args := range [][]string{{"INSTANCE", "VI_1", "MASTER", "100"}, {"INSTANCE", "VI_1", "MASTER_PRIORITY", "50"}} {
+		if err := d.Notify(args); err != nil {
+			t.Fatal(err)
+		}
+	}
+	in := d.table().byKey["instance/VI_1"]
+	if !eventually(func() bool { return in.snapshot().priority == 50 }) {
+		t.Fatalf("priority %d, want 50", in.snapshot().priority)
+	}
+	in.post(pending{input: input{kind: inAddrChange}, received: time.Now()})
+	time.Sleep(20 * time.Millisecond)
+	if p := in.snapshot().priority; p != 50 {
+		t.Errorf("priority reverted to %d", p)
+	}
+}
+
+func TestMailboxIsBounded(t *testing.T) {
+	in, _ := testInstance(t, newFakeNet("eth0"), 1, time.Millisecond)
+	for i := range 10000 {
+		in.post(pending{input: input{kind: inPriority, priority: i % 255}})
+		in.post(pending{input: input{kind: inAddrChange}})
+		in.post(pending{input: input{kind: inLinkUp}})
+		in.post(state(StateBackup))
+	}
+	q := in.take()
+	if len(q) > 8 {
+		t.Errorf("queue of %d after a flood", len(q))
+	}
+	var kinds []inputKind
+	for _, p := range q {
+		kinds = append(kinds, p.kind)
+	}
+	if want := []inputKind{inPriority, inAddrChange, inLinkUp, inState}; !reflect.DeepEqual(kinds, want) {
+		t.Errorf("queue kinds %v, want %v", kinds, want)
+	}
+	if q[0].priority != 9999%255 {
+		t.Errorf("latest priority lost: %d", q[0].priority)
+	}
+}
+
+// syncBuffer is a bytes.Buffer safe for a logger and a reader.
+type syncBuffer struct {
+	mu sync.Mutex
+	b  bytes.Buffer
+}
+
+func (s *syncBuffer) Write(p []byte) (int, error) {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.Write(p)
+}
+
+func (s *syncBuffer) String() string {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	return s.b.String()
+}
+
+func mkfifo(p string) error { return unix.Mkfifo(p, 0o600) }

@@ -1,0 +1,56 @@
+package agent
+
+import (
+	"context"
+	"strings"
+	"time"
+)
+
+// Ready reports whether the daemon runs: configuration loaded, FIFO open,
+// every part started and the first reconciliation queued (/readyz).
+func (d *Daemon) Ready() bool { return d.isReady.Load() }
+
+// publishStatus sends systemd a one-line summary of every instance.
+func (d *Daemon) publishStatus() {
+	if d.notify == nil || !d.isReady.Load() {
+		return
+	}
+	parts := make([]string, len(d.table().instances))
+	for i, in := range d.table().instances {
+		parts[i] = in.cfg.Name + " " + string(in.snapshot().state)
+	}
+	d.notify("STATUS=" + strings.Join(parts, ", "))
+}
+
+// watchdog pings systemd only while every actor loop answers: a wedged
+// loop stops the pings and systemd restarts the agent.
+func (d *Daemon) watchdog(ctx context.Context) {
+	t := time.NewTicker(d.wdog / 3)
+	defer t.Stop()
+	for {
+		select {
+		case <-ctx.Done():
+			return
+		case <-t.C:
+		}
+		alive := true
+		for _, in := range d.table().instances {
+			reply := make(chan struct{})
+			select {
+			case in.pingC <- reply:
+				<-reply
+			case <-time.After(d.wdog / 3):
+				alive = false
+			case <-ctx.Done():
+				return
+			}
+			if !alive {
+				d.log.Error("actor loop does not answer; withholding the watchdog ping", "vrrp_instance", in.cfg.Name)
+				break
+			}
+		}
+		if alive {
+			d.notify("WATCHDOG=1")
+		}
+	}
+}
