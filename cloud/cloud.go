@@ -136,10 +136,14 @@ type Provider interface {
 	// Claim makes the resource point at this node with the minimal mutating calls and returns
 	// the ownership read back afterwards. tokenBase identifies (transition, resource); the
 	// provider derives one clientToken per action from it with Token, so a retried claim reuses
-	// its tokens. Each API call is retried inside by the retry policy, bounded by ctx. In
+	// its tokens. Each API call is retried inside by the retry policy, bounded by ctx; a
+	// mutation that toggles rather than sets a state (a route switch) is retried only after a
+	// read shows it was not applied. A cancelled or timed-out mutation may still be applied
+	// by the cloud later: callers read the resource again rather than trust the error. In
 	// dry-run mode Claim performs only the reads and logs the mutating calls it would make.
 	Claim(ctx context.Context, r Resource, tokenBase string) (Ownership, error)
-	// NodeID is this node's instance id, resolved when the provider was built.
+	// NodeID is this node's instance id, resolved when the provider was built. It makes no
+	// call.
 	NodeID() string
 }
 

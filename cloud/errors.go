@@ -7,6 +7,8 @@ import (
 	"net"
 	"strings"
 	"time"
+	"unicode"
+	"unicode/utf8"
 )
 
 // Error codes of the BCE API that the classification below relies on.
@@ -19,7 +21,71 @@ const (
 	CodeIdempotentParameterMismatch = "IdempotentParameterMismatch"
 )
 
-// APIError is an error answered by the cloud API.
+// Bounds of the text an answer of the API may put into an error, so that a hostile or broken
+// server cannot fill logs, status and metric labels.
+const (
+	MaxCodeLen      = 64
+	MaxMessageLen   = 512
+	MaxRequestIDLen = 128
+	// MaxErrorLen bounds the whole message of an error returned by a Provider.
+	MaxErrorLen = 2048
+)
+
+// Clamp returns s with every byte that is not part of a printable UTF-8 character (control
+// characters, invalid UTF-8) replaced by '?', cut to at most max bytes on a character boundary,
+// "..." marking the cut. It returns s itself when s is already in bounds, and reads no more of
+// s than it keeps.
+func Clamp(s string, max int) string {
+	if len(s) <= max && printable(s) {
+		return s
+	}
+	const mark = "..."
+	var b strings.Builder
+	cut := 0 // the length of b when it last left room for the mark
+	for i := 0; i < len(s); {
+		r, n := decode(s[i:])
+		i += n
+		if b.Len()+utf8.RuneLen(r) > max {
+			return (b.String()[:cut] + mark)[:min(cut+len(mark), max)]
+		}
+		b.WriteRune(r)
+		if b.Len() <= max-len(mark) {
+			cut = b.Len()
+		}
+	}
+	return b.String()
+}
+
+// decode returns the first character of s and its length in s, '?' for a byte that is not
+// part of a printable UTF-8 character.
+func decode(s string) (rune, int) {
+	if c := s[0]; c < utf8.RuneSelf {
+		if c < ' ' || c == 0x7f {
+			return '?', 1
+		}
+		return rune(c), 1
+	}
+	r, n := utf8.DecodeRuneInString(s)
+	if (r == utf8.RuneError && n == 1) || !unicode.IsPrint(r) {
+		return '?', n
+	}
+	return r, n
+}
+
+// printable reports whether s is valid UTF-8 made of printable characters only.
+func printable(s string) bool {
+	for i := 0; i < len(s); {
+		r, n := decode(s[i:])
+		if r == '?' && s[i] != '?' {
+			return false
+		}
+		i += n
+	}
+	return true
+}
+
+// APIError is an error answered by the cloud API. Its Code, Message and RequestID come from
+// the server; NewAPIError clamps them.
 type APIError struct {
 	StatusCode int
 	Code       string
@@ -29,6 +95,13 @@ type APIError struct {
 	Operation string
 	// RetryAfter is the server's Retry-After hint, zero if none.
 	RetryAfter time.Duration
+}
+
+// NewAPIError returns an APIError whose server-given fields are clamped with Clamp to
+// MaxCodeLen, MaxMessageLen and MaxRequestIDLen.
+func NewAPIError(op string, status int, code, message, requestID string) *APIError {
+	return &APIError{StatusCode: status, Operation: op, Code: Clamp(code, MaxCodeLen),
+		Message: Clamp(message, MaxMessageLen), RequestID: Clamp(requestID, MaxRequestIDLen)}
 }
 
 // Error implements error.
@@ -112,6 +185,34 @@ var throttlingCodes = map[string]bool{
 	"RateLimitExceeded":    true,
 	"Throttling.User":      true,
 	"Throttling.Api":       true,
+}
+
+// documentedCodes are the error codes the API documents name: the common codes of every BCE
+// API, and those of the calls and conventions the agent relies on.
+var documentedCodes = map[string]bool{
+	CodeAccessDenied:                true,
+	"InappropriateJSON":             true,
+	"InternalError":                 true,
+	CodeInvalidAccessKeyID:          true,
+	CodeInvalidHTTPAuthHeader:       true,
+	"InvalidHTTPRequest":            true,
+	"InvalidURI":                    true,
+	"MalformedJSON":                 true,
+	"InvalidVersion":                true,
+	"PreconditionFailed":            true,
+	CodeRequestExpired:              true,
+	CodeIdempotentParameterMismatch: true,
+	CodeSignatureDoesNotMatch:       true,
+	"InvalidParameter":              true,
+	"InternalException":             true,
+	"InstanceNotFound":              true,
+}
+
+// KnownCode reports whether code is one of the fixed set of API error codes that may name an
+// answer in metric labels: the documented codes and those the classification above relies on
+// (authentication and throttling). Any other code is the server's free text.
+func KnownCode(code string) bool {
+	return documentedCodes[code] || authCodes[code] || throttlingCodes[code]
 }
 
 // IsAuth reports whether err is an authentication or authorisation failure.

@@ -5,6 +5,7 @@ import (
 	"errors"
 	"fmt"
 	"net"
+	"strings"
 	"testing"
 )
 
@@ -97,4 +98,73 @@ func TestResourceKey(t *testing.T) {
 	if err := (Resource{Kind: KindRoute, Route: &RouteSpec{Table: "rt", Destination: "d", Mode: "weird"}}).Validate(); !IsPermanent(err) {
 		t.Errorf("Validate(bad mode) = %v, want a permanent error", err)
 	}
+}
+
+func TestClamp(t *testing.T) {
+	tests := []struct {
+		in   string
+		max  int
+		want string
+	}{
+		{"", 10, ""},
+		{"plain text", 10, "plain text"},
+		{"plain text!", 10, "plain t..."},
+		{"a\nb\x00c\x7fd", 20, "a?b?c?d"},
+		{"bad \xff\xfe utf8", 20, "bad ?? utf8"},
+		{"ünïcödé", 20, "ünïcödé"},
+		{"ünïcödé", 8, "ünï..."},              // cut on a character boundary
+		{"\u0085next line", 20, "?next line"}, // a C1 control character
+		{"\ufffd is printable", 20, "\ufffd is printable"},
+		{"abcdef", 2, ".."},
+		{"\x1b[31mred", 64, "?[31mred"},
+	}
+	for _, tt := range tests {
+		got := Clamp(tt.in, tt.max)
+		if got != tt.want {
+			t.Errorf("Clamp(%q, %d) = %q, want %q", tt.in, tt.max, got, tt.want)
+		}
+		if len(got) > tt.max {
+			t.Errorf("Clamp(%q, %d) = %q is longer than %d", tt.in, tt.max, got, tt.max)
+		}
+	}
+}
+
+func TestNewAPIErrorClamps(t *testing.T) {
+	e := NewAPIError("op", 500, strings.Repeat("C", 1000), "m\n"+strings.Repeat("m", 10000), "r\x00")
+	if len(e.Code) > MaxCodeLen || len(e.Message) > MaxMessageLen || e.RequestID != "r?" || !strings.HasPrefix(e.Message, "m?m") {
+		t.Fatalf("NewAPIError = %+v", e)
+	}
+	if e := NewAPIError("op", 400, CodeRequestExpired, "expired", "req-1"); !IsExpired(e) || e.Error() != "op: HTTP 400 RequestExpired: expired (request id req-1)" {
+		t.Fatalf("a short error changed: %v", e)
+	}
+}
+
+func TestKnownCode(t *testing.T) {
+	for code, want := range map[string]bool{
+		CodeRequestExpired: true, "InternalError": true, "InvalidParameter": true, CodeAccessDenied: true,
+		"Throttling.User": true, "OPERATION_DENY": true, "InvalidSessionToken": true,
+		"": false, "other": false, "internalerror": false, "Evil\x1b[31m": false, "HaVipNotFound" + strings.Repeat("x", 100): false,
+	} {
+		if got := KnownCode(code); got != want {
+			t.Errorf("KnownCode(%q) = %v, want %v", code, got, want)
+		}
+	}
+}
+
+func FuzzClamp(f *testing.F) {
+	f.Add("plain", 10)
+	f.Add("a\nb\xffc\u0085ü", 5)
+	f.Fuzz(func(t *testing.T, s string, max int) {
+		max = max & 0xfff
+		got := Clamp(s, max)
+		if len(got) > max {
+			t.Fatalf("Clamp(%q, %d) = %q: longer than %d", s, max, got, max)
+		}
+		if !printable(got) {
+			t.Fatalf("Clamp(%q, %d) = %q: not printable", s, max, got)
+		}
+		if Clamp(got, max) != got {
+			t.Fatalf("Clamp(%q, %d) = %q changes again", s, max, got)
+		}
+	})
 }

@@ -89,6 +89,16 @@ func (p RetryPolicy) Backoff(retry int, err error) time.Duration {
 // Timeout. The returned error wraps the last attempt's error and, when the context ended
 // first, the context's error too.
 func (p RetryPolicy) Do(ctx context.Context, op string, fn func(ctx context.Context) error) error {
+	return p.DoRechecked(ctx, op, fn, nil)
+}
+
+// DoRechecked is Do for a mutation that is not idempotent, such as a toggle: a failed attempt
+// may still have been applied (its answer lost, its timeout reached, a 5xx after the change),
+// and sending it again would undo it. Before every retry it calls recheck, which reads the
+// state: done ends with success without sending again; an error ends with that error.
+// MaxAttempts counts the attempts of fn, so it bounds the whole cycle of reads and sends. A nil
+// recheck makes it Do.
+func (p RetryPolicy) DoRechecked(ctx context.Context, op string, fn func(ctx context.Context) error, recheck func(ctx context.Context) (done bool, err error)) error {
 	p = p.withDefaults()
 	var last error
 	for attempt := 1; ; attempt++ {
@@ -99,6 +109,15 @@ func (p RetryPolicy) Do(ctx context.Context, op string, fn func(ctx context.Cont
 				return fmt.Errorf("%s: %w after %d attempt(s): %w", op, err, attempt-1, last)
 			}
 			return fmt.Errorf("%s: %w", op, err)
+		}
+		if last != nil && recheck != nil {
+			done, err := recheck(ctx)
+			if err != nil {
+				return fmt.Errorf("%s: reading the state before retry %d: %w (the last attempt: %w)", op, attempt-1, err, last)
+			}
+			if done {
+				return nil
+			}
 		}
 		actx, cancel := context.WithTimeout(ctx, p.Timeout)
 		err := fn(actx)

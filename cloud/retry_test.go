@@ -179,3 +179,59 @@ func TestDoAttemptTimeout(t *testing.T) {
 		t.Fatalf("err = %v, calls = %d; want success on the second attempt", err, calls)
 	}
 }
+
+// DoRechecked reads before every retry, never before the first attempt; a read that finds the
+// state reached ends without sending again, and a failed read ends the loop.
+func TestDoRechecked(t *testing.T) {
+	timeout := &TransportError{Operation: "x", Err: context.DeadlineExceeded}
+	readFailed := &PermanentError{Reason: "shape changed"}
+	tests := []struct {
+		name        string
+		errs        []error // the attempts' errors, then success
+		done        []bool  // the rechecks' verdicts, in order
+		readErr     error   // the error of every recheck when set
+		maxAttempts int
+		want        string // one letter per call: s = send, r = recheck
+		wantErr     bool
+	}{
+		{name: "first attempt succeeds", want: "s"},
+		{name: "applied despite the timeout", errs: []error{timeout}, done: []bool{true}, want: "sr"},
+		{name: "not applied: sent again", errs: []error{timeout}, done: []bool{false}, want: "srs"},
+		{name: "two failures", errs: []error{timeout, &APIError{StatusCode: 503}}, done: []bool{false, false}, want: "srsrs"},
+		{name: "bounded", errs: []error{timeout, timeout, timeout, timeout}, done: []bool{false, false, false}, maxAttempts: 3, want: "srsrs", wantErr: true},
+		{name: "permanent: no recheck", errs: []error{&APIError{StatusCode: 400, Code: "InvalidParameter"}}, want: "s", wantErr: true},
+		{name: "read fails", errs: []error{timeout}, readErr: readFailed, want: "sr", wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &fakeClock{now: time.Unix(1000, 0)}
+			p := clk.policy(RetryPolicy{MaxAttempts: tt.maxAttempts})
+			var calls []byte
+			sends, reads := 0, 0
+			err := p.DoRechecked(context.Background(), "op", func(context.Context) error {
+				calls = append(calls, 's')
+				sends++
+				if sends <= len(tt.errs) {
+					return tt.errs[sends-1]
+				}
+				return nil
+			}, func(context.Context) (bool, error) {
+				calls = append(calls, 'r')
+				reads++
+				if tt.readErr != nil {
+					return false, tt.readErr
+				}
+				return tt.done[reads-1], nil
+			})
+			if got := string(calls); got != tt.want {
+				t.Errorf("calls %q, want %q", got, tt.want)
+			}
+			if (err != nil) != tt.wantErr {
+				t.Errorf("err = %v, wantErr %v", err, tt.wantErr)
+			}
+			if tt.readErr != nil && (!errors.Is(err, tt.readErr) || !errors.Is(err, timeout)) {
+				t.Errorf("err = %v, want the read's error and the last attempt's", err)
+			}
+		})
+	}
+}

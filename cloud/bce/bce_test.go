@@ -5,6 +5,7 @@ import (
 	"context"
 	"errors"
 	"log/slog"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -174,22 +175,128 @@ func TestRouteSwitch(t *testing.T) {
 	}
 }
 
-func TestRouteSwitchExactlyOnceWhenAnswerLost(t *testing.T) {
+// requestLines is "METHOD path" of each request to the fake, for comparing sequences.
+func requestLines(f *fakeBCE) []string {
+	var l []string
+	for _, r := range f.requests() {
+		l = append(l, r.Method+" "+r.Path)
+	}
+	return l
+}
+
+const (
+	listRules = "GET /v1/route/rule"
+	switchRA  = "PUT /v1/route/rule/rr-a"
+	switchRB  = "PUT /v1/route/rule/rr-b"
+)
+
+// A switch that the cloud applied but whose answer never came back is not sent again: the read
+// before the retry finds the pair active on this node. (A second switchRouteHA would toggle the
+// pair back if the cloud did not dedupe its clientToken.)
+func TestRouteSwitchOnceWhenAnswerLost(t *testing.T) {
 	f := newFakeBCE(t)
 	f.rules = haPair("i-other", "i-self")
-	// The switch lands but its answer never comes back; the attempt times out and is retried.
 	f.addFault("switchRouteHA", fault{times: 1, apply: true, hang: true})
 	c, _ := f.client(t, func(o *Options) { o.Timeout = 300 * time.Millisecond })
 	o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", cloud.RouteSwitch), tokenBase)
-	if err != nil || !o.Owned {
+	if err != nil || !o.Owned || o.Current != "i-self" {
 		t.Fatalf("Claim = %+v, %v; want owned", o, err)
 	}
-	m := f.mutations()
-	if len(m) != 2 || canonQuery(m[0].RawQuery) != canonQuery(m[1].RawQuery) || m[0].Query.Get("clientToken") == "" {
-		t.Fatalf("want the switch sent twice with the same clientToken, got %v", m)
+	if got, want := requestLines(f), []string{listRules, switchRA, listRules}; !slices.Equal(got, want) {
+		t.Fatalf("requests %q, want %q", got, want)
 	}
 	if n := f.applied["route.switch"]; n != 1 {
 		t.Fatalf("the switch was applied %d times, want 1", n)
+	}
+}
+
+// A switch answered 5xx without being applied is sent again, once, after a read that shows
+// the pair still active on the other node.
+func TestRouteSwitchRereadsAfter5xx(t *testing.T) {
+	f := newFakeBCE(t)
+	f.rules = haPair("i-other", "i-self")
+	f.addFault("switchRouteHA", fault{times: 1, status: 503, code: "ServiceUnavailable"})
+	c, _ := f.client(t, nil)
+	o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", ""), tokenBase)
+	if err != nil || !o.Owned {
+		t.Fatalf("Claim = %+v, %v; want owned", o, err)
+	}
+	if got, want := requestLines(f), []string{listRules, switchRA, listRules, switchRA, listRules}; !slices.Equal(got, want) {
+		t.Fatalf("requests %q, want %q", got, want)
+	}
+	if n := f.applied["route.switch"]; n != 1 {
+		t.Fatalf("the switch was applied %d times, want 1", n)
+	}
+}
+
+// A read-back after a successful switch that still shows the old next hop (a stale read) ends
+// the claim as pending, without a second switch; a later read sees the switch.
+func TestRouteSwitchStaleReadBack(t *testing.T) {
+	f := newFakeBCE(t)
+	f.rules = haPair("i-other", "i-self")
+	f.staleAfterSwitch = 100
+	c, _ := f.client(t, nil)
+	o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", ""), tokenBase)
+	var pe *cloud.PendingError
+	if !errors.As(err, &pe) || !cloud.IsRetryable(err) || o.Owned {
+		t.Fatalf("Claim = %+v, %v; want a pending error", o, err)
+	}
+	if m := f.mutations(); len(m) != 1 {
+		t.Fatalf("%d switches sent, want 1: %v", len(m), m)
+	}
+	f.mu.Lock()
+	f.stale = 0
+	f.mu.Unlock()
+	if o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", ""), tokenBase); err != nil || !o.Owned {
+		t.Fatalf("Claim after the read caught up = %+v, %v; want owned", o, err)
+	}
+	if m := f.mutations(); len(m) != 1 || f.applied["route.switch"] != 1 {
+		t.Fatalf("%d switches sent, %d applied; want 1", len(m), f.applied["route.switch"])
+	}
+}
+
+// When the read before a retry finds another rule active, the retry switches that rule, under
+// its own token.
+func TestRouteSwitchRereadFollowsThePair(t *testing.T) {
+	f := newFakeBCE(t)
+	f.rules = haPair("i-other", "i-self")
+	f.addFault("switchRouteHA", fault{times: 1, status: 500, code: "InternalError"})
+	c, _ := f.client(t, nil)
+	calls := 0
+	c.retry.OnRetry = func(string, int, error, time.Duration) {
+		calls++
+		// Meanwhile the pair was rebuilt with rr-b as its active rule, still on the other
+		// node.
+		f.mu.Lock()
+		f.rules[1].PathType, f.rules[2].PathType = "ha:standby", "ha:active"
+		f.rules[1].NexthopId, f.rules[2].NexthopId = "i-self", "i-other"
+		f.mu.Unlock()
+	}
+	o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", ""), tokenBase)
+	if err != nil || !o.Owned || calls != 1 {
+		t.Fatalf("Claim = %+v, %v (%d retries); want owned after one retry", o, err, calls)
+	}
+	if got, want := requestLines(f), []string{listRules, switchRA, listRules, switchRB, listRules}; !slices.Equal(got, want) {
+		t.Fatalf("requests %q, want %q", got, want)
+	}
+	m := f.mutations()
+	if m[1].Query.Get("clientToken") != cloud.Token(tokenBase, "route.switch/rr-b") {
+		t.Fatalf("the retry carries token %q, want the one of rr-b", m[1].Query.Get("clientToken"))
+	}
+}
+
+// MaxAttempts bounds the sends of a switch that keeps failing; every retry is read first.
+func TestRouteSwitchBounded(t *testing.T) {
+	f := newFakeBCE(t)
+	f.rules = haPair("i-other", "i-self")
+	f.addFault("switchRouteHA", fault{times: 100, status: 500, code: "InternalError"})
+	c, _ := f.client(t, func(o *Options) { o.MaxAttempts = 3 })
+	_, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", ""), tokenBase)
+	if err == nil || !cloud.IsRetryable(err) {
+		t.Fatalf("err = %v, want a retryable error", err)
+	}
+	if got, want := requestLines(f), []string{listRules, switchRA, listRules, switchRA, listRules, switchRA}; !slices.Equal(got, want) {
+		t.Fatalf("requests %q, want %q", got, want)
 	}
 }
 
@@ -299,7 +406,7 @@ func TestRetries(t *testing.T) {
 		{name: "5xx", ft: fault{times: 2, status: 500, code: "InternalError"}, wantCalls: 3},
 		{name: "429 Retry-After", ft: fault{times: 1, status: 429, code: "TooManyRequests", retryAfter: "1"}, wantCalls: 2, wantLog: "wait=1s"},
 		{name: "RequestExpired", ft: fault{times: 1, status: 400, code: "RequestExpired"}, wantCalls: 2},
-		{name: "503 that landed", ft: fault{times: 1, apply: true, status: 503, code: "ServiceUnavailable"}, wantCalls: 2},
+		{name: "503 that landed", ft: fault{times: 1, apply: true, status: 503, code: "ServiceUnavailable"}, wantCalls: 1},
 		{name: "auth", ft: fault{times: 5, status: 403, code: "AccessDenied"}, wantCalls: 1, wantErr: true},
 		{name: "validation", ft: fault{times: 5, status: 400, code: "InvalidParameter"}, wantCalls: 1, wantErr: true},
 	}
@@ -323,6 +430,12 @@ func TestRetries(t *testing.T) {
 			for _, r := range m {
 				if canonQuery(r.RawQuery) != canonQuery(m[0].RawQuery) {
 					t.Fatalf("retries changed the request: %q vs %q", r.RawQuery, m[0].RawQuery)
+				}
+			}
+			reqs := requestLines(f)
+			for i := 1; i < len(reqs); i++ {
+				if reqs[i] == switchRA && reqs[i-1] != listRules {
+					t.Fatalf("a switch was retried without reading the rules first: %q", reqs)
 				}
 			}
 			if !tt.wantErr && f.applied["route.switch"] != 1 {

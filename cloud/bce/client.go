@@ -9,6 +9,8 @@ import (
 	"log/slog"
 	"net"
 	"net/http"
+	"net/netip"
+	"net/url"
 	"sort"
 	"strconv"
 	"strings"
@@ -48,7 +50,9 @@ type Options struct {
 	ConfirmAttempts int
 	// DryRun makes claims perform only their reads and log the mutating calls they would make.
 	DryRun bool
-	// HTTPClient sends the requests; nil means a keep-alive client owned by the Client.
+	// HTTPClient sends the requests; nil means a keep-alive client owned by the Client. Either
+	// way the Client sends through a copy whose transport bounds every answer (4 MiB, an error
+	// answer 64 KiB) before the SDK reads it.
 	HTTPClient *http.Client
 	// UserAgent overrides the User-Agent header.
 	UserAgent string
@@ -56,8 +60,9 @@ type Options struct {
 	// call retried three times reports three attempts), for metrics such as
 	// havip_agent_cloud_requests_total{operation,code} and a latency histogram. operation is
 	// one of the Op* constants (no resource ids, to keep label cardinality fixed); code is
-	// CodeOK, the API's error code (or "HTTP<status>" when the answer carries none), or one
-	// of CodeNetwork, CodeTimeout, CodeCanceled and CodeMalformed; d is the attempt's
+	// from a fixed set too: CodeOK, the API's error code when cloud.KnownCode accepts it,
+	// CodeOther for any other code, "HTTP<status>" (400 to 599) when the answer carries none,
+	// or one of CodeNetwork, CodeTimeout, CodeCanceled and CodeMalformed; d is the attempt's
 	// duration. It is called from the goroutine of the call, must be quick and must not call
 	// the Client. Attempts that never reached the network (no credentials, dry-run) are not
 	// reported.
@@ -92,9 +97,11 @@ const (
 	// CodeCanceled is an attempt abandoned because its caller cancelled it (for example the
 	// node left MASTER while a claim was in flight).
 	CodeCanceled = "canceled"
-	// CodeMalformed is a success answer that could not be read: too large or not the JSON
-	// expected.
+	// CodeMalformed is an answer that could not be read: too large or not the JSON expected.
 	CodeMalformed = "malformed"
+	// CodeOther is an error answer whose code is not one cloud.KnownCode accepts, or whose
+	// status is outside 400 to 599.
+	CodeOther = "other"
 )
 
 // InstanceIdentity resolves this node's instance id.
@@ -160,16 +167,21 @@ func New(ctx context.Context, opts Options, creds CredentialSource, logger *slog
 	if opts.UserAgent == "" {
 		opts.UserAgent = "havip-agent " + sdk.DEFAULT_USER_AGENT
 	}
-	c := &Client{opts: opts, creds: creds, logger: logger, hc: opts.HTTPClient}
-	if c.hc == nil {
-		c.hc = &http.Client{Transport: &http.Transport{
-			Proxy:               http.ProxyFromEnvironment,
-			DialContext:         (&net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}).DialContext,
-			TLSHandshakeTimeout: opts.Timeout,
-			MaxIdleConnsPerHost: 4,
-			IdleConnTimeout:     90 * time.Second,
+	for _, w := range EndpointWarnings(opts) {
+		logger.Warn(w)
+	}
+	hc := opts.HTTPClient
+	if hc == nil {
+		hc = &http.Client{Transport: &http.Transport{
+			Proxy:                  http.ProxyFromEnvironment,
+			DialContext:            (&net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}).DialContext,
+			TLSHandshakeTimeout:    opts.Timeout,
+			MaxIdleConnsPerHost:    4,
+			IdleConnTimeout:        90 * time.Second,
+			MaxResponseHeaderBytes: maxErrorAnswer,
 		}}
 	}
+	c := &Client{opts: opts, creds: creds, logger: logger, hc: boundedClient(hc)}
 	c.retry = cloud.RetryPolicy{
 		Timeout: opts.Timeout, MinBackoff: opts.MinBackoff, MaxBackoff: opts.MaxBackoff, MaxAttempts: opts.MaxAttempts,
 		OnRetry: func(op string, attempt int, err error, wait time.Duration) {
@@ -198,8 +210,39 @@ func New(ctx context.Context, opts Options, creds CredentialSource, logger *slog
 	return c, nil
 }
 
-// NodeID returns this node's instance id.
-func (c *Client) NodeID() string { return c.nodeID }
+// EndpointWarnings returns a warning for each API endpoint of opts that is plain http to a host
+// other than loopback: its requests, their signatures (and session tokens) and the answers
+// would travel unencrypted and unauthenticated. New logs them. Each names the configuration key
+// of the endpoint (cloud.endpoint, cloud.eip_endpoint).
+func EndpointWarnings(opts Options) []string {
+	var ws []string
+	for _, e := range []struct{ key, url string }{{"cloud.endpoint", opts.Endpoint}, {"cloud.eip_endpoint", opts.EIPEndpoint}} {
+		u, err := url.Parse(e.url)
+		if err != nil || !strings.EqualFold(u.Scheme, "http") || isLoopback(u.Hostname()) {
+			continue
+		}
+		ws = append(ws, fmt.Sprintf("%s %s is plain http to a host that is not loopback: requests, their signatures and the answers travel unencrypted; use https://", e.key, e.url))
+	}
+	return ws
+}
+
+// isLoopback reports whether host is "localhost" or a loopback address.
+func isLoopback(host string) bool {
+	if strings.EqualFold(host, "localhost") {
+		return true
+	}
+	a, err := netip.ParseAddr(host)
+	return err == nil && a.Unmap().IsLoopback()
+}
+
+// NodeID returns this node's instance id, resolved by New; "" for a nil Client. It makes no
+// call and takes no lock.
+func (c *Client) NodeID() string {
+	if c == nil {
+		return ""
+	}
+	return c.nodeID
+}
 
 // apiCall is one request of the documented HTTP API.
 type apiCall struct {
@@ -249,23 +292,30 @@ var errDryRun = errors.New("dry-run: not sent")
 // request, so an attempt that failed with RequestExpired is retried with a new signature while
 // the clientToken in the query stays the same.
 func (c *Client) do(ctx context.Context, a *apiCall) error {
-	if a.mutating() {
-		attrs := []any{"op", a.op, "method", a.method, "path", a.path, "query", a.queryString()}
-		if a.body != nil {
-			b, _ := json.Marshal(a.body)
-			attrs = append(attrs, "body", string(b))
-		}
-		if c.opts.DryRun {
-			c.logger.Info("dry-run: would call the cloud API", attrs...)
-			return errDryRun
-		}
-		c.logger.Info("calling the cloud API", attrs...)
+	if err := c.announce(a); err != nil {
+		return err
 	}
 	return c.retry.Do(ctx, a.op, func(ctx context.Context) error { return c.send(ctx, a) })
 }
 
-// maxAnswer bounds the JSON answers we read.
-const maxAnswer = 4 << 20
+// announce logs a mutating call before it is sent; in dry-run mode it returns errDryRun
+// instead, and the call must not be sent.
+func (c *Client) announce(a *apiCall) error {
+	if !a.mutating() {
+		return nil
+	}
+	attrs := []any{"op", a.op, "method", a.method, "path", a.path, "query", a.queryString()}
+	if a.body != nil {
+		b, _ := json.Marshal(a.body)
+		attrs = append(attrs, "body", string(b))
+	}
+	if c.opts.DryRun {
+		c.logger.Info("dry-run: would call the cloud API", attrs...)
+		return errDryRun
+	}
+	c.logger.Info("calling the cloud API", attrs...)
+	return nil
+}
 
 func (c *Client) send(ctx context.Context, a *apiCall) error {
 	creds, err := c.creds.Credentials(ctx)
@@ -310,23 +360,30 @@ func (c *Client) send(ctx context.Context, a *apiCall) error {
 		}
 		req.SetBody(body)
 	}
+	ctx, probe := withProbe(ctx)
 	req.SetContext(ctx)
 	start := time.Now()
-	err = c.exchange(bc, req, a)
+	err = c.exchange(bc, req, a, probe)
 	if c.opts.OnRequest != nil {
 		c.opts.OnRequest(a.metric, requestCode(ctx, err), time.Since(start))
 	}
 	return err
 }
 
-// exchange sends one signed request and reads its answer into a.result.
-func (c *Client) exchange(bc *sdk.BceClient, req *sdk.BceRequest, a *apiCall) error {
+// exchange sends one signed request and reads its answer into a.result. probe is the
+// attempt's, set by the bounded transport.
+func (c *Client) exchange(bc *sdk.BceClient, req *sdk.BceRequest, a *apiCall, probe *answerProbe) error {
 	resp := &sdk.BceResponse{}
 	if err := bc.SendRequest(req, resp); err != nil {
 		var se *sdk.BceServiceError
 		if errors.As(err, &se) {
-			ae := &cloud.APIError{StatusCode: se.StatusCode, Code: se.Code, Message: se.Message,
-				RequestID: se.RequestId, Operation: a.op}
+			if perr := probe.err(); perr != nil {
+				// The SDK decoded a cut answer: its code and message are noise. The
+				// status still tells a rejected request from a failing server.
+				ae := cloud.NewAPIError(a.op, se.StatusCode, "", "error "+perr.Error(), resp.Header(requestIDHeader))
+				return &malformedError{ae}
+			}
+			ae := cloud.NewAPIError(a.op, se.StatusCode, se.Code, se.Message, se.RequestId)
 			ae.RetryAfter = parseRetryAfter(resp.Header("Retry-After"), time.Now())
 			return ae
 		}
@@ -334,11 +391,14 @@ func (c *Client) exchange(bc *sdk.BceClient, req *sdk.BceRequest, a *apiCall) er
 	}
 	defer resp.Body().Close()
 	b, err := io.ReadAll(io.LimitReader(resp.Body(), maxAnswer+1))
+	if err == nil && len(b) > maxAnswer {
+		err = errAnswerTooLarge
+	}
+	if errors.Is(err, errAnswerTooLarge) {
+		return &malformedError{&cloud.PermanentError{Op: a.op, Reason: fmt.Sprintf("answer larger than %d bytes", maxAnswer)}}
+	}
 	if err != nil {
 		return &cloud.TransportError{Operation: a.op, Err: fmt.Errorf("reading answer: %w", err)}
-	}
-	if len(b) > maxAnswer {
-		return &malformedError{cloud.PermanentError{Op: a.op, Reason: fmt.Sprintf("answer larger than %d bytes", maxAnswer)}}
 	}
 	if a.result == nil {
 		return nil
@@ -349,11 +409,18 @@ func (c *Client) exchange(bc *sdk.BceClient, req *sdk.BceRequest, a *apiCall) er
 	return nil
 }
 
-// malformedError marks an oversized answer for the request code; it is a PermanentError.
-type malformedError struct{ cloud.PermanentError }
+// requestIDHeader carries the request id of every answer.
+const requestIDHeader = "x-bce-request-id"
 
-// Unwrap exposes the PermanentError to errors.As.
-func (e *malformedError) Unwrap() error { return &e.PermanentError }
+// malformedError marks an oversized answer for the request code. It wraps a PermanentError
+// (a successful answer too large to use) or an APIError (an error answer too large to read,
+// classified by its status).
+type malformedError struct{ err error }
+
+func (e *malformedError) Error() string { return e.err.Error() }
+
+// Unwrap exposes the wrapped error to errors.As.
+func (e *malformedError) Unwrap() error { return e.err }
 
 // decodeError marks an answer that is not the JSON expected.
 type decodeError struct{ err error }
@@ -369,13 +436,16 @@ func requestCode(ctx context.Context, err error) string {
 	switch {
 	case err == nil:
 		return CodeOK
-	case errors.As(err, &ae):
-		if ae.Code == "" {
-			return "HTTP" + strconv.Itoa(ae.StatusCode)
-		}
-		return ae.Code
 	case errors.As(err, &me), errors.As(err, &de):
 		return CodeMalformed
+	case errors.As(err, &ae):
+		switch {
+		case ae.Code != "" && cloud.KnownCode(ae.Code):
+			return ae.Code
+		case ae.Code == "" && ae.StatusCode >= 400 && ae.StatusCode <= 599:
+			return "HTTP" + strconv.Itoa(ae.StatusCode)
+		}
+		return CodeOther
 	case errors.Is(ctx.Err(), context.Canceled):
 		return CodeCanceled
 	case ctx.Err() != nil:

@@ -151,7 +151,9 @@ func LoadCredentialsFileOwnedBy(path string, uids ...int) (Credentials, error) {
 		}
 		fix = fmt.Sprintf("fix: chown %s %s && chmod 600 %s", owner, path, path)
 	}
-	f, err := os.Open(path)
+	// Non-blocking, so that opening a FIFO returns at once instead of waiting for a writer;
+	// the check of the opened file below then refuses it.
+	f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)
 	if err != nil {
 		return Credentials{}, fmt.Errorf("credentials file: %w", err)
 	}
@@ -162,7 +164,7 @@ func LoadCredentialsFileOwnedBy(path string, uids ...int) (Credentials, error) {
 		return Credentials{}, fmt.Errorf("credentials file: %w", err)
 	}
 	if !fi.Mode().IsRegular() {
-		return Credentials{}, fmt.Errorf("credentials file %s: not a regular file", path)
+		return Credentials{}, fmt.Errorf("credentials file %s: not a regular file but %s", path, fileKind(fi.Mode()))
 	}
 	if perm := fi.Mode().Perm(); perm&0o077 != 0 {
 		return Credentials{}, fmt.Errorf("credentials file %s: mode %04o lets group or others access it; %s", path, perm, fix)
@@ -178,6 +180,22 @@ func LoadCredentialsFileOwnedBy(path string, uids ...int) (Credentials, error) {
 		return Credentials{}, fmt.Errorf("credentials file %s: larger than %d bytes", path, maxCredentialsFile)
 	}
 	return ParseCredentials(path, b)
+}
+
+// fileKind names the type of a file that is not a regular one.
+func fileKind(m os.FileMode) string {
+	switch {
+	case m.IsDir():
+		return "a directory"
+	case m&os.ModeNamedPipe != 0:
+		return "a FIFO"
+	case m&os.ModeSocket != 0:
+		return "a socket"
+	case m&os.ModeDevice != 0:
+		return "a device"
+	default:
+		return "a special file"
+	}
 }
 
 // ParseCredentials parses the TOML text of a credentials file; name is used in errors. Its errors

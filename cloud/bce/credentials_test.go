@@ -11,6 +11,7 @@ import (
 	"strings"
 	"sync"
 	"sync/atomic"
+	"syscall"
 	"testing"
 	"time"
 
@@ -80,6 +81,36 @@ func TestLoadCredentialsFile(t *testing.T) {
 		}
 	} else if _, err := LoadCredentialsFile(writeFile(t, good, 0o600)); err == nil || !strings.Contains(err.Error(), "chown root:root") {
 		t.Errorf("non-root-owned file accepted or unhelpful error: %v", err)
+	}
+}
+
+// A FIFO or a device given as the credentials file is refused at once with an error naming
+// the path: opening a FIFO must not wait for a writer, and /dev/zero must not be read.
+func TestLoadCredentialsFileSpecial(t *testing.T) {
+	fifo := filepath.Join(t.TempDir(), "credentials.toml")
+	if err := syscall.Mkfifo(fifo, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	tests := []struct{ path, want string }{
+		{fifo, "not a regular file but a FIFO"},
+		{"/dev/zero", "not a regular file but a device"},
+		{t.TempDir(), "not a regular file but a directory"},
+	}
+	for _, tt := range tests {
+		done := make(chan error, 1)
+		go func() {
+			_, err := LoadCredentialsFileOwnedBy(tt.path, os.Getuid(), 0)
+			done <- err
+		}()
+		select {
+		case err := <-done:
+			if err == nil || !strings.Contains(err.Error(), tt.want) || !strings.Contains(err.Error(), tt.path) {
+				t.Errorf("%s: err = %v, want %q naming the path", tt.path, err, tt.want)
+			}
+		case <-time.After(10 * time.Second):
+			// A deadlock guard, not a timing assertion: the old open blocked forever.
+			t.Fatalf("%s: loading the credentials file hangs", tt.path)
+		}
 	}
 }
 

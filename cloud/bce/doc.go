@@ -10,6 +10,27 @@
 // SDK's own retry is disabled: cloud.RetryPolicy retries, re-signing each attempt, reusing the
 // clientToken of a mutation.
 //
+// Every answer is bounded before the SDK reads it (the SDK reads an error answer whole): the
+// Client's HTTP transport, its own or a copy of Options.HTTPClient's, cuts a successful answer
+// at 4 MiB and an error answer at 64 KiB, and does not read one whose Content-Length is larger;
+// such an answer is malformed (a permanent error for a success, an APIError classified by its
+// status for an error). The code, message and request id of an APIError are clamped to
+// printable text of bounded length, so are the ownership details and the error messages
+// Observe, Claim and Preflight return, and the code of Options.OnRequest comes from a fixed
+// set (cloud.KnownCode, else "other").
+//
+// # Route switches
+//
+// switchRouteHA is a toggle. An attempt that failed (timed out, its connection broken, 5xx) may
+// still have been applied, and a second one would switch the pair back; the clientToken makes
+// the documented API answer a replay with the first result, but the agent does not rely on it
+// alone. So the switch is sent at most once per read: before any retry the rules are read, and
+// a pair already active on this node ends the claim (cloud.RetryPolicy.DoRechecked; MaxAttempts
+// bounds the sends). A read-back after a successful switch that still shows the old next hop
+// ends the claim with a PendingError, never with a second switch. The other mutations (HAVIP
+// attach and detach, single-line update, EIP bind and unbind) set a state rather than toggle
+// it and are retried as they are, with their clientToken.
+//
 // Credentials come from a root-only TOML file (LoadCredentialsFile) or from the instance role
 // (RoleCredentialSource), refreshed before they expire. Their secrets never reach a log line, an
 // error or fmt output. Options.OnRequest reports every HTTP attempt (operation, code, duration)

@@ -46,6 +46,11 @@ type fakeBCE struct {
 	masterOnAttach bool
 	// applied counts mutations that changed state, by op.
 	applied map[string]int
+	// staleAfterSwitch makes the route reads after an applied switch show the rules as they
+	// were before it, that many times: a lagging read replica.
+	staleAfterSwitch int
+	stale            int
+	staleRules       []vpc.RouteRule
 }
 
 type recorded struct {
@@ -311,8 +316,13 @@ func (f *fakeBCE) handle(r *recorded) (int, any, *apiErr) {
 		return 200, nil, nil
 	case r.Method == "GET" && r.Path == "/v1/route/rule":
 		table := r.Query.Get("routeTableId")
+		rules := f.rules
+		if f.stale > 0 {
+			f.stale--
+			rules = f.staleRules
+		}
 		var all []vpc.RouteRule
-		for _, x := range f.rules {
+		for _, x := range rules {
 			if x.RouteTableId == table {
 				all = append(all, x)
 			}
@@ -350,6 +360,9 @@ func (f *fakeBCE) handle(r *recorded) (int, any, *apiErr) {
 			}
 			if f.rules[idx].PathType != "ha:active" {
 				return 0, nil, &apiErr{400, "InvalidParameter", "not the active rule"}
+			}
+			if f.staleAfterSwitch > 0 {
+				f.staleRules, f.stale = append([]vpc.RouteRule(nil), f.rules...), f.staleAfterSwitch
 			}
 			for i, x := range f.rules {
 				if x.RouteTableId == f.rules[idx].RouteTableId && x.DestinationAddress == f.rules[idx].DestinationAddress && x.PathType == "ha:standby" {

@@ -243,6 +243,6 @@ func (c *Client) confirmPublicIP(ctx context.Context, spec *cloud.HAVIPSpec, o c
 // logPublicIPProblem logs a public IP problem that a claim leaves behind: an operator must act.
 func (c *Client) logPublicIPProblem(o cloud.Ownership) {
 	if o.PublicIPProblem != "" {
-		c.logger.Error("HAVIP public IP is not as configured", "problem", o.PublicIPProblem, "owned", o.Owned)
+		c.logger.Error("HAVIP public IP is not as configured", "problem", cloud.Clamp(o.PublicIPProblem, cloud.MaxErrorLen), "owned", o.Owned)
 	}
 }

@@ -91,6 +91,10 @@ func (c *Client) Preflight(ctx context.Context, resources []cloud.Resource) Repo
 	answered := false
 	for _, r := range resources {
 		chs, err := pc.preflightOne(ctx, r)
+		for i := range chs {
+			chs[i].Detail = cloud.Clamp(chs[i].Detail, cloud.MaxErrorLen)
+		}
+		err = clampErr(err)
 		if cloud.IsAuth(err) && authErr == nil {
 			authErr = err
 		}

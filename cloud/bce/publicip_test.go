@@ -217,7 +217,9 @@ func TestOnRequest(t *testing.T) {
 	want := strings.Join([]string{
 		"route.rule.list OK",
 		"route.rule.switch InternalError",
+		"route.rule.list OK",
 		"route.rule.switch HTTP502",
+		"route.rule.list OK",
 		"route.rule.switch OK",
 		"route.rule.list OK",
 		"havip.detail timeout",
@@ -246,14 +248,22 @@ func TestRequestCode(t *testing.T) {
 		{expired, &cloud.TransportError{Operation: "x", Err: errors.New("broken")}, CodeTimeout},
 		{cancelled, &cloud.TransportError{Operation: "x", Err: errors.New("broken")}, CodeCanceled},
 		{live, &cloud.TransportError{Operation: "x", Err: &decodeError{errors.New("bad json")}}, CodeMalformed},
-		{live, &malformedError{cloud.PermanentError{Op: "x", Reason: "huge"}}, CodeMalformed},
+		{live, &malformedError{&cloud.PermanentError{Op: "x", Reason: "huge"}}, CodeMalformed},
+		{live, &malformedError{&cloud.APIError{StatusCode: 500, Code: "InternalError"}}, CodeMalformed},
+		{live, &cloud.APIError{StatusCode: 500, Code: "InternalError"}, "InternalError"},
+		{live, &cloud.APIError{StatusCode: 429, Code: "Throttling.User"}, "Throttling.User"},
+		{live, &cloud.APIError{StatusCode: 400, Code: "Evil\x1b[31m"}, CodeOther},
+		{live, &cloud.APIError{StatusCode: 400, Code: strings.Repeat("A", 100)}, CodeOther},
+		{live, &cloud.APIError{StatusCode: 503, Code: "ServiceUnavailable"}, CodeOther},
+		{live, &cloud.APIError{StatusCode: 999}, CodeOther},
+		{live, &cloud.APIError{StatusCode: 200}, CodeOther},
 	}
 	for _, tt := range tests {
 		if got := requestCode(tt.ctx, tt.err); got != tt.want {
 			t.Errorf("requestCode(%v) = %q, want %q", tt.err, got, tt.want)
 		}
 	}
-	if !cloud.IsPermanent(&malformedError{cloud.PermanentError{Op: "x", Reason: "huge"}}) {
+	if !cloud.IsPermanent(&malformedError{&cloud.PermanentError{Op: "x", Reason: "huge"}}) {
 		t.Error("an oversized answer is no longer permanent")
 	}
 }

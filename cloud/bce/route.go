@@ -204,32 +204,82 @@ func (c *Client) claimRoute(ctx context.Context, spec *cloud.RouteSpec, tokenBas
 		return o, err
 	}
 	ours := c.nextHop(spec)
-	var call *apiCall
 	switch st.shape {
 	case cloud.ShapeHA:
-		// The switch is built here because vpc.SwitchRoute (v0.9.277) drops the switchRouteHA
-		// flag: WithQueryParamFilter skips empty values.
-		id := st.active.RouteRuleId
-		call = &apiCall{op: "route.switch " + id, metric: OpRouteRuleSwitch, method: http.MethodPut, path: "/v1/route/rule/" + url.PathEscape(id),
-			query: map[string]string{"switchRouteHA": "", "clientToken": cloud.Token(tokenBase, "route.switch/"+id)}}
+		return c.switchRoute(ctx, spec, tokenBase, o, st)
 	case cloud.ShapeSingle:
 		r := st.active
 		if r.SourceAddress == "" || r.DestinationAddress == "" {
 			return o, &cloud.PermanentError{Op: "route.update " + r.RouteRuleId, Reason: "the rule read back has no source or destination address"}
 		}
-		call = &apiCall{op: "route.update " + r.RouteRuleId, metric: OpRouteRuleUpdate, method: http.MethodPut, path: "/v1/route/rule/" + url.PathEscape(r.RouteRuleId),
+		call := &apiCall{op: "route.update " + r.RouteRuleId, metric: OpRouteRuleUpdate, method: http.MethodPut, path: "/v1/route/rule/" + url.PathEscape(r.RouteRuleId),
 			query: map[string]string{"clientToken": cloud.Token(tokenBase, "route.update/"+r.RouteRuleId+"/"+ours)},
 			body: updateRouteRuleBody{SourceAddress: r.SourceAddress, DestinationAddress: r.DestinationAddress,
 				NexthopID: ours, NexthopType: nextHopType(spec)}}
+		// Setting the next hop is idempotent and carries its clientToken: retried as is.
+		if err := c.do(ctx, call); isDryRun(err) {
+			o.Detail += fmt.Sprintf("; dry-run: would %s %s?%s", call.method, call.path, call.queryString())
+			return o, nil
+		} else if err != nil {
+			return o, err
+		}
+		return c.confirmRoute(ctx, spec)
 	default:
 		return o, nil
 	}
-	if err := c.do(ctx, call); isDryRun(err) {
+}
+
+// switchCall is the switchRouteHA of the active rule of st.
+func switchCall(st routeState, tokenBase string) *apiCall {
+	// Built here because vpc.SwitchRoute (v0.9.277) drops the switchRouteHA flag:
+	// WithQueryParamFilter skips empty values.
+	id := st.active.RouteRuleId
+	return &apiCall{op: "route.switch " + id, metric: OpRouteRuleSwitch, method: http.MethodPut, path: "/v1/route/rule/" + url.PathEscape(id),
+		query: map[string]string{"switchRouteHA": "", "clientToken": cloud.Token(tokenBase, "route.switch/"+id)}}
+}
+
+// switchRoute makes this node's rule of an HA pair the active one. switchRouteHA is a toggle:
+// an attempt that failed may still have been applied (its answer lost, its timeout reached, a
+// 5xx after the change), and sending it again would switch the pair back. So the switch is sent
+// at most once per read: before any retry the rules are read again, and a pair already active
+// on this node ends the claim. The retry policy's MaxAttempts bounds the sends. After a switch
+// that succeeded, the pair is only read back: a read that still shows the old next hop (a stale
+// read, or another node's switch) ends in a PendingError for the caller to verify later, never
+// in a second switch.
+func (c *Client) switchRoute(ctx context.Context, spec *cloud.RouteSpec, tokenBase string, o cloud.Ownership, st routeState) (cloud.Ownership, error) {
+	call := switchCall(st, tokenBase)
+	if err := c.announce(call); isDryRun(err) {
 		o.Detail += fmt.Sprintf("; dry-run: would %s %s?%s", call.method, call.path, call.queryString())
 		return o, nil
-	} else if err != nil {
+	}
+	recheck := func(ctx context.Context) (bool, error) {
+		var err error
+		o, st, err = c.observeRoute(ctx, spec)
+		if err != nil || o.Owned {
+			return o.Owned, err
+		}
+		if st.shape != cloud.ShapeHA {
+			return false, &cloud.PendingError{Op: call.op, Reason: "the rule changed shape during the claim: " + o.Detail}
+		}
+		call = switchCall(st, tokenBase)
+		return false, c.announce(call)
+	}
+	err := c.retry.DoRechecked(ctx, call.op, func(ctx context.Context) error {
+		return c.send(ctx, call)
+	}, recheck)
+	if err != nil {
 		return o, err
 	}
+	if o.Owned {
+		// The read before a retry found the earlier switch applied: that read is the
+		// confirmation.
+		return o, nil
+	}
+	return c.confirmRoute(ctx, spec)
+}
+
+// confirmRoute reads the route back after a mutation until it points at this node.
+func (c *Client) confirmRoute(ctx context.Context, spec *cloud.RouteSpec) (cloud.Ownership, error) {
 	return c.confirmed(ctx, "route.confirm "+spec.Table+" "+spec.Destination, func(ctx context.Context) (cloud.Ownership, error) {
 		o, _, err := c.observeRoute(ctx, spec)
 		return o, err

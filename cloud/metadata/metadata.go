@@ -205,13 +205,18 @@ func (c *Client) get(ctx context.Context, path string) ([]byte, error) {
 	if err != nil {
 		return nil, fmt.Errorf("metadata %s: %w", path, err)
 	}
+	// Closing a body not read to its end drops the connection: the rest is never read.
 	defer resp.Body.Close()
+	if resp.StatusCode != http.StatusOK {
+		// The body of a failure is of no use: it is not read at all.
+		return nil, fmt.Errorf("metadata %s: HTTP %d", path, resp.StatusCode)
+	}
+	if resp.ContentLength > maxBody {
+		return nil, fmt.Errorf("metadata %s: answer of %d bytes, larger than %d", path, resp.ContentLength, maxBody)
+	}
 	b, err := io.ReadAll(io.LimitReader(resp.Body, maxBody+1))
 	if err != nil {
 		return nil, fmt.Errorf("metadata %s: reading answer: %w", path, err)
-	}
-	if resp.StatusCode != http.StatusOK {
-		return nil, fmt.Errorf("metadata %s: HTTP %d", path, resp.StatusCode)
 	}
 	if len(b) > maxBody {
 		return nil, fmt.Errorf("metadata %s: answer larger than %d bytes", path, maxBody)

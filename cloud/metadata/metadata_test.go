@@ -5,9 +5,11 @@ import (
 	"context"
 	"fmt"
 	"log/slog"
+	"net"
 	"net/http"
 	"net/http/httptest"
 	"strings"
+	"sync/atomic"
 	"testing"
 	"time"
 )
@@ -150,4 +152,70 @@ func FuzzParseInstanceID(f *testing.F) {
 			t.Fatalf("accepted %q", id)
 		}
 	})
+}
+
+// A huge answer, a failure or a success, announced or streamed, costs at most the bound: the
+// client reads a bounded number of bytes and returns a short error.
+func TestHugeAnswerBounded(t *testing.T) {
+	const huge = 256 << 20
+	tests := []struct {
+		name    string
+		status  int
+		chunked bool
+		path    string
+	}{
+		{"failure announced", 500, false, instanceIDPath},
+		{"failure streamed", 404, true, rolePath},
+		{"success announced", 200, false, instanceIDPath},
+		{"success streamed", 200, true, rolePath},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+				if !tt.chunked {
+					w.Header().Set("Content-Length", fmt.Sprint(huge))
+				}
+				w.WriteHeader(tt.status)
+				chunk := []byte(strings.Repeat("i", 32<<10))
+				for left := huge; left > 0; left -= len(chunk) {
+					if _, err := w.Write(chunk[:min(left, len(chunk))]); err != nil {
+						return
+					}
+				}
+			}))
+			defer srv.Close()
+			var read atomic.Int64
+			hc := &http.Client{Transport: &http.Transport{DialContext: func(ctx context.Context, network, addr string) (net.Conn, error) {
+				c, err := (&net.Dialer{}).DialContext(ctx, network, addr)
+				if err != nil {
+					return nil, err
+				}
+				return &countingConn{Conn: c, read: &read}, nil
+			}}}
+			c := New(srv.URL, hc)
+			var err error
+			if tt.path == rolePath {
+				_, err = c.RoleCredentials(context.Background())
+			} else {
+				_, err = c.InstanceID(context.Background())
+			}
+			if err == nil || len(err.Error()) > 200 {
+				t.Fatalf("err = %.300v, want a short error", err)
+			}
+			if n := read.Load(); n > maxBody+1<<20 {
+				t.Fatalf("read %d bytes from the service, want at most %d", n, maxBody+1<<20)
+			}
+		})
+	}
+}
+
+type countingConn struct {
+	net.Conn
+	read *atomic.Int64
+}
+
+func (c *countingConn) Read(p []byte) (int, error) {
+	n, err := c.Conn.Read(p)
+	c.read.Add(int64(n))
+	return n, err
 }
