@@ -295,7 +295,7 @@ func (d *Daemon) newInstance(cfg *config.Config, ic config.Instance) (*instance,
 				ka = &id
 			}
 		}
-		trusted, why = restorable(r, d.bootID, ka)
+		trusted, why = restorable(r, d.bootID, ka, d.watcher != nil)
 	}
 	if trusted {
 		in.restore(r)
@@ -357,11 +357,14 @@ func (d *Daemon) close() {
 // process that runs now: a rebooted old MASTER that starts before
 // keepalived must not take the VIP and the cloud from the node that
 // really is MASTER. ka is the keepalived process running now, nil if none
-// is known.
-func restorable(r record, bootID string, ka *keepalived.Identity) (bool, string) {
+// is known. With the liveness watch off (watching false, pid_file "") the
+// agent knows no keepalived process, and only the boot is checked.
+func restorable(r record, bootID string, ka *keepalived.Identity, watching bool) (bool, string) {
 	switch {
 	case bootID == "" || r.BootID != bootID:
 		return false, "written before this boot"
+	case !watching:
+		return true, ""
 	case r.Keepalived == nil:
 		return false, "written with no keepalived process known"
 	case ka == nil:

@@ -29,23 +29,26 @@ func TestRestorable(t *testing.T) {
 		return record{Kind: "instance", Name: "VI_1", State: StateMaster, BootID: boot, Keepalived: id}
 	}
 	for _, tt := range []struct {
-		name string
-		r    record
-		boot string
-		now  *keepalived.Identity
-		want bool
+		name    string
+		r       record
+		boot    string
+		now     *keepalived.Identity
+		want    bool
+		noWatch bool
 	}{
-		{"same boot, same keepalived", rec("b1", &ka), "b1", &ka, true},
-		{"same boot, start time hidden now", rec("b1", &ka), "b1", &hidden, true},
-		{"rebooted", rec("b0", &ka), "b1", &ka, false},
-		{"boot unknown", rec("", &ka), "", &ka, false},
-		{"keepalived restarted (same pid, other start)", rec("b1", &ka), "b1", &other, false},
-		{"keepalived restarted (new pid file)", rec("b1", &ka), "b1", &keepalived.Identity{PID: 42, Start: 1000, PIDFileMtime: 8}, false},
-		{"keepalived not running", rec("b1", &ka), "b1", nil, false},
-		{"record without keepalived", rec("b1", nil), "b1", &ka, false},
-		{"record from before this version", record{State: StateMaster}, "b1", &ka, false},
+		{"same boot, same keepalived", rec("b1", &ka), "b1", &ka, true, false},
+		{"same boot, start time hidden now", rec("b1", &ka), "b1", &hidden, true, false},
+		{"rebooted", rec("b0", &ka), "b1", &ka, false, false},
+		{"boot unknown", rec("", &ka), "", &ka, false, false},
+		{"keepalived restarted (same pid, other start)", rec("b1", &ka), "b1", &other, false, false},
+		{"keepalived restarted (new pid file)", rec("b1", &ka), "b1", &keepalived.Identity{PID: 42, Start: 1000, PIDFileMtime: 8}, false, false},
+		{"keepalived not running", rec("b1", &ka), "b1", nil, false, false},
+		{"record without keepalived", rec("b1", nil), "b1", &ka, false, false},
+		{"record from before this version", record{State: StateMaster}, "b1", &ka, false, false},
+		{"liveness watch off, same boot", rec("b1", nil), "b1", nil, true, true},
+		{"liveness watch off, rebooted", rec("b0", nil), "b1", nil, false, true},
 	} {
-		got, why := restorable(tt.r, tt.boot, tt.now)
+		got, why := restorable(tt.r, tt.boot, tt.now, !tt.noWatch)
 		if got != tt.want || (!got && why == "") {
 			t.Errorf("%s: restorable = %v %q, want %v (and a reason when false)", tt.name, got, why, tt.want)
 		}
@@ -132,7 +135,7 @@ func TestDaemonRecordFromAnotherBootIsHistory(t *testing.T) {
 		wantMaster bool
 	}{
 		{"other boot", "boot-before", false},
-		{"same boot, keepalived unknown", "boot-now", false},
+		{"same boot, keepalived not running", "boot-now", false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			cfg := testConfig(t)
@@ -145,6 +148,8 @@ func TestDaemonRecordFromAnotherBootIsHistory(t *testing.T) {
 				t.Fatal(err)
 			}
 			st.close()
+			// The liveness watch is on, and its pid file names nothing.
+			cfg.Keepalived.PIDFile = filepath.Join(t.TempDir(), "vrrp.pid")
 			net := newFakeNet("eth0")
 			d, err := New(Options{Config: cfg, Logger: discard(), Network: net, BootID: "boot-now"})
 			if err != nil {

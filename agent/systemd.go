@@ -2,13 +2,28 @@ package agent
 
 import (
 	"context"
+	"errors"
 	"strings"
 	"time"
 )
 
-// Ready reports whether the daemon runs: configuration loaded, FIFO open,
-// every part started and the first reconciliation queued (/readyz).
-func (d *Daemon) Ready() bool { return d.isReady.Load() }
+// Ready reports whether the daemon runs (/readyz): configuration loaded,
+// FIFO open, every part started, the first reconciliation queued, and the
+// cloud side set up when there is one. The error says what is missing.
+func (d *Daemon) Ready() error {
+	if !d.isReady.Load() {
+		return errors.New("starting")
+	}
+	if d.provider != nil {
+		if ok, reason, _ := d.provider.status(); !ok {
+			if reason == "" {
+				reason = "not tried yet"
+			}
+			return errors.New("cloud side not set up: " + reason)
+		}
+	}
+	return nil
+}
 
 // publishStatus sends systemd a one-line summary of every instance.
 func (d *Daemon) publishStatus() {

@@ -7,11 +7,11 @@ import (
 )
 
 // Handler serves /metrics from the private registry, /healthz (200 while the
-// process can answer at all) and /readyz (200 once ready reports true, else
-// 503). A nil ready is always ready. Liveness and readiness are separate so
+// process can answer at all) and /readyz (200 once ready reports nil, else
+// 503 with the reason). A nil ready is always ready. Liveness and readiness are separate so
 // that a supervisor does not restart an agent that is merely still waiting
 // for keepalived's first notification.
-func (m *Metrics) Handler(ready func() bool) http.Handler {
+func (m *Metrics) Handler(ready func() error) http.Handler {
 	mux := http.NewServeMux()
 	mux.Handle("GET /metrics", promhttp.HandlerFor(m.reg, promhttp.HandlerOpts{
 		// A failing collector must not hide the other metrics.
@@ -22,11 +22,15 @@ func (m *Metrics) Handler(ready func() bool) http.Handler {
 		plain(w, http.StatusOK, "ok\n")
 	})
 	mux.HandleFunc("GET /readyz", func(w http.ResponseWriter, _ *http.Request) {
-		if ready == nil || ready() {
+		var err error
+		if ready != nil {
+			err = ready()
+		}
+		if err == nil {
 			plain(w, http.StatusOK, "ready\n")
 			return
 		}
-		plain(w, http.StatusServiceUnavailable, "not ready\n")
+		plain(w, http.StatusServiceUnavailable, "not ready: "+err.Error()+"\n")
 	})
 	mux.HandleFunc("GET /{$}", func(w http.ResponseWriter, _ *http.Request) {
 		plain(w, http.StatusOK, "havip-agent\n\n/metrics  Prometheus metrics\n/healthz  liveness\n/readyz   readiness\n")

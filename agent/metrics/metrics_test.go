@@ -2,6 +2,7 @@ package metrics
 
 import (
 	"bytes"
+	"errors"
 	"flag"
 	"io"
 	"maps"
@@ -336,7 +337,14 @@ func TestHealthAndReady(t *testing.T) {
 	m := newTestMetrics()
 	var mu sync.Mutex
 	ready := false
-	h := m.Handler(func() bool { mu.Lock(); defer mu.Unlock(); return ready })
+	h := m.Handler(func() error {
+		mu.Lock()
+		defer mu.Unlock()
+		if !ready {
+			return errors.New("starting")
+		}
+		return nil
+	})
 	setReady := func(v bool) { mu.Lock(); ready = v; mu.Unlock() }
 
 	tests := []struct {
@@ -347,10 +355,10 @@ func TestHealthAndReady(t *testing.T) {
 		wantBody string
 	}{
 		{"healthz before ready", false, "/healthz", 200, "ok\n"},
-		{"readyz before ready", false, "/readyz", 503, "not ready\n"},
+		{"readyz before ready", false, "/readyz", 503, "not ready: starting\n"},
 		{"healthz when ready", true, "/healthz", 200, "ok\n"},
 		{"readyz when ready", true, "/readyz", 200, "ready\n"},
-		{"readyz after losing readiness", false, "/readyz", 503, "not ready\n"},
+		{"readyz after losing readiness", false, "/readyz", 503, "not ready: starting\n"},
 		{"unknown path", true, "/nope", 404, ""},
 	}
 	for _, tt := range tests {
