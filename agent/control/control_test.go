@@ -119,3 +119,55 @@ func TestRequests(t *testing.T) {
 		t.Errorf("garbage: %s", b)
 	}
 }
+
+// Issue 11, item 16: a health check runs as the daemon's own user, which
+// may send anything; its processes must not be able to change state.
+func TestWritesFromHealthChecksRefused(t *testing.T) {
+	path := filepath.Join(t.TempDir(), "s.sock")
+	s, err := Listen(path, "", slog.New(slog.NewTextHandler(io.Discard, nil)))
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.self = 999
+	s.cred = func(*net.UnixConn) (*unix.Ucred, error) { return &unix.Ucred{Uid: 999, Pid: 4242}, nil }
+	s.RefuseWritesFrom(func(pid int) bool { return pid == 4242 })
+	h := &handler{}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { s.Serve(ctx, h); close(done) }()
+	defer func() { cancel(); <-done }()
+	for _, tt := range []struct {
+		req     Request
+		allowed bool
+	}{
+		{Request{Op: OpNotify, Args: []string{"INSTANCE", "VI_1", "MASTER"}}, false},
+		{Request{Op: OpReload}, false},
+		{Request{Op: OpStatus}, true},
+		{Request{Op: OpCheck, Name: "web"}, true},
+	} {
+		_, err := Do(context.Background(), path, tt.req)
+		if (err == nil) != tt.allowed {
+			t.Errorf("%s from a check: err %v, allowed %v", tt.req.Op, err, tt.allowed)
+		}
+	}
+	if len(h.notified) != 0 || h.reloads != 0 {
+		t.Errorf("a check's request was carried out: %v, %d reloads", h.notified, h.reloads)
+	}
+}
+
+// More clients than the server serves at once wait, and are all answered.
+func TestConnectionsBounded(t *testing.T) {
+	path, _ := serve(t, 0, -1, false)
+	errs := make(chan error, 4*maxConns)
+	for range 4 * maxConns {
+		go func() {
+			_, err := Do(context.Background(), path, Request{Op: OpStatus})
+			errs <- err
+		}()
+	}
+	for range 4 * maxConns {
+		if err := <-errs; err != nil {
+			t.Error(err)
+		}
+	}
+}

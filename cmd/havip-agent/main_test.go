@@ -285,3 +285,22 @@ timeout = "1s"
 		})
 	}
 }
+
+// Issue 11, item 4: the client commands read only agent.socket, so a typo
+// saved in the file while the daemon runs must not break keepalived's
+// vrrp_script and notify calls (they answered with the configuration's
+// error instead of asking the daemon).
+func TestClientsIgnoreTheRestOfTheFile(t *testing.T) {
+	cfg := writeConfig(t, goodConfig+"garp_count = \"five\"\n[agent2]\nbogus = 1\n")
+	for _, args := range [][]string{
+		{"notify", "-config", cfg, "INSTANCE", "VI_1", "MASTER", "100"},
+		{"check", "-config", cfg, "web"},
+		{"status", "-config", cfg},
+		{"reload", "-config", cfg},
+	} {
+		_, _, stderr := runCmd(args...)
+		if !strings.Contains(stderr, "not reachable") || !strings.Contains(stderr, filepath.Join(filepath.Dir(cfg), "agent.sock")) {
+			t.Errorf("%s: %q, want the daemon at the configured socket to be asked", args[0], stderr)
+		}
+	}
+}
