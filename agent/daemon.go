@@ -443,9 +443,14 @@ func (d *Daemon) Run(ctx context.Context) error {
 		spawn(func() { d.setUpCloud(runCtx) })
 	}
 	// The first reconciliation: every actor compares its interface with
-	// its state once.
+	// its state once. Without a liveness watch no keepalived process can
+	// be known: a restored MASTER (same boot) is confirmed by its record
+	// and the empty backlog alone.
 	for _, in := range d.table().instances {
 		in.post(pending{input: input{kind: inAddrChange}, received: time.Now(), source: "start"})
+		if d.watcher == nil {
+			in.post(pending{input: input{kind: inKeepalivedSeen, sameKeepalived: true}, received: time.Now(), source: "start"})
+		}
 	}
 	d.reloadMu.Unlock()
 	if d.wdog > 0 && d.notify != nil {

@@ -56,6 +56,10 @@ const (
 	// inCloudReady: the cloud provider was set up after the daemon
 	// started.
 	inCloudReady
+	// inKeepalivedSeen: the liveness watch sees keepalived running;
+	// sameKeepalived says it is the process the restored record was
+	// written to.
+	inKeepalivedSeen
 )
 
 type input struct {
@@ -64,6 +68,11 @@ type input struct {
 	// priority is keepalived's priority with inState and inPriority; -1
 	// when the line carried none.
 	priority int
+	// sameKeepalived is set with inKeepalivedSeen when the keepalived
+	// process running is the one a restored MASTER's record names: the
+	// term is still the one keepalived gave, and nothing newer came
+	// through the FIFO's backlog.
+	sameKeepalived bool
 	// rxLowerPri marks MASTER_RX_LOWER_PRI: another node claims MASTER
 	// with a lower priority, and a fresh announcement wins the segment
 	// back.
@@ -173,6 +182,10 @@ func decide(cur State, in input) (State, []action) {
 	case inCloudReady:
 		if cur == StateMaster {
 			return cur, []action{actCloudResume}
+		}
+	case inKeepalivedSeen:
+		if cur == StateMaster && in.sameKeepalived {
+			return cur, []action{actCloudPermit}
 		}
 	}
 	return cur, nil

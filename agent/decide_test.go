@@ -36,6 +36,9 @@ func TestDecide(t *testing.T) {
 		{"priority is no transition", StateMaster, input{kind: inPriority, priority: 50}, StateMaster, nil},
 		{"cloud ready master resumes", StateMaster, input{kind: inCloudReady}, StateMaster, []action{actCloudResume}},
 		{"cloud ready backup nothing", StateBackup, input{kind: inCloudReady}, StateBackup, nil},
+		{"same keepalived confirms a master", StateMaster, input{kind: inKeepalivedSeen, sameKeepalived: true}, StateMaster, []action{actCloudPermit}},
+		{"another keepalived confirms nothing", StateMaster, input{kind: inKeepalivedSeen}, StateMaster, nil},
+		{"keepalived seen while backup", StateBackup, input{kind: inKeepalivedSeen, sameKeepalived: true}, StateBackup, nil},
 	} {
 		got, acts := decide(tt.cur, tt.in)
 		if got != tt.want || !reflect.DeepEqual(acts, tt.wantActs) {

@@ -98,6 +98,9 @@ type instance struct {
 	// cloudReadOnly: the cloud side was started read-only for a MASTER
 	// restored from disk, and keepalived has not confirmed it yet.
 	cloudReadOnly bool
+	// restoredKA is the keepalived process of the record a MASTER was
+	// restored from; set before the actor runs, read-only after.
+	restoredKA *keepalived.Identity
 	// bootID and kaIdentity stamp each record with the boot and the
 	// keepalived process it was written under.
 	bootID     string
@@ -163,7 +166,7 @@ func stoppedTimer() *time.Timer {
 // restore sets the state found on disk, before run; no action is taken
 // here: run re-asserts a MASTER without ever removing an address.
 func (in *instance) restore(r record) {
-	in.cur, in.gen, in.since = r.State, r.Generation, r.Since
+	in.cur, in.gen, in.since, in.restoredKA = r.State, r.Generation, r.Since, r.Keepalived
 	in.publish()
 }
 
@@ -366,7 +369,7 @@ func (in *instance) execute(received time.Time, acts []action) {
 		case actCloudPermit:
 			if in.cloudReadOnly {
 				in.cloudReadOnly = false
-				in.log.Info("keepalived confirmed the restored MASTER; the cloud may now be claimed")
+				in.log.Info("keepalived confirmed the restored MASTER (a MASTER line, or the same process still running after the backlog); the cloud may now be claimed")
 				if in.cloud != nil {
 					in.cloud.permitWrites(in.gen)
 				}

@@ -164,6 +164,15 @@ func (d *Daemon) keepalivedLiveness(alive bool, why string) {
 		if prev == "dead" {
 			d.log.Info("keepalived is back; its next notifications drive the state", "detail", why)
 		}
+		// A MASTER restored from a record of this very keepalived
+		// process is confirmed: had keepalived said anything since, it
+		// would be in the FIFO's backlog, which came first.
+		id, ok := d.watcher.Current()
+		now := time.Now()
+		for _, in := range d.table().instances {
+			same := ok && in.restoredKA != nil && id.Same(*in.restoredKA)
+			in.post(pending{input: input{kind: inKeepalivedSeen, sameKeepalived: same}, received: now, source: "liveness"})
+		}
 		return
 	}
 	d.log.Error("keepalived is not running: every instance is now FAULT", "detail", why, "dead_after", d.fixed.Keepalived.DeadAfter.Duration)

@@ -226,7 +226,7 @@ func (d *Daemon) reloadStatus() reloadStatus {
 // to this actor already).
 func (in *instance) takeOver(prev *instance) {
 	in.cur, in.gen, in.since, in.priority = prev.cur, prev.gen, prev.since, prev.priority
-	in.trans, in.announced, in.cloudReadOnly = prev.trans, prev.announced, prev.cloudReadOnly
+	in.trans, in.announced, in.cloudReadOnly, in.restoredKA = prev.trans, prev.announced, prev.cloudReadOnly, prev.restoredKA
 	in.handover = true
 	in.handoverCloud = in.cloud != prev.cloud
 	prev.mu.Lock()

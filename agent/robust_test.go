@@ -13,8 +13,10 @@ import (
 	"testing"
 	"time"
 
+	"github.com/havip-agent/havip-agent/agent/config"
 	"github.com/havip-agent/havip-agent/agent/keepalived"
 	"github.com/havip-agent/havip-agent/agent/netif"
+	"github.com/havip-agent/havip-agent/cloud"
 	"golang.org/x/sys/unix"
 )
 
@@ -192,6 +194,7 @@ func TestDaemonRecordOfThisKeepalivedIsRestored(t *testing.T) {
 	os.WriteFile(filepath.Join(proc, "4242", "comm"), []byte("keepalived\n"), 0o644)
 	os.WriteFile(filepath.Join(proc, "4242", "stat"), []byte("4242 (keepalived) S 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 987654 0 0\n"), 0o644)
 	cfg.Keepalived.PIDFile = pidFile
+	cfg = withHAVIP(t, cfg)
 	w := keepalived.NewWatcher(keepalived.WatchOptions{PIDFile: pidFile, Proc: proc})
 	id, err := w.Identify()
 	if err != nil || id.Start != 987654 {
@@ -204,14 +207,61 @@ func TestDaemonRecordOfThisKeepalivedIsRestored(t *testing.T) {
 	st.save(record{Kind: "instance", Name: "VI_1", State: StateMaster, Generation: 9, BootID: "b", Keepalived: &id})
 	st.close()
 	net := newFakeNet("eth0")
-	d, err := New(Options{Config: cfg, Logger: discard(), Network: net, BootID: "b", Proc: proc})
+	var calls orderCloud
+	d, err := New(Options{Config: cfg, Logger: discard(), Network: net, BootID: "b", Proc: proc, Cloud: &calls})
 	if err != nil {
 		t.Fatal(err)
 	}
 	if s := d.table().byKey["instance/VI_1"].snapshot(); s.state != StateMaster || s.gen != 9 {
 		t.Errorf("restored %s generation %d, want MASTER 9", s.state, s.gen)
 	}
-	d.close()
+	if d.table().byKey["instance/VI_1"].cloud == nil {
+		t.Fatal("no cloud side")
+	}
+	// Run: the VIP is re-asserted, the cloud read first; the liveness
+	// watch sees the same keepalived process, which confirms the term,
+	// and only then is the cloud claimed.
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	if !eventually(func() bool { return net.has("eth0", vip4) && strings.Contains(calls.String(), "claim") }) {
+		t.Fatalf("restored MASTER: VIP %v, cloud calls %q", net.has("eth0", vip4), calls.String())
+	}
+	if got := calls.String(); !strings.HasPrefix(got, "observe") {
+		t.Errorf("the restored MASTER's first cloud call: %q, want a read", got)
+	}
+}
+
+// orderCloud records the order of the calls it gets; the cloud points
+// elsewhere until claimed.
+type orderCloud struct {
+	mu    sync.Mutex
+	calls []string
+	owned bool
+}
+
+func (o *orderCloud) NodeID() string { return "i-self" }
+
+func (o *orderCloud) Observe(context.Context, cloud.Resource) (cloud.Ownership, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.calls = append(o.calls, "observe")
+	return cloud.Ownership{Owned: o.owned, Current: "i-other"}, nil
+}
+
+func (o *orderCloud) Claim(context.Context, cloud.Resource, string) (cloud.Ownership, error) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	o.calls = append(o.calls, "claim")
+	o.owned = true
+	return cloud.Ownership{Owned: true, Current: "i-self"}, nil
+}
+
+func (o *orderCloud) String() string {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	return strings.Join(o.calls, " ")
 }
 
 // Item 8: an fsync that takes seconds held up the next transitions and
@@ -412,3 +462,15 @@ func (s *syncBuffer) String() string {
 }
 
 func mkfifo(p string) error { return unix.Mkfifo(p, 0o600) }
+
+// withHAVIP gives the first instance of cfg a HAVIP (and cfg a [cloud]
+// section), keeping the rest.
+func withHAVIP(t *testing.T, cfg *config.Config) *config.Config {
+	t.Helper()
+	cfg.Cloud = &config.Cloud{Provider: "bce"}
+	cfg.Cloud.ReconcileInterval.Duration = time.Minute
+	cfg.Cloud.ReclaimMaxBackoff.Duration = 10 * time.Minute
+	cfg.Cloud.ConfirmTimeout.Duration = time.Second
+	cfg.Instances[0].HAVIP = "havip-1"
+	return cfg
+}

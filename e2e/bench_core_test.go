@@ -98,44 +98,59 @@ func waitAddr(ch <-chan netlink.AddrUpdate, want netip.Addr, added bool, timeout
 // BenchmarkCoreFailover measures, over 200 MASTER transitions, the time
 // from the MASTER line written into the FIFO to the VIP present (netlink
 // event in the node's namespace) and to the first gratuitous ARP on the
-// wire (captured in the peer's namespace).
+// wire (captured in the peer's namespace). With HAVIP_BASELINE_AGENT
+// naming another build of the agent (an earlier commit's), both run in
+// one rig, alternating in blocks of 50 transitions, and both are reported:
+// a change is compared side by side, on the same noisy machine.
 func BenchmarkCoreFailover(b *testing.B) {
-	const transitions = 200
+	const transitions, block = 200, 50
 	c := newCoreRig(b)
-	a := newAgent(b, c.rig, c.node, strings.Replace(coreInstance, `garp_count = 3`, `garp_count = 1`, 1)).quiet()
-	a.start()
+	ways := []struct{ name, bin string }{{"", binary(b, "havip-agent")}}
+	if base := os.Getenv("HAVIP_BASELINE_AGENT"); base != "" {
+		ways = append(ways, struct{ name, bin string }{"baseline-", base})
+	}
 	events := addrEvents(b, c.rig.Name(c.node))
 	frames := captureGARPs(arpCapture(b, c.rig.Name(c.peer), "eth0"))
-	f, err := os.OpenFile(a.FIFO, os.O_WRONLY, 0)
-	if err != nil {
-		b.Fatal(err)
-	}
-	defer f.Close()
-	var present, announced []time.Duration
+	present := make([][]time.Duration, len(ways))
+	announced := make([][]time.Duration, len(ways))
 	b.ResetTimer()
-	for i := 0; i < transitions; i++ {
-		drainFrames(frames)
-		t0 := time.Now()
-		f.WriteString("INSTANCE \"VI_1\" MASTER 100\n")
-		at, ok := waitAddr(events, vip, true, 5*time.Second)
-		if !ok {
-			b.Fatalf("transition %d: VIP not added\n%s", i, a.logs())
+	for done := 0; done < transitions; done += block {
+		for w, way := range ways {
+			a := newAgentBin(b, c.rig, c.node, way.bin, strings.Replace(coreInstance, `garp_count = 3`, `garp_count = 1`, 1)).quiet()
+			a.start()
+			f, err := os.OpenFile(a.FIFO, os.O_WRONLY, 0)
+			if err != nil {
+				b.Fatal(err)
+			}
+			for i := 0; i < block; i++ {
+				drainFrames(frames)
+				t0 := time.Now()
+				f.WriteString("INSTANCE \"VI_1\" MASTER 100\n")
+				at, ok := waitAddr(events, vip, true, 5*time.Second)
+				if !ok {
+					b.Fatalf("%stransition %d: VIP not added\n%s", way.name, done+i, a.logs())
+				}
+				present[w] = append(present[w], at.Sub(t0))
+				fr, ok := firstFrame(frames, vip, 5*time.Second)
+				if !ok {
+					b.Fatalf("%stransition %d: no announcement", way.name, done+i)
+				}
+				announced[w] = append(announced[w], fr.Sub(t0))
+				f.WriteString("INSTANCE \"VI_1\" BACKUP 100\n")
+				if _, ok := waitAddr(events, vip, false, 5*time.Second); !ok {
+					b.Fatalf("%stransition %d: VIP not removed", way.name, done+i)
+				}
+				time.Sleep(2 * time.Millisecond)
+			}
+			f.Close()
+			a.stop()
 		}
-		present = append(present, at.Sub(t0))
-		fr, ok := firstFrame(frames, vip, 5*time.Second)
-		if !ok {
-			b.Fatalf("transition %d: no announcement", i)
-		}
-		announced = append(announced, fr.Sub(t0))
-		f.WriteString("INSTANCE \"VI_1\" BACKUP 100\n")
-		if _, ok := waitAddr(events, vip, false, 5*time.Second); !ok {
-			b.Fatalf("transition %d: VIP not removed", i)
-		}
-		time.Sleep(2 * time.Millisecond)
 	}
 	b.StopTimer()
-	report(b, "vip-present", present)
-	report(b, "first-garp", announced)
+	for w, way := range ways {
+		report(b, way.name+"vip-present", present[w])
+		report(b, way.name+"first-garp", announced[w])
+	}
 }
 
 func drainFrames(ch <-chan frameSeen) {

@@ -69,8 +69,15 @@ type agentProc struct {
 // after the [agent] and [keepalived] sections (no liveness watch).
 func newAgent(t testing.TB, r *netns.Rig, ns, body string) *agentProc {
 	t.Helper()
+	return newAgentBin(t, r, ns, binary(t, "havip-agent"), body)
+}
+
+// newAgentBin is newAgent with another build of the agent (a baseline
+// for side-by-side benchmarks).
+func newAgentBin(t testing.TB, r *netns.Rig, ns, bin, body string) *agentProc {
+	t.Helper()
 	dir := t.TempDir()
-	a, err := rig.NewAgent(r, ns, dir, binary(t, "havip-agent"), rig.AgentBase(dir, "debug", "")+"\n"+body, nil)
+	a, err := rig.NewAgent(r, ns, dir, bin, rig.AgentBase(dir, "debug", "")+"\n"+body, nil)
 	if err != nil {
 		t.Fatal(err)
 	}
