@@ -231,3 +231,29 @@ func TestReloadUnchangedIsANoOp(t *testing.T) {
 }
 
 func mustPrefix(s string) netip.Prefix { return netip.MustParsePrefix(s) }
+
+// Checks are part of a reload: a new set replaces the old one.
+func TestReloadReplacesChecks(t *testing.T) {
+	withCheck := func(name string) string {
+		return twoInstances + `[[check]]
+name = "` + name + `"
+type = "tcp"
+target = "127.0.0.1:1"
+interval = "1s"
+`
+	}
+	base := reloadConfig(t, testConfig(t), withCheck("web"))
+	d := runCloudDaemon(t, base, newFakeNet("eth0"), &fakeCloud{owner: "i-self"})
+	if _, err := d.Check("web"); err != nil {
+		t.Fatal(err)
+	}
+	if err := d.ApplyConfig(reloadConfig(t, base, withCheck("db"))); err != nil {
+		t.Fatal(err)
+	}
+	if _, err := d.Check("web"); err == nil {
+		t.Error("the removed check still answers")
+	}
+	if v, err := d.Check("db"); err != nil || v == "" {
+		t.Errorf("the added check: %q %v", v, err)
+	}
+}
