@@ -264,14 +264,19 @@ func cmdReload(args []string, stderr io.Writer) int {
 	if fs.NArg() > 0 {
 		return usageErr(stderr, "reload takes no arguments")
 	}
+	return send("reload", cfgPath, control.Request{Op: control.OpReload}, 30*time.Second, stderr)
+}
+
+// send delivers a request that answers only success or an error.
+func send(name, cfgPath string, req control.Request, timeout time.Duration, stderr io.Writer) int {
 	sock, ok := socketPath(cfgPath, stderr)
 	if !ok {
 		return exitFail
 	}
-	ctx, cancel := context.WithTimeout(context.Background(), 30*time.Second)
+	ctx, cancel := context.WithTimeout(context.Background(), timeout)
 	defer cancel()
-	if _, err := control.Do(ctx, sock, control.Request{Op: control.OpReload}); err != nil {
-		fmt.Fprintf(stderr, "havip-agent reload: %v\n", err)
+	if _, err := control.Do(ctx, sock, req); err != nil {
+		fmt.Fprintf(stderr, "havip-agent %s: %v\n", name, err)
 		return exitFail
 	}
 	return exitOK
@@ -285,17 +290,7 @@ func cmdNotify(args []string, stderr io.Writer) int {
 	if n := fs.NArg(); n < 3 || n > 4 {
 		return usageErr(stderr, "notify wants TYPE NAME STATE [PRIORITY], as keepalived passes them")
 	}
-	sock, ok := socketPath(cfgPath, stderr)
-	if !ok {
-		return exitFail
-	}
-	ctx, cancel := context.WithTimeout(context.Background(), 2*time.Second)
-	defer cancel()
-	if _, err := control.Do(ctx, sock, control.Request{Op: control.OpNotify, Args: fs.Args()}); err != nil {
-		fmt.Fprintf(stderr, "havip-agent notify: %v\n", err)
-		return exitFail
-	}
-	return exitOK
+	return send("notify", cfgPath, control.Request{Op: control.OpNotify, Args: fs.Args()}, 2*time.Second, stderr)
 }
 
 func cmdStatus(args []string, stdout, stderr io.Writer) int {
