@@ -19,6 +19,8 @@ type Observer interface {
 	CloudReady(ready bool)
 	// Reload reports the outcome of a configuration reload.
 	Reload(ok bool)
+	// ForgetInstance drops the series of an instance a reload removed.
+	ForgetInstance(vrrpInstance string)
 }
 
 // nopObserver is used when no observer is configured, so call sites need
@@ -40,3 +42,4 @@ func (nopObserver) CheckVerdict(string, bool)               {}
 func (nopObserver) CheckInstance(string, string)            {}
 func (nopObserver) CloudReady(bool)                         {}
 func (nopObserver) Reload(bool)                             {}
+func (nopObserver) ForgetInstance(string)                   {}

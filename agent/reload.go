@@ -117,17 +117,11 @@ func (d *Daemon) ApplyConfig(cfg *config.Config) (err error) {
 			keep[prev] = true
 			ins = append(ins, prev)
 		default:
-			in := newInstance(actorConfig(ic), d.net, d.store, d.log, d.obs)
-			in.onTransition, in.bootID, in.kaIdentity = d.publishStatus, d.bootID, prev.kaIdentity
-			for _, ch := range ic.Checks {
-				d.obs.CheckInstance(ic.Name, ch)
-			}
-			if res := resourcesOf(ic); len(res) > 0 && d.provider != nil {
-				if prev.cloud != nil && reflect.DeepEqual(resourcesOf(oldCfg[k]), res) {
-					in.cloud = prev.cloud
-				} else {
-					in.cloud = d.newCloudSide(cfg, in, res)
-				}
+			in := d.buildInstance(cfg, ic)
+			if in.cloud != nil && prev.cloud != nil && reflect.DeepEqual(resourcesOf(oldCfg[k]), resourcesOf(ic)) {
+				// Same resources: the running cloud side goes on (the
+				// one just built was never started).
+				in.cloud = prev.cloud
 			}
 			changed = append(changed, change{prev, in})
 			ins = append(ins, in)
@@ -157,7 +151,7 @@ func (d *Daemon) ApplyConfig(cfg *config.Config) (err error) {
 			d.retire(in.cloud)
 		}
 		d.dropVIPs(in, tab)
-		d.obs.SetState(in.cfg.Name, "")
+		d.obs.ForgetInstance(in.cfg.Name)
 		d.log.Info("instance removed by reload", "vrrp_instance", in.cfg.Name, "state", string(in.cur))
 	}
 	now := time.Now()
