@@ -258,6 +258,7 @@ func actorConfig(ic config.Instance) InstanceConfig {
 		GARPReply:    *ic.GARPReply,
 		Checks:       ic.Checks,
 		Recheck:      10 * time.Second,
+		Shared:       ic.SharedVIPs,
 	}
 }
 

@@ -56,6 +56,9 @@ const (
 	// inCloudReady: the cloud provider was set up after the daemon
 	// started.
 	inCloudReady
+	// inSettled: address changes of a shared-VIP instance have had time
+	// to settle (see sharedSettle).
+	inSettled
 	// inKeepalivedSeen: the liveness watch sees keepalived running;
 	// sameKeepalived says it is the process the restored record was
 	// written to.
@@ -68,6 +71,12 @@ type input struct {
 	// priority is keepalived's priority with inState and inPriority; -1
 	// when the line carried none.
 	priority int
+	// shared marks an instance whose VIPs keepalived manages too
+	// (shared_vips): keepalived adds them just before it reports MASTER
+	// and removes them just before it reports leaving, so an address
+	// change is acted on only once it has settled, and MASTER reads
+	// before it adds.
+	shared bool
 	// sameKeepalived is set with inKeepalivedSeen when the keepalived
 	// process running is the one a restored MASTER's record names: the
 	// term is still the one keepalived gave, and nothing newer came
@@ -121,6 +130,9 @@ const (
 	// actCloudResume starts the cloud side again as it was (read-only or
 	// claiming): the provider became ready.
 	actCloudResume
+	// actSettleLater waits for address changes to settle (shared VIPs)
+	// before looking at them.
+	actSettleLater
 	// actReport reads the interface and reports which VIPs are present.
 	actReport
 	// actLog logs the transition with its phase timings.
@@ -135,10 +147,16 @@ func decide(cur State, in input) (State, []action) {
 	switch in.kind {
 	case inState:
 		if in.state != cur {
-			if in.state == StateMaster {
+			switch {
+			case in.state != StateMaster:
+				return in.state, leave
+			case in.shared:
+				// keepalived added the VIPs before it said MASTER:
+				// read, and add only what is missing.
+				return StateMaster, []action{actPersist, actBurst, actEnsurePresent, actCloudStart, actReport, actLog, actSync}
+			default:
 				return StateMaster, []action{actPersist, actBurst, actAddAll, actCloudStart, actReport, actLog, actSync}
 			}
-			return in.state, leave
 		}
 		// The same state again is a reminder: make sure it holds. For a
 		// MASTER restored from disk it is also keepalived's confirmation.
@@ -154,7 +172,13 @@ func decide(cur State, in input) (State, []action) {
 			return cur, nil
 		}
 		return StateFault, leave
-	case inAddrChange, inAddRetry:
+	case inAddrChange, inAddRetry, inSettled:
+		if in.kind == inAddrChange && in.shared && cur != StateUnknown {
+			// keepalived's own change comes just before its state line:
+			// acting now would fight it (remove the VIP it just added,
+			// or put back and announce the one it just removed).
+			return cur, []action{actSettleLater}
+		}
 		switch cur {
 		case StateUnknown:
 			return cur, nil

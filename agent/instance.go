@@ -37,7 +37,17 @@ type InstanceConfig struct {
 	// Recheck is how often the actor compares the interface with its
 	// state even without events (they can be lost); 0 disables.
 	Recheck time.Duration
+	// Shared: keepalived manages the VIPs too (shared_vips).
+	Shared bool
+	// Settle is how long address changes of a shared instance settle
+	// before the actor acts on them; 0 means sharedSettle.
+	Settle time.Duration
 }
+
+// sharedSettle is how long a shared instance lets address changes settle:
+// keepalived writes its state line right after it changes the addresses,
+// well within this.
+const sharedSettle = 50 * time.Millisecond
 
 // Transition is the record of one state change with its phase timings,
 // measured from the moment the event was received.
@@ -91,7 +101,10 @@ type instance struct {
 	missingIf bool
 	// addRetry re-adds VIPs whose netlink add failed, with backoff from
 	// addRetryMin; addFailures counts the failed adds of the streak.
-	addRetry    *time.Timer
+	addRetry *time.Timer
+	// settle fires when a shared instance's address changes have settled.
+	settle      *time.Timer
+	settling    bool
 	addDelay    time.Duration
 	addFailures int
 	addLogged   time.Time
@@ -152,6 +165,10 @@ func newInstance(cfg InstanceConfig, net Network, st *store, log *slog.Logger, o
 		burst:    stoppedTimer(),
 		refresh:  stoppedTimer(),
 		addRetry: stoppedTimer(),
+		settle:   stoppedTimer(),
+	}
+	if in.cfg.Settle == 0 {
+		in.cfg.Settle = sharedSettle
 	}
 	in.publish()
 	return in
@@ -233,6 +250,7 @@ func (in *instance) run(ctx context.Context) {
 	defer in.burst.Stop()
 	defer in.refresh.Stop()
 	defer in.addRetry.Stop()
+	defer in.settle.Stop()
 	if p, ok := in.net.(interface{ Prepare(string) error }); ok {
 		// Best effort: an interface that does not exist yet is
 		// prepared on first use.
@@ -267,6 +285,9 @@ func (in *instance) run(ctx context.Context) {
 			in.announceAll()
 		case <-in.addRetry.C:
 			in.apply(pending{input: input{kind: inAddRetry}, received: time.Now()})
+		case <-in.settle.C:
+			in.settling = false
+			in.apply(pending{input: input{kind: inSettled}, received: time.Now()})
 		case <-in.refresh.C:
 			in.apply(pending{input: input{kind: inRefresh}, received: time.Now()})
 		case <-recheck:
@@ -292,6 +313,7 @@ func (in *instance) apply(p pending) {
 	if (p.kind == inState || p.kind == inPriority) && p.priority >= 0 {
 		in.priority = p.priority
 	}
+	p.shared = in.cfg.Shared
 	next, acts := decide(in.cur, p.input)
 	changed := next != in.cur
 	if changed {
@@ -341,6 +363,14 @@ func (in *instance) execute(received time.Time, acts []action) {
 			in.addedVIPs()
 		case actEnsurePresent:
 			in.ensurePresent()
+			in.markVIPs(received)
+		case actSettleLater:
+			// The first change of a burst arms the timer; later ones
+			// ride on it.
+			if !in.settling {
+				in.settling = true
+				in.settle.Reset(in.cfg.Settle)
+			}
 		case actBurst:
 			in.startBurst()
 		case actBurstIfAdded:

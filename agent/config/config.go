@@ -74,6 +74,12 @@ type Instance struct {
 	GARPRefresh  Duration `toml:"garp_refresh"`
 	GARPReply    *bool    `toml:"garp_reply"`
 	Checks       []string `toml:"checks"`
+	// SharedVIPs says keepalived also manages the VIPs (they are in its
+	// virtual_ipaddress, as VRRPv3 requires): keepalived adds them just
+	// before it reports MASTER and removes them just before it reports
+	// anything else, so the agent lets address changes settle before it
+	// acts on them.
+	SharedVIPs bool `toml:"shared_vips"`
 
 	HAVIP         string  `toml:"havip"`
 	HAVIPBind     string  `toml:"havip_bind"`
