@@ -3,6 +3,7 @@ package agent
 import (
 	"bytes"
 	"context"
+	"errors"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -473,4 +474,52 @@ func withHAVIP(t *testing.T, cfg *config.Config) *config.Config {
 	cfg.Cloud.ConfirmTimeout.Duration = time.Second
 	cfg.Instances[0].HAVIP = "havip-1"
 	return cfg
+}
+
+// Item 7: the cloud side is set up in the background; until then the
+// local path runs, status says why, and a MASTER claims as soon as the
+// provider is there (not a reconcile_interval later).
+func TestDaemonCloudSetUpLater(t *testing.T) {
+	cfg := withHAVIP(t, testConfig(t))
+	net := newFakeNet("eth0")
+	p := &fakeCloud{owner: "i-other"}
+	var mu sync.Mutex
+	attempts := 0
+	setup := func(context.Context) (cloud.Provider, func(context.Context), error) {
+		mu.Lock()
+		defer mu.Unlock()
+		attempts++
+		if attempts == 1 {
+			return nil, nil, errors.New("metadata: instance id: connection refused")
+		}
+		return p, nil, nil
+	}
+	ready := make(chan struct{})
+	d, err := New(Options{Config: cfg, Logger: discard(), Network: net, CloudSetup: setup, BootID: "b", Ready: func() { close(ready) }})
+	if err != nil {
+		t.Fatal(err)
+	}
+	ctx, cancel := context.WithCancel(context.Background())
+	done := make(chan struct{})
+	go func() { defer close(done); _ = d.Run(ctx) }()
+	defer func() { cancel(); <-done }()
+	<-ready
+	if err := d.Notify([]string{"INSTANCE", "VI_1", "MASTER", "100"}); err != nil {
+		t.Fatal(err)
+	}
+	if !eventually(func() bool { return net.has("eth0", vip4) }) {
+		t.Fatal("the local path waited for the cloud")
+	}
+	if !eventually(func() bool { s := d.status(); return s.Cloud != nil && strings.Contains(s.Cloud.Reason, "connection refused") }) {
+		t.Errorf("status does not say why the cloud is not ready: %+v", d.status().Cloud)
+	}
+	if err := d.Ready(); err == nil || !strings.Contains(err.Error(), "cloud") {
+		t.Errorf("ready while the cloud is not: %v", err)
+	}
+	if !eventually(func() bool { return p.claimCount() == 1 }) {
+		t.Fatalf("MASTER not claimed once the cloud was ready: %d claims", p.claimCount())
+	}
+	if err := d.Ready(); err != nil {
+		t.Errorf("not ready after the cloud side came up: %v", err)
+	}
 }
