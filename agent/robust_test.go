@@ -510,7 +510,10 @@ func TestDaemonCloudSetUpLater(t *testing.T) {
 	if !eventually(func() bool { return net.has("eth0", vip4) }) {
 		t.Fatal("the local path waited for the cloud")
 	}
-	if !eventually(func() bool { s := d.status(); return s.Cloud != nil && strings.Contains(s.Cloud.Reason, "connection refused") }) {
+	if !eventually(func() bool {
+		s := d.status()
+		return s.Cloud != nil && strings.Contains(s.Cloud.Reason, "connection refused")
+	}) {
 		t.Errorf("status does not say why the cloud is not ready: %+v", d.status().Cloud)
 	}
 	if err := d.Ready(); err == nil || !strings.Contains(err.Error(), "cloud") {
