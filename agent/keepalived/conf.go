@@ -27,6 +27,9 @@ type ConfInstance struct {
 	Kind KindName // instance or group
 	Name string
 	VIPs []netip.Prefix
+	// Shared is the instance's shared_vips: keepalived's virtual_ipaddress
+	// lists the same VIPs and both add and remove them.
+	Shared bool
 }
 
 // KindName is the agent configuration's word for a notification kind.
@@ -272,8 +275,12 @@ func confWords(line string) []string {
 	return words
 }
 
-// LintConf checks parsed keepalived.conf against what the agent expects.
-// It is pure: ReadConf does the I/O.
+// LintConf checks parsed keepalived.conf against what the agent expects:
+// that the agent hears keepalived's transitions, that keepalived's VIPs
+// match the agent's (the same prefixes when shared, none of them when the
+// agent owns them), and what keepalived itself would refuse or round
+// (a VRRPv3 instance without VIPs, a fractional VRRPv2 advert_int). It is
+// pure: ReadConf does the I/O.
 func LintConf(conf *Conf, exp ConfExpect) []Finding {
 	var out []Finding
 	add := func(s *confStmt, isErr bool, format string, args ...any) {
@@ -284,6 +291,7 @@ func LintConf(conf *Conf, exp ConfExpect) []Finding {
 		out = append(out, f)
 	}
 	var globals []*confStmt
+	var vrrpStmts []*confStmt
 	instances := map[string]*confStmt{}
 	groups := map[string]*confStmt{}
 	notifiesAgent := false
@@ -293,6 +301,7 @@ func LintConf(conf *Conf, exp ConfExpect) []Finding {
 			globals = append(globals, s.body...)
 		case s.keyword() == "vrrp_instance" && len(s.words) >= 2:
 			instances[s.words[1]] = s
+			vrrpStmts = append(vrrpStmts, s)
 		case s.keyword() == "vrrp_sync_group" && len(s.words) >= 2:
 			groups[s.words[1]] = s
 		}
@@ -335,6 +344,16 @@ func LintConf(conf *Conf, exp ConfExpect) []Finding {
 	if fifo != nil && security != nil && !exp.ScriptUserExists && (scriptUser == nil || order[scriptUser] > order[fifo]) {
 		add(fifo, true, "vrrp_notify_fifo comes before script_user, with enable_script_security and no keepalived_script user: keepalived drops the FIFO on every reload and the agent hears nothing more; put script_user above it")
 	}
+	gv, gwhy := globalVersion(globals)
+	vrrps := map[string]*vrrpInst{}
+	var vrrpOrder []*vrrpInst
+	for _, s := range vrrpStmts {
+		v := readVRRP(s, gv, gwhy)
+		vrrpOrder = append(vrrpOrder, v)
+		vrrps[v.name] = v
+	}
+	// managed maps each vrrp_instance to the agent instance it serves.
+	managed := map[*vrrpInst]ConfInstance{}
 	for _, in := range exp.Instances {
 		var s *confStmt
 		switch in.Kind {
@@ -364,27 +383,340 @@ func LintConf(conf *Conf, exp ConfExpect) []Finding {
 		} else if fifo == nil && notifiesAgent {
 			add(s, true, "%s %s has no notify calling havip-agent and there is no vrrp_notify_fifo: the agent hears none of its transitions", s.keyword(), in.Name)
 		}
+		var members []*vrrpInst
 		if in.Kind == ConfKindGroup {
+			members = groupMembers(s, vrrps)
+		} else {
+			members = []*vrrpInst{vrrps[in.Name]}
+		}
+		for _, m := range members {
+			managed[m] = in
+		}
+		out = append(out, lintVIPs(s, in, members)...)
+	}
+	for _, v := range vrrpOrder {
+		out = append(out, lintVRRP(v, managed[v])...)
+	}
+	return out
+}
+
+// vrrpVersion is a VRRP protocol version as keepalived numbers it.
+type vrrpVersion int
+
+// The VRRP versions keepalived speaks.
+const (
+	vrrpV2 vrrpVersion = 2
+	vrrpV3 vrrpVersion = 3
+)
+
+// Keywords of keepalived.conf that LintConf reads more than once.
+const (
+	kwVIPs         = "virtual_ipaddress"
+	kwExcludedVIPs = "virtual_ipaddress_excluded"
+	kwVersion      = "version"      // in vrrp_instance
+	kwVRRPVersion  = "vrrp_version" // in global_defs
+	kwAdvertInt    = "advert_int"
+	kwNoTrack      = "no_track" // option of a virtual_ipaddress entry
+)
+
+// vrrpInst is what LintConf reads of one vrrp_instance block.
+type vrrpInst struct {
+	stmt *confStmt
+	name string
+	// version is the one keepalived runs; why says what decided it, for
+	// the messages.
+	version vrrpVersion
+	why     string
+	// vips are the virtual_ipaddress entries, evips the
+	// virtual_ipaddress_excluded ones: keepalived adds both while MASTER
+	// and removes both otherwise, but only vips count as the VIPs it
+	// requires of a VRRPv3 instance.
+	vips, evips []confVIP
+	// vipBlock is the first virtual_ipaddress statement, if any.
+	vipBlock *confStmt
+	advert   *confStmt
+	// misplaced is a vrrp_version statement in the instance, which
+	// keepalived ignores there (the instance keyword is version).
+	misplaced *confStmt
+	// bad are address entries keepalived cannot parse.
+	bad []*confStmt
+}
+
+// confVIP is one address entry of virtual_ipaddress: the prefix keepalived
+// adds, and whether the entry gave no prefix length (keepalived then adds
+// a host prefix).
+type confVIP struct {
+	p    netip.Prefix
+	stmt *confStmt
+	bare bool
+	// inst is the vrrp_instance that lists it.
+	inst string
+}
+
+// globalVersion is the VRRP version global_defs sets for every instance:
+// the last valid vrrp_version, VRRPv2 without one.
+func globalVersion(globals []*confStmt) (vrrpVersion, string) {
+	v, why := vrrpV2, "by default"
+	for _, s := range globals {
+		if s.keyword() != kwVRRPVersion || len(s.words) < 2 {
 			continue
 		}
-		for _, st := range s.body {
-			if st.keyword() != "virtual_ipaddress" && st.keyword() != "virtual_ipaddress_excluded" {
-				continue
+		if n, ok := parseVersion(s.words[1]); ok {
+			v, why = n, fmt.Sprintf("by global_defs vrrp_version at %s:%d", s.file, s.line)
+		}
+	}
+	return v, why
+}
+
+func parseVersion(w string) (vrrpVersion, bool) {
+	switch w {
+	case "2":
+		return vrrpV2, true
+	case "3":
+		return vrrpV3, true
+	}
+	return 0, false
+}
+
+// readVRRP reads one vrrp_instance block. An instance's own version wins
+// over global_defs; without one, IPv6 VIPs make it VRRPv3, as VRRPv2
+// carries only IPv4.
+func readVRRP(s *confStmt, global vrrpVersion, globalWhy string) *vrrpInst {
+	v := &vrrpInst{stmt: s, name: s.words[1]}
+	var own *confStmt
+	for _, st := range s.body {
+		switch st.keyword() {
+		case kwVIPs, kwExcludedVIPs:
+			if st.keyword() == kwVIPs && v.vipBlock == nil {
+				v.vipBlock = st
 			}
-			for _, addr := range st.body {
-				if len(addr.words) == 0 {
+			for _, e := range st.body {
+				if len(e.words) == 0 {
 					continue
 				}
-				// "198.18.0.100/24 dev eth0" or a bare address.
-				a, _, _ := strings.Cut(addr.words[0], "/")
-				ip, err := netip.ParseAddr(a)
-				if err == nil && slices.ContainsFunc(in.VIPs, func(v netip.Prefix) bool { return v.Addr() == ip }) {
-					add(addr, false, "vrrp_instance %s also manages %s: the agent owns its VIPs; remove it from virtual_ipaddress", in.Name, addr.words[0])
+				cv, ok := parseConfVIP(e.words[0])
+				if !ok {
+					v.bad = append(v.bad, e)
+					continue
+				}
+				cv.stmt, cv.inst = e, v.name
+				if st.keyword() == kwVIPs {
+					v.vips = append(v.vips, cv)
+				} else {
+					v.evips = append(v.evips, cv)
+				}
+			}
+		case kwVersion:
+			if len(st.words) >= 2 {
+				if _, ok := parseVersion(st.words[1]); ok {
+					own = st
+				}
+			}
+		case kwVRRPVersion:
+			v.misplaced = st
+		case kwAdvertInt:
+			v.advert = st
+		}
+	}
+	switch {
+	case own != nil:
+		v.version, _ = parseVersion(own.words[1])
+		v.why = fmt.Sprintf("by its version at %s:%d", own.file, own.line)
+	case len(v.vips) > 0 && v.vips[0].p.Addr().Is6():
+		v.version, v.why = vrrpV3, "because its VIPs are IPv6"
+	default:
+		v.version, v.why = global, globalWhy
+	}
+	return v
+}
+
+// parseConfVIP reads the address word of a virtual_ipaddress entry
+// ("198.18.0.100/24 dev eth0 ..." or a bare "198.18.0.100").
+func parseConfVIP(w string) (confVIP, bool) {
+	if strings.Contains(w, "/") {
+		p, err := netip.ParsePrefix(w)
+		return confVIP{p: p}, err == nil
+	}
+	a, err := netip.ParseAddr(w)
+	if err != nil || a.Zone() != "" {
+		return confVIP{}, false
+	}
+	return confVIP{p: netip.PrefixFrom(a, a.BitLen()), bare: true}, true
+}
+
+// String is the entry as the findings show it.
+func (c confVIP) String() string {
+	if c.bare {
+		return fmt.Sprintf("%s (no prefix length: keepalived adds %s)", c.p.Addr(), c.p)
+	}
+	return c.p.String()
+}
+
+// groupMembers returns the vrrp_instances a vrrp_sync_group names, in its
+// order; names with no vrrp_instance are left out.
+func groupMembers(g *confStmt, vrrps map[string]*vrrpInst) []*vrrpInst {
+	var out []*vrrpInst
+	for _, st := range g.body {
+		if st.keyword() != "group" {
+			continue
+		}
+		for _, m := range st.body {
+			for _, w := range m.words {
+				if v := vrrps[w]; v != nil {
+					out = append(out, v)
 				}
 			}
 		}
 	}
 	return out
+}
+
+// lintVIPs compares the addresses keepalived manages for an agent instance
+// (s: its vrrp_instance, or its vrrp_sync_group with members) with the
+// agent's VIPs. Shared, they must be the same prefixes; agent-owned,
+// keepalived must not manage any of them.
+func lintVIPs(s *confStmt, in ConfInstance, members []*vrrpInst) []Finding {
+	var out []Finding
+	add := func(at *confStmt, format string, args ...any) {
+		out = append(out, Finding{File: at.file, Line: at.line, Error: true, Msg: fmt.Sprintf(format, args...)})
+	}
+	what := fmt.Sprintf("%s %s", s.keyword(), in.Name)
+	// lister names the vrrp_instance of an entry, and its group.
+	lister := func(k confVIP) string {
+		if s.keyword() == "vrrp_instance" {
+			return what
+		}
+		return fmt.Sprintf("vrrp_instance %s (of %s)", k.inst, what)
+	}
+	var kept []confVIP
+	var vipBlock *confStmt
+	v3NoVIPs := false
+	for _, m := range members {
+		kept = append(append(kept, m.vips...), m.evips...)
+		if vipBlock == nil {
+			vipBlock = m.vipBlock
+		}
+		if m.version == vrrpV3 && len(m.vips) == 0 {
+			// lintVRRP reports it, with the fix.
+			v3NoVIPs = true
+		}
+	}
+	if !in.Shared {
+		for _, k := range kept {
+			if slices.ContainsFunc(in.VIPs, func(p netip.Prefix) bool { return p.Addr() == k.p.Addr() }) {
+				add(k.stmt, "%s lists the agent's VIP %s, but the agent's instance %q does not set shared_vips: set shared_vips = true for it in havip-agent.toml (keepalived and the agent then both manage the VIPs, as VRRPv3 needs), or remove the address here (agent-owned VIPs, VRRPv2 only)", lister(k), k.p.Addr(), in.Name)
+			}
+		}
+		return out
+	}
+	if len(kept) == 0 {
+		if !v3NoVIPs {
+			add(s, "the agent's instance %q sets shared_vips = true but %s has no virtual_ipaddress: list the agent's VIPs (%s) in virtual_ipaddress, or set shared_vips = false (agent-owned VIPs, VRRPv2 only)", in.Name, what, prefixList(in.VIPs))
+		}
+		return out
+	}
+	matched := make([]bool, len(in.VIPs))
+	for _, k := range kept {
+		i := slices.Index(in.VIPs, k.p)
+		if i < 0 {
+			i = slices.IndexFunc(in.VIPs, func(p netip.Prefix) bool { return p.Addr() == k.p.Addr() })
+			if i >= 0 {
+				add(k.stmt, "%s lists %s but the agent's instance %q has %s: keepalived and the agent must add the same prefix; write %s here, or %q in vips in havip-agent.toml", lister(k), k, in.Name, in.VIPs[i], in.VIPs[i], k.p)
+			}
+		}
+		if i >= 0 {
+			matched[i] = true
+			// keepalived tracks a VIP's deletion by default: it gives up
+			// MASTER at once, where the agent would put the address back.
+			if !slices.Contains(k.stmt.words[1:], kwNoTrack) {
+				out = append(out, Finding{File: k.stmt.file, Line: k.stmt.line, Msg: fmt.Sprintf("%s lists %s without no_track: when the address is deleted from the interface keepalived leaves MASTER (it sends priority 0 and the peer takes over) instead of letting the agent put it back; add no_track to the entry", lister(k), k.p)})
+			}
+			continue
+		}
+		add(k.stmt, "%s lists %s, which the agent's instance %q does not have (vips = %s): keepalived and the agent must manage the same addresses; add %q to vips in havip-agent.toml, or remove it here", lister(k), k, in.Name, prefixList(in.VIPs), k.p)
+	}
+	at := vipBlock
+	if at == nil {
+		at = s
+	}
+	for i, p := range in.VIPs {
+		if !matched[i] {
+			add(at, "the agent's instance %q has the VIP %s, which %s does not list: keepalived and the agent must manage the same addresses; add %s to virtual_ipaddress, or remove it from vips in havip-agent.toml", in.Name, p, what, p)
+		}
+	}
+	return out
+}
+
+// prefixList shows prefixes the way havip-agent.toml writes them.
+func prefixList(ps []netip.Prefix) string {
+	q := make([]string, len(ps))
+	for i, p := range ps {
+		q[i] = fmt.Sprintf("%q", p)
+	}
+	return "[" + strings.Join(q, ", ") + "]"
+}
+
+// lintVRRP reports what keepalived itself refuses or changes in one
+// vrrp_instance; in is the agent instance it serves, if any.
+func lintVRRP(v *vrrpInst, in ConfInstance) []Finding {
+	var out []Finding
+	add := func(at *confStmt, format string, args ...any) {
+		out = append(out, Finding{File: at.file, Line: at.line, Error: true, Msg: fmt.Sprintf(format, args...)})
+	}
+	for _, b := range v.bad {
+		add(b, "%q in vrrp_instance %s is not an address: keepalived skips the entry", b.words[0], v.name)
+	}
+	if m := v.misplaced; m != nil {
+		add(m, "vrrp_version is a global_defs keyword: keepalived ignores it in vrrp_instance %s, which stays VRRPv%d (%s); write version %s here, or move it to global_defs", v.name, v.version, v.why, strings.Join(m.words[1:], " "))
+	}
+	if v.version == vrrpV3 && len(v.vips) == 0 {
+		switch {
+		case in.Name == "":
+			add(v.stmt, "vrrp_instance %s is VRRPv3 (%s) and has no virtual_ipaddress: keepalived refuses it (\"No VIP specified; at least one is required\"); give it a virtual_ipaddress", v.name, v.why)
+		case in.Shared:
+			add(v.stmt, "vrrp_instance %s is VRRPv3 (%s) and has no virtual_ipaddress: keepalived refuses it (\"No VIP specified; at least one is required\"); put the agent's VIPs (%s) in virtual_ipaddress", v.name, v.why, prefixList(in.VIPs))
+		default:
+			add(v.stmt, "vrrp_instance %s is VRRPv3 (%s) and has no virtual_ipaddress: keepalived refuses it (\"No VIP specified; at least one is required\"); put the agent's VIPs (%s) in virtual_ipaddress (shared mode) and set shared_vips = true for instance %q in havip-agent.toml, or run VRRPv2 (agent-owned VIPs, whole-second adverts)", v.name, v.why, prefixList(in.VIPs), in.Name)
+		}
+	}
+	if a := v.advert; a != nil && len(a.words) >= 2 && v.version == vrrpV2 {
+		if us, ok := parseInterval(a.words[1]); ok && us < 256*usPerSecond && us%usPerSecond != 0 {
+			// keepalived rounds half up, and never to zero.
+			s := max((us+usPerSecond/2)/usPerSecond, 1)
+			add(a, "advert_int %s in vrrp_instance %s, which is VRRPv2 (%s): keepalived rounds a VRRPv2 interval to whole seconds and runs at %d s; for sub-second adverts use VRRPv3 (version 3 in the instance or vrrp_version 3 in global_defs) with the VIPs in virtual_ipaddress and shared_vips = true in havip-agent.toml, or write advert_int %d", a.words[1], v.name, v.why, s, s)
+		}
+	}
+	return out
+}
+
+// usPerSecond is keepalived's timer resolution: it reads advert_int in
+// microseconds.
+const usPerSecond = 1_000_000
+
+// parseInterval reads a decimal number of seconds ("1", "0.2", "1.50") in
+// microseconds, as keepalived does; false for anything it would refuse.
+func parseInterval(w string) (int64, bool) {
+	ip, fp, _ := strings.Cut(w, ".")
+	if ip == "" && fp == "" || len(ip) > 6 || len(fp) > 6 {
+		return 0, false
+	}
+	var us int64
+	for _, r := range ip {
+		if r < '0' || r > '9' {
+			return 0, false
+		}
+		us = us*10 + int64(r-'0')
+	}
+	us *= usPerSecond
+	scale := int64(usPerSecond / 10)
+	for _, r := range fp {
+		if r < '0' || r > '9' {
+			return 0, false
+		}
+		us += int64(r-'0') * scale
+		scale /= 10
+	}
+	return us, true
 }
 
 // agentNotify returns the first notify statement of an instance or sync

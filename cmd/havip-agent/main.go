@@ -408,7 +408,7 @@ func checkKeepalivedConf(path string, cfg *config.Config, stdout, stderr io.Writ
 		exp.ScriptUserExists = true
 	}
 	for _, in := range cfg.Instances {
-		exp.Instances = append(exp.Instances, keepalived.ConfInstance{Kind: keepalived.KindName(in.Kind), Name: in.Name, VIPs: in.VIPs})
+		exp.Instances = append(exp.Instances, keepalived.ConfInstance{Kind: keepalived.KindName(in.Kind), Name: in.Name, VIPs: in.VIPs, Shared: in.SharedVIPs})
 	}
 	ok := true
 	for _, f := range keepalived.LintConf(kc, exp) {

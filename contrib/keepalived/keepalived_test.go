@@ -5,6 +5,7 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"slices"
 	"strings"
 	"syscall"
 	"testing"
@@ -14,9 +15,21 @@ import (
 	"github.com/havip-agent/havip-agent/e2e/netns"
 )
 
+// agentOwnedExample is the VRRPv2 example without virtual_ipaddress.
+const agentOwnedExample = "keepalived-vrrp2-agent-owned.conf"
+
+// noVIPWarning is what keepalived 2.2 says of a VRRPv2 instance without
+// virtual_ipaddress, from two checks in a row: nothing but an address in
+// virtual_ipaddress, which keepalived then manages, silences it.
+const noVIPWarning = "(VI_1) No VIP specified; at least one is sensible"
+
 // TestExamplesParse runs "keepalived -t -f" on every example, inside a
-// fresh namespace that has an eth0, so the interfaces the
-// examples name exist whatever the machine has.
+// fresh namespace that has an eth0, so the interfaces the examples name
+// exist whatever the machine has. keepalived -t prints every problem it
+// finds, warnings included, as one line on stderr and then exits 5, so a
+// clean example prints nothing and exits 0. The agent-owned VRRPv2
+// example is the exception: keepalived 2.2 warns about every VRRPv2
+// instance without a VIP, and exactly that warning is expected of it.
 func TestExamplesParse(t *testing.T) {
 	netns.Require(t)
 	if _, err := exec.LookPath("keepalived"); err != nil {
@@ -34,21 +47,30 @@ func TestExamplesParse(t *testing.T) {
 		t.Fatal(err)
 	}
 	files, _ := filepath.Glob("*.conf")
-	if len(files) < 3 {
-		t.Fatalf("found %d examples", len(files))
+	if len(files) < 4 || !slices.Contains(files, agentOwnedExample) {
+		t.Fatalf("found examples %v, want at least 4 with %s", files, agentOwnedExample)
 	}
 	for _, f := range files {
 		abs, _ := filepath.Abs(f)
 		out, err := r.Command("kt", "keepalived", "-t", "-f", abs).CombinedOutput()
-		// keepalived exits 5 for warnings; the only one expected is that
-		// no VIP is configured, which is the point: the agent owns them.
-		for _, l := range strings.Split(strings.TrimSpace(string(out)), "\n") {
-			if l != "" && !strings.Contains(l, "No VIP specified") {
-				t.Errorf("%s: %s", f, l)
-			}
+		var lines []string
+		if s := strings.TrimSpace(string(out)); s != "" {
+			lines = strings.Split(s, "\n")
 		}
-		if ee, ok := err.(*exec.ExitError); err != nil && (!ok || ee.ExitCode() != 5) {
-			t.Errorf("%s: %v\n%s", f, err, out)
+		code := 0
+		if ee, ok := err.(*exec.ExitError); ok {
+			code = ee.ExitCode()
+		} else if err != nil {
+			t.Fatalf("%s: %v", f, err)
+		}
+		if f == agentOwnedExample {
+			if code != 5 || len(lines) == 0 || slices.ContainsFunc(lines, func(l string) bool { return l != noVIPWarning }) {
+				t.Errorf("%s: exit %d, output:\n%s\nwant exit 5 and only %q", f, code, out, noVIPWarning)
+			}
+			continue
+		}
+		if code != 0 || len(lines) != 0 {
+			t.Errorf("%s: exit %d, output:\n%s\nwant exit 0 and no output", f, code, out)
 		}
 	}
 }
@@ -186,11 +208,14 @@ func fifoSurvivesReload(t *testing.T, conf string) {
 // against the agent configuration its comments describe.
 func TestExamplesLint(t *testing.T) {
 	vip := []netip.Prefix{netip.MustParsePrefix("192.168.0.100/24")}
+	edge := []netip.Prefix{netip.MustParsePrefix("198.18.0.100/24"), netip.MustParsePrefix("198.18.0.101/24")}
+	shared := keepalived.ConfInstance{Kind: keepalived.ConfKindInstance, Name: "VI_1", VIPs: vip, Shared: true}
 	want := map[string][]keepalived.ConfInstance{
-		"keepalived-node-a.conf": {{Kind: keepalived.ConfKindInstance, Name: "VI_1", VIPs: vip}},
-		"keepalived-node-b.conf": {{Kind: keepalived.ConfKindInstance, Name: "VI_1", VIPs: vip}},
-		"notify-script.conf":     {{Kind: keepalived.ConfKindInstance, Name: "VI_1", VIPs: vip}},
-		"sync-group.conf":        {{Kind: keepalived.ConfKindGroup, Name: "G_EDGE"}},
+		"keepalived-node-a.conf": {shared},
+		"keepalived-node-b.conf": {shared},
+		agentOwnedExample:        {{Kind: keepalived.ConfKindInstance, Name: "VI_1", VIPs: vip}},
+		"notify-script.conf":     {shared},
+		"sync-group.conf":        {{Kind: keepalived.ConfKindGroup, Name: "G_EDGE", VIPs: edge, Shared: true}},
 	}
 	files, _ := filepath.Glob("*.conf")
 	for _, f := range files {
@@ -210,6 +235,23 @@ func TestExamplesLint(t *testing.T) {
 				continue
 			}
 			t.Errorf("%s", fd)
+		}
+	}
+}
+
+// TestExamplesLintRefusesMismatch: the examples' lint is not silent by
+// accident; told the wrong sharing mode, it finds each example wrong.
+func TestExamplesLintRefusesMismatch(t *testing.T) {
+	vip := []netip.Prefix{netip.MustParsePrefix("192.168.0.100/24")}
+	for f, shared := range map[string]bool{"keepalived-node-a.conf": false, agentOwnedExample: true} {
+		c, err := keepalived.ReadConf(f)
+		if err != nil {
+			t.Fatal(err)
+		}
+		in := []keepalived.ConfInstance{{Kind: keepalived.ConfKindInstance, Name: "VI_1", VIPs: vip, Shared: shared}}
+		fds := keepalived.LintConf(c, keepalived.ConfExpect{FIFO: "/run/keepalived/havip-agent.fifo", Instances: in})
+		if !slices.ContainsFunc(fds, func(fd keepalived.Finding) bool { return fd.Error && strings.Contains(fd.Msg, "shared_vips") }) {
+			t.Errorf("%s with shared_vips = %v: findings %v, want an error about shared_vips", f, shared, fds)
 		}
 	}
 }
