@@ -28,6 +28,7 @@ for want in \
 	'-rw-r--r-- root/root .* ./usr/lib/tmpfiles.d/havip-agent.conf$' \
 	'./usr/share/doc/havip-agent/examples/keepalived/sync-group.conf$' \
 	'./usr/share/doc/havip-agent/examples/keepalived/keepalived-node-a.conf$' \
+	'./usr/share/doc/havip-agent/examples/keepalived/keepalived-vrrp2-agent-owned.conf$' \
 	'./usr/share/doc/havip-agent/examples/prometheus/havip-agent.rules.yml$' \
 	'./usr/share/doc/havip-agent/examples/grafana/havip-agent.json$'; do
 	echo "$list" | grep -Eq -- "$want" || fail "$deb lacks $want"
