@@ -1,70 +1,306 @@
-// Command havip-demo shows a failover end to end: two keepalived nodes with
-// havip-agent, the BCE emulator as the cloud and a client pinging the VIP,
-// all in network namespaces on this machine. It needs root; "make demo"
-// builds the binaries and runs it.
+// Command havip-demo shows two failovers end to end with the recommended
+// configuration: keepalived VRRPv3 with a sub-second advert_int, the VIP
+// in keepalived's virtual_ipaddress and in havip-agent's instance
+// (shared_vips), the BCE emulator as the cloud and a client pinging the
+// VIP, all in network namespaces on this machine. The faults are the
+// MASTER cut off the network (its switch port down) and a graceful stop
+// of the MASTER's keepalived; each prints its timeline. It needs root;
+// "make demo" builds the binaries and runs it.
 package main
 
 import (
-	"bufio"
+	"errors"
 	"flag"
 	"fmt"
+	"io"
 	"os"
 	"os/exec"
-	"regexp"
-	"strconv"
+	"os/signal"
 	"strings"
 	"sync"
+	"syscall"
 	"time"
 
-	"github.com/havip-agent/havip-agent/cloud/emulator"
+	"github.com/havip-agent/havip-agent/e2e/netns"
 	"github.com/havip-agent/havip-agent/e2e/rig"
+	"github.com/vishvananda/netlink"
 )
 
+// advertInt is keepalived's advert_int: a BACKUP takes over 3 intervals
+// and a skew after the last advertisement it heard.
+const advertInt = 200 * time.Millisecond
+
+// Node priorities: n1 is the preferred MASTER.
+var priorities = map[string]int{"n1": 150, "n2": 100}
+
+// Waits: how long a steady state may take to come, and a failover.
+const (
+	phaseTimeout = 15 * time.Second
+	steadyWait   = 20 * time.Second
+)
+
+// options are the command line.
+type options struct {
+	agent, emulator string
+	preempt, short  bool
+	verbose         bool
+}
+
 func main() {
-	agentBin := flag.String("agent", "bin/havip-agent", "havip-agent binary")
-	emuBin := flag.String("emulator", "bin/bce-emulator", "bce-emulator binary")
-	preempt := flag.Bool("preempt", true, "let n1 take MASTER back when it returns")
+	var o options
+	flag.StringVar(&o.agent, "agent", "bin/havip-agent", "havip-agent binary")
+	flag.StringVar(&o.emulator, "emulator", "bin/bce-emulator", "bce-emulator binary")
+	flag.BoolVar(&o.preempt, "preempt", true, "let the preferred MASTER (n1) take over again when it returns")
+	flag.BoolVar(&o.short, "short", false, "shorter pauses between the steps (for tests)")
+	flag.BoolVar(&o.verbose, "v", false, "copy keepalived's and the agents' output to stderr")
 	flag.Parse()
-	if err := run(*agentBin, *emuBin, *preempt); err != nil {
+	c := &cleanup{}
+	takeSignals(c)
+	start := time.Now()
+	err := run(c, o, start)
+	cerr := c.close(false)
+	if cerr == nil {
+		fmt.Printf("\ntorn down: no namespace, process or file left (%.1f s in all)\n", time.Since(start).Seconds())
+	}
+	if err = errors.Join(err, cerr); err != nil {
 		fmt.Fprintln(os.Stderr, "havip-demo:", err)
 		os.Exit(1)
 	}
 }
 
-func run(agentBin, emuBin string, preempt bool) error {
-	if os.Geteuid() != 0 {
-		return fmt.Errorf("needs root (network namespaces)")
+// cleanup is what every exit must remove: the recorder, the rig (its
+// processes and namespaces) and the temporary directory.
+type cleanup struct {
+	mu  sync.Mutex
+	h   *rig.HA
+	rec *recorder
+	dir string
+}
+
+// close tears everything down; fast kills the processes outright (on a
+// signal) instead of stopping them. It reports a namespace left behind.
+func (c *cleanup) close(fast bool) error {
+	c.mu.Lock()
+	defer c.mu.Unlock()
+	var err error
+	if c.h != nil && fast {
+		c.h.NS.Close()
 	}
-	if _, err := exec.LookPath("keepalived"); err != nil {
-		return fmt.Errorf("keepalived is not installed (apt-get install keepalived)")
+	if c.rec != nil {
+		c.rec.stop()
+		c.rec = nil
 	}
-	dir, err := os.MkdirTemp("", "havip-demo")
+	if c.h != nil {
+		c.h.Close()
+		err = leftovers(c.h.NS.Prefix)
+		c.h = nil
+	}
+	if c.dir != "" {
+		if rerr := os.RemoveAll(c.dir); rerr != nil && err == nil {
+			err = rerr
+		}
+		c.dir = ""
+	}
+	return err
+}
+
+// leftovers reports the namespaces of the rig that still exist.
+func leftovers(prefix string) error {
+	out, err := netns.Run("ip", "netns", "list")
 	if err != nil {
 		return err
 	}
-	defer os.RemoveAll(dir)
-	start := time.Now()
-	say("building the rig: namespaces sw (bridge + emulator), n1, n2, client; addresses in 198.18.0.0/24")
-	h, err := rig.NewHA(dir, rig.Binaries{Agent: agentBin, Emulator: emuBin})
-	if err != nil {
-		return err
+	var left []string
+	for _, l := range strings.Split(out, "\n") {
+		if f := strings.Fields(l); len(f) > 0 && strings.HasPrefix(f[0], prefix+"-") {
+			left = append(left, f[0])
+		}
 	}
-	defer func() {
-		h.Close()
-		say("torn down: no namespace or process left (%.1fs in all)", time.Since(start).Seconds())
+	if len(left) > 0 {
+		return fmt.Errorf("namespaces left behind: %s", strings.Join(left, " "))
+	}
+	return nil
+}
+
+// takeSignals tears down on SIGINT, SIGTERM and SIGHUP. The netns
+// package's own handler removes the namespaces but exits before the
+// temporary directory is gone, so it is replaced: netns.New installs it,
+// Ignore removes it (a signal in between is ignored, not fatal), Notify
+// installs ours.
+func takeSignals(c *cleanup) {
+	netns.New().Close()
+	sigs := []os.Signal{syscall.SIGINT, syscall.SIGTERM, syscall.SIGHUP}
+	signal.Ignore(sigs...)
+	ch := make(chan os.Signal, 1)
+	signal.Notify(ch, sigs...)
+	go func() {
+		s := <-ch
+		fmt.Fprintf(os.Stderr, "\nhavip-demo: %s: tearing down\n", s)
+		if err := c.close(true); err != nil {
+			fmt.Fprintln(os.Stderr, "havip-demo:", err)
+		} else {
+			fmt.Fprintln(os.Stderr, "havip-demo: torn down: no namespace, process or file left")
+		}
+		os.Exit(130)
 	}()
-	e, err := h.StartEmulator("")
+}
+
+// demo is the running rig.
+type demo struct {
+	o     options
+	h     *rig.HA
+	e     *rig.Emulator
+	rec   *recorder
+	sw    *netlink.Handle
+	nodes []nodeInfo
+	out   io.Writer
+}
+
+func run(c *cleanup, o options, start time.Time) error {
+	if os.Geteuid() != 0 {
+		return errors.New("needs root (network namespaces)")
+	}
+	for _, p := range []string{"keepalived", "ip"} {
+		if _, err := exec.LookPath(p); err != nil {
+			return fmt.Errorf("%s is not installed (apt-get install keepalived iproute2)", p)
+		}
+	}
+	for _, b := range []string{o.agent, o.emulator} {
+		if _, err := os.Stat(b); err != nil {
+			return fmt.Errorf("binary: %w (make build)", err)
+		}
+	}
+	d := &demo{o: o, out: os.Stdout}
+	c.mu.Lock()
+	dir, err := os.MkdirTemp("", "havip-demo")
+	if err == nil {
+		c.dir = dir
+		d.h, err = rig.NewHA(dir, rig.Binaries{Agent: o.agent, Emulator: o.emulator})
+		c.h = d.h
+	}
+	c.mu.Unlock()
+	if err != nil {
+		return fmt.Errorf("building the rig: %w", err)
+	}
+	if o.verbose {
+		d.h.Log = os.Stderr
+	}
+	d.printf("havip-demo: keepalived VRRPv3, advert_int %g s, VIP %s/24 in its virtual_ipaddress and in\n", advertInt.Seconds(), rig.VIP)
+	d.printf("havip-agent's instance with shared_vips = true; the BCE emulator plays the cloud.\n")
+	if err := d.startNodes(); err != nil {
+		return err
+	}
+	sw, _, err := linkIn(d.h.NS.Name("sw"), "br0")
 	if err != nil {
 		return err
 	}
-	say("emulator at %s, learning HAVIP masters from ARP on the bridge", e.URL)
-	pre := ""
-	if !preempt {
-		pre = "    nopreempt"
+	d.sw = sw
+	defer sw.Close()
+	for _, n := range []string{"n1", "n2"} {
+		d.nodes = append(d.nodes, nodeInfo{Name: n, MAC: d.h.MAC(n), IP: d.h.Nodes[n].IP, Instance: d.h.Nodes[n].InstanceID})
 	}
-	for name, prio := range map[string]int{"n1": 150, "n2": 100} {
-		n := h.Nodes[name]
-		body, err := n.CloudConfig(e, "")
+	d.say("sw:     bridge, BCE emulator at %s", d.e.URL)
+	for _, n := range d.nodes {
+		d.say("%s:     %s, priority %d, MAC %s, keepalived + havip-agent", n.Name, n.IP, priorities[n.Name], n.MAC)
+	}
+	d.say("client: %s, pings the VIP every %s; a reply's source MAC names the node that sent it", rig.ClientIP, pingEvery)
+	d.say("the VIP on each node: netlink events and a dump every %s (a change shows when first seen)", sampleEvery)
+	if err := d.steady("n1"); err != nil {
+		return err
+	}
+	d.say("steady %.1f s after start: VIP on n1; route and HAVIP master i-n1", time.Since(start).Seconds())
+	rec, err := startRecorder(d.h, d.nodes)
+	if err != nil {
+		return err
+	}
+	c.mu.Lock()
+	c.rec, d.rec = rec, rec
+	c.mu.Unlock()
+	d.pause(time.Second)
+
+	// Fault 1: the MASTER cut off the network, then back.
+	master := "n1"
+	d.printf("\n=== fault 1: %s cut off the network (its switch port down)\n", master)
+	cut := phase{Fault: master + "'s switch port down", Old: master, New: peer(master)}
+	if err := d.fault(cut, false, func() error { return d.port(master, false) }); err != nil {
+		return err
+	}
+	d.printf("--- %s reconnected (its switch port up)\n", master)
+	cutOff := master
+	if master, err = d.recover(cutOff, func() error { return d.port(cutOff, true) }); err != nil {
+		return err
+	}
+
+	// Fault 2: a graceful stop of the MASTER's keepalived, then a restart.
+	d.printf("\n=== fault 2: graceful stop of %s's keepalived (SIGTERM)\n", master)
+	stopped := d.h.Nodes[master]
+	stop := phase{Fault: "SIGTERM to " + master + "'s keepalived", Old: master, New: peer(master)}
+	if err := d.fault(stop, true, func() error { stopped.Keepalived.Signal(syscall.SIGTERM); return nil }); err != nil {
+		return err
+	}
+	d.printf("--- %s's keepalived started again\n", master)
+	if _, err = d.recover(master, func() error {
+		stopped.Keepalived.Stop(syscall.SIGTERM)
+		return d.startKeepalived(master)
+	}); err != nil {
+		return err
+	}
+	if n := d.rec.dropped(); n > 0 {
+		d.say("warning: the captures dropped %d frames; the timelines may miss some", n)
+	}
+	return nil
+}
+
+// recover undoes a fault on node back. With preemption back takes over
+// again and the handover is summed up; without, back stays BACKUP. It
+// returns the MASTER.
+func (d *demo) recover(back string, undo func() error) (string, error) {
+	cur := peer(back)
+	p := phase{Fault: back + " back", Old: cur, New: back, Start: time.Now()}
+	if err := undo(); err != nil {
+		return "", err
+	}
+	if !d.o.preempt {
+		d.pause(2 * time.Second)
+		d.say("%s is BACKUP (nopreempt); the VIP stays on %s", back, strings.Join(d.h.Holders(), " and "))
+		return cur, nil
+	}
+	r, err := d.watch(&p, true)
+	d.printf("  => %s MASTER again (preemption): %s\n", back, summary(p, r))
+	return back, err
+}
+
+// peer is the other node.
+func peer(n string) string {
+	if n == "n1" {
+		return "n2"
+	}
+	return "n1"
+}
+
+func (d *demo) printf(format string, args ...any) { fmt.Fprintf(d.out, format, args...) }
+
+func (d *demo) say(format string, args ...any) { d.printf("  "+format+"\n", args...) }
+
+// pause waits d, or a fifth of it in short mode.
+func (d *demo) pause(p time.Duration) {
+	if d.o.short {
+		p /= 5
+	}
+	time.Sleep(p)
+}
+
+// startNodes runs the emulator, then an agent and keepalived on each
+// node.
+func (d *demo) startNodes() error {
+	e, err := d.h.StartEmulator("")
+	if err != nil {
+		return err
+	}
+	d.e = e
+	for _, name := range []string{"n1", "n2"} {
+		n := d.h.Nodes[name]
+		body, err := n.CloudConfig(e, "shared_vips = true\n")
 		if err != nil {
 			return err
 		}
@@ -75,277 +311,154 @@ func run(agentBin, emuBin string, preempt bool) error {
 		if err := a.Start(); err != nil {
 			return err
 		}
-		if err := n.StartKeepalived(n.KeepalivedConf(prio, "", "", pre), false); err != nil {
+		if err := d.startKeepalived(name); err != nil {
 			return err
 		}
-	}
-	say("keepalived on n1 (priority 150) and n2 (priority 100), unicast peers, no virtual_ipaddress; havip-agent beside each")
-	if err := waitFor(20*time.Second, func() bool {
-		s, err := e.State()
-		return err == nil && sameNodes(h.Holders(), "n1") && rig.ActiveNextHop(s) == "i-n1" && rig.HAVIPMaster(s) == "i-n1"
-	}); err != nil {
-		return fmt.Errorf("steady state not reached: %w", err)
-	}
-	ping, err := startPing(h)
-	if err != nil {
-		return err
-	}
-	defer ping.stop()
-	time.Sleep(time.Second)
-	steady(h, e)
-
-	fmt.Println("\n=== failover: SIGKILL n1's keepalived")
-	t0 := time.Now()
-	h.Nodes["n1"].Keepalived.Kill()
-	if err := timeline(h, e, ping, t0, "n2", "i-n2"); err != nil {
-		return err
-	}
-
-	fmt.Printf("\n=== n1 comes back (preempt %v)\n", preempt)
-	t1 := time.Now()
-	n1 := h.Nodes["n1"]
-	if err := n1.StartKeepalived(n1.KeepalivedConf(150, "", "", pre), false); err != nil {
-		return err
-	}
-	if preempt {
-		if err := timeline(h, e, ping, t1, "n1", "i-n1"); err != nil {
-			return err
-		}
-	} else {
-		time.Sleep(5 * time.Second)
-		say("n1 stays BACKUP; the VIP stays on %v", h.Holders())
 	}
 	return nil
 }
 
-func say(format string, args ...any) { fmt.Printf("  "+format+"\n", args...) }
-
-func steady(h *rig.HA, e *rig.Emulator) {
-	s, _ := e.State()
-	fmt.Println("\n=== steady state")
-	say("VIP %s on %v; client sees it at %s (n1 is %s)", rig.VIP, h.Holders(), h.ClientNeighbor(), h.MAC("n1"))
-	say("cloud: route %s active next hop %s; HAVIP master %s", rig.Destination, rig.ActiveNextHop(s), rig.HAVIPMaster(s))
+func (d *demo) startKeepalived(name string) error {
+	n := d.h.Nodes[name]
+	return n.StartKeepalived(keepalivedConf(n, priorities[name], d.o.preempt), false)
 }
 
-// timeline watches the failover to node until everything points at it,
-// then prints what happened when, relative to t0.
-func timeline(h *rig.HA, e *rig.Emulator, ping *pinger, t0 time.Time, node, instance string) error {
-	other := "n1"
-	if node == "n1" {
-		other = "n2"
+// keepalivedConf is the recommended configuration: VRRPv3, a sub-second
+// advert_int, the VIP in virtual_ipaddress (keepalived adds and announces
+// it too; the agent is told by shared_vips), unicast peers and the
+// agent's FIFO.
+func keepalivedConf(n *rig.Node, priority int, preempt bool) string {
+	noPreempt := ""
+	if !preempt {
+		noPreempt = "    nopreempt\n"
 	}
-	mac := h.MAC(node)
-	var mu sync.Mutex
-	events := map[string]time.Time{}
-	mark := func(k string, at time.Time) {
-		mu.Lock()
-		defer mu.Unlock()
-		if _, ok := events[k]; !ok && !at.IsZero() {
-			events[k] = at
+	return fmt.Sprintf(`global_defs {
+    router_id %s
+    script_user root
+    enable_script_security
+    vrrp_notify_fifo %s
+    vrrp_version 3
+    vrrp_garp_master_delay 0
+    vrrp_garp_master_repeat 1
+}
+
+vrrp_instance VI_1 {
+    state BACKUP
+    interface eth0
+    virtual_router_id 51
+    priority %d
+    advert_int %g
+    unicast_src_ip %s
+    unicast_peer {
+        %s
+    }
+    virtual_ipaddress {
+        %s/24 dev eth0
+    }
+%s}
+`, n.Name, n.FIFOPath(), priority, advertInt.Seconds(), n.IP, n.Peer, rig.VIP, noPreempt)
+}
+
+// steady waits until node holds the VIP alone and the cloud points at it.
+func (d *demo) steady(node string) error {
+	inst := d.h.Nodes[node].InstanceID
+	deadline := time.Now().Add(steadyWait)
+	for {
+		s, err := d.e.State()
+		if err == nil && strings.Join(d.h.Holders(), ",") == node && rig.ActiveNextHop(s) == inst && rig.HAVIPMaster(s) == inst {
+			return nil
 		}
-	}
-	has := func(k string) bool {
-		mu.Lock()
-		defer mu.Unlock()
-		_, ok := events[k]
-		return ok
-	}
-	// The node-side facts change fast: sample them on their own.
-	done := make(chan struct{})
-	defer close(done)
-	for _, f := range []func(){
-		func() {
-			if h.HasVIP(node) {
-				mark("vip", time.Now())
-			}
-		},
-		func() {
-			if !h.HasVIP(other) {
-				mark("gone", time.Now())
-			}
-		},
-		func() {
-			if h.ClientNeighbor() == mac {
-				mark("neigh", time.Now())
-			}
-		},
-	} {
-		go func() {
-			for {
-				select {
-				case <-done:
-					return
-				default:
-				}
-				f()
-				time.Sleep(2 * time.Millisecond)
-			}
-		}()
-	}
-	err := waitFor(30*time.Second, func() bool {
-		now := time.Now()
-		if r, ok := ping.firstReplyAfter(t0); ok {
-			mark("ping", r)
+		if time.Now().After(deadline) {
+			d.dumpLogs()
+			return fmt.Errorf("no steady state with %s as MASTER after %s (VIP on %v)", node, steadyWait, d.h.Holders())
 		}
-		l, err := e.Log()
-		if err == nil {
-			for _, c := range l.Changes {
-				if c.Time.Before(t0) {
-					continue
-				}
-				if c.Operation == emulator.OpRouteRuleSwitch {
-					mark("route", c.Time)
-				}
-				if strings.Contains(c.Resource, "havip-rig") && strings.Contains(c.After, instance) && strings.Contains(strings.ToLower(c.Message), "master") {
-					mark("havip", c.Time)
-				}
-			}
-			for _, r := range l.Requests {
-				if !r.Time.Before(t0) && strings.HasPrefix(r.Source, nodeIP(node)) && r.Method != "GET" {
-					mark("cloudreq", r.Time)
-				}
-			}
-		}
-		if s, err := e.State(); err == nil && rig.HAVIPMaster(s) == instance {
-			mark("havipstate", now)
-		}
-		return has("ping") && has("route") && has("havipstate") && has("gone") && has("vip") && has("neigh")
-	})
-	mu.Lock()
-	defer mu.Unlock()
-	st, serr := h.Nodes[node].Agent.Status()
-	if serr == nil && len(st.Instances) > 0 && st.Instances[0].Last != nil {
-		t := st.Instances[0].Last
-		if t.To == "MASTER" && !t.Received.Before(t0) {
-			events["master"] = t.Received
-			events["vipagent"] = t.Received.Add(t.VIPsDone)
-			events["garp"] = t.Received.Add(t.FirstAnnouncement)
-		}
+		time.Sleep(50 * time.Millisecond)
 	}
-	if _, ok := events["havip"]; !ok {
-		events["havip"] = events["havipstate"]
+}
+
+// port sets node's switch port (its veth end in the switch namespace)
+// up or down.
+func (d *demo) port(node string, up bool) error {
+	l, err := d.sw.LinkByName("p-" + node)
+	if err != nil {
+		return fmt.Errorf("switch port of %s: %w", node, err)
 	}
-	rows := []struct{ key, what string }{
-		{"master", node + "'s keepalived reports MASTER (master loss detected; FIFO line read by the agent)"},
-		{"vipagent", "VIP present on " + node},
-		{"garp", "first gratuitous ARP sent by " + node},
-		{"neigh", "client's neighbour entry for the VIP moved to " + node + " (" + mac + ")"},
-		{"cloudreq", "first mutating cloud request from " + node},
-		{"route", "cloud route switched to " + instance},
-		{"havip", "HAVIP master confirmed on " + instance},
-		{"gone", "VIP absent from " + other},
-		{"ping", "client's pings answered again"},
+	if up {
+		err = d.sw.LinkSetUp(l)
+	} else {
+		err = d.sw.LinkSetDown(l)
 	}
-	for _, r := range rows {
-		at, ok := events[r.key]
-		if !ok {
-			fmt.Printf("  %10s  %s\n", "-", r.what)
-			continue
-		}
-		fmt.Printf("  %+9.3fs  %s\n", at.Sub(t0).Seconds(), r.what)
+	if err != nil {
+		return fmt.Errorf("switch port of %s: %w", node, err)
 	}
-	say("pings lost during the failover: %d", ping.lostSince(t0))
-	say("VIP now on %v", h.Holders())
+	return nil
+}
+
+// fault injects a fault at the phase's start, waits for the failover and
+// prints its timeline. oldLoses says the old MASTER is expected to drop
+// the VIP (not so for a node cut off, which nobody can reach anyway).
+func (d *demo) fault(p phase, oldLoses bool, inject func() error) error {
+	p.Start = time.Now()
+	if err := inject(); err != nil {
+		return err
+	}
+	r, err := d.watch(&p, oldLoses)
+	render(d.out, p, r)
 	return err
 }
 
-func nodeIP(node string) string {
-	if node == "n1" {
-		return "198.18.0.11"
-	}
-	return "198.18.0.12"
-}
-
-func waitFor(d time.Duration, cond func() bool) error {
-	deadline := time.Now().Add(d)
-	for !cond() {
+// watch waits until the MASTER has moved to p.New as far as everyone
+// can tell (VIP on New, gone from Old when oldLoses, the client answered
+// by New, the cloud pointing at New), records a little longer, and
+// explains what happened.
+func (d *demo) watch(p *phase, oldLoses bool) (result, error) {
+	inst, mac := d.h.Nodes[p.New].InstanceID, d.h.MAC(p.New)
+	deadline := p.Start.Add(phaseTimeout)
+	var werr error
+	for {
+		s, err := d.e.State()
+		if err == nil && d.rec.holds(p.New) && (!oldLoses || !d.rec.holds(p.Old)) && d.rec.servedBy(mac, p.Start) &&
+			rig.ActiveNextHop(s) == inst && rig.HAVIPMaster(s) == inst {
+			break
+		}
 		if time.Now().After(deadline) {
-			return fmt.Errorf("timed out after %s", d)
+			werr = fmt.Errorf("the MASTER did not move to %s within %s", p.New, phaseTimeout)
+			break
 		}
 		time.Sleep(20 * time.Millisecond)
 	}
-	return nil
-}
-
-func sameNodes(got []string, want ...string) bool {
-	return strings.Join(got, ",") == strings.Join(want, ",")
-}
-
-// pinger pings the VIP from the client every 50 ms and keeps the reply
-// times.
-type pinger struct {
-	cmd     *exec.Cmd
-	mu      sync.Mutex
-	sent    map[int]time.Time
-	replies map[int]time.Time
-	start   time.Time
-}
-
-var replyRe = regexp.MustCompile(`^\[(\d+\.\d+)\].*icmp_seq=(\d+)`)
-
-func startPing(h *rig.HA) (*pinger, error) {
-	p := &pinger{sent: map[int]time.Time{}, replies: map[int]time.Time{}, start: time.Now()}
-	p.cmd = h.NS.Command("client", "ping", "-n", "-D", "-i", "0.05", rig.VIP)
-	out, err := p.cmd.StdoutPipe()
+	// Keep recording a little: late replies, a VIP left on two nodes.
+	d.pause(time.Second)
+	p.End = time.Now()
+	s, err := d.rec.snapshot(d.e)
 	if err != nil {
-		return nil, err
+		return result{}, err
 	}
-	if err := p.cmd.Start(); err != nil {
-		return nil, fmt.Errorf("ping: %w (apt-get install iputils-ping)", err)
+	if werr != nil {
+		d.dumpLogs()
 	}
-	go func() {
-		sc := bufio.NewScanner(out)
-		for sc.Scan() {
-			m := replyRe.FindStringSubmatch(sc.Text())
-			if m == nil || !strings.Contains(sc.Text(), "bytes from") {
-				continue
-			}
-			f, _ := strconv.ParseFloat(m[1], 64)
-			seq, _ := strconv.Atoi(m[2])
-			p.mu.Lock()
-			p.replies[seq] = time.Unix(0, int64(f*1e9))
-			p.mu.Unlock()
-		}
-	}()
-	return p, nil
+	return explain(*p, s), werr
 }
 
-func (p *pinger) stop() { p.cmd.Process.Kill(); p.cmd.Wait() }
-
-func (p *pinger) firstReplyAfter(t time.Time) (time.Time, bool) {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	var best time.Time
-	for _, r := range p.replies {
-		if r.After(t) && (best.IsZero() || r.Before(best)) {
-			best = r
+// dumpLogs prints the end of each node's keepalived and agent output,
+// for a failure.
+func (d *demo) dumpLogs() {
+	for _, name := range []string{"n1", "n2"} {
+		n := d.h.Nodes[name]
+		if n.Keepalived != nil {
+			fmt.Fprintf(os.Stderr, "--- %s keepalived:\n%s", name, tail(n.Keepalived.Output(), 20))
+		}
+		if n.Agent != nil && n.Agent.Proc != nil {
+			fmt.Fprintf(os.Stderr, "--- %s agent:\n%s", name, tail(n.Agent.Proc.Output(), 20))
 		}
 	}
-	return best, !best.IsZero()
 }
 
-// lostSince counts the sequence numbers without reply between the last
-// reply before t and the first after it.
-func (p *pinger) lostSince(t time.Time) int {
-	p.mu.Lock()
-	defer p.mu.Unlock()
-	last, first := -1, -1
-	for seq, r := range p.replies {
-		if r.Before(t) && seq > last {
-			last = seq
-		}
-		if r.After(t) && (first == -1 || seq < first) {
-			first = seq
-		}
+// tail is the last n lines of s.
+func tail(s string, n int) string {
+	lines := strings.SplitAfter(s, "\n")
+	if len(lines) > n {
+		lines = lines[len(lines)-n:]
 	}
-	if last < 0 || first < 0 {
-		return 0
-	}
-	lost := 0
-	for s := last + 1; s < first; s++ {
-		if _, ok := p.replies[s]; !ok {
-			lost++
-		}
-	}
-	return lost
+	return strings.Join(lines, "")
 }
