@@ -243,10 +243,38 @@ type RoleFetcher interface {
 	RoleCredentials(ctx context.Context) (metadata.RoleCredentials, error)
 }
 
+// RoleStatus is what a RoleCredentialSource reports about its refreshes, for status and
+// metrics. It holds no secret.
+type RoleStatus struct {
+	// AccessKeyID identifies the credentials in use, "" before the first successful fetch.
+	AccessKeyID string
+	// Expiration is when the credentials in use expire.
+	Expiration time.Time
+	// LastRefresh is when credentials were last fetched successfully; zero before the first.
+	LastRefresh time.Time
+	// NextRefresh is when the next refresh is due.
+	NextRefresh time.Time
+	// LastError is the error of the last refresh when it failed, "" when it succeeded.
+	LastError string
+	// LastErrorTime is when LastError happened.
+	LastErrorTime time.Time
+	// Failures counts the refreshes that failed in a row since the last success.
+	Failures int
+	// FailuresTotal counts every failed refresh since the source was made (a counter).
+	FailuresTotal uint64
+	// Stale reports that the last refresh failed while earlier credentials are still in use
+	// (they are valid until Expiration).
+	Stale bool
+}
+
 // RoleCredentialSource is a CredentialSource backed by the instance role. It refreshes the
-// credentials before they expire: at 80% of their lifetime, and at the latest 5 minutes before
-// expiry. Credentials refreshes on demand when due; Run refreshes ahead in the background so
-// that a claim rarely waits for the metadata service. It is safe for concurrent use.
+// credentials well before they expire and at least every 5 minutes (the IAM role page says the
+// temporary credentials are renewed every 5 minutes): at 80% of their lifetime, no later than 5
+// minutes before expiry, and no later than 5 minutes after the last refresh. Credentials
+// refreshes on demand when due; Run refreshes ahead in the background so that a claim rarely
+// waits for the metadata service. A failed refresh keeps the last good credentials while they
+// are valid, is logged once per run of failures (the recovery once too) and shows in Status. It
+// is safe for concurrent use.
 type RoleCredentialSource struct {
 	fetch  RoleFetcher
 	logger *slog.Logger
@@ -257,6 +285,7 @@ type RoleCredentialSource struct {
 	mu        sync.Mutex
 	cur       Credentials
 	refreshAt time.Time
+	status    RoleStatus
 }
 
 // NewRoleCredentialSource returns a source fetching from f.
@@ -267,29 +296,76 @@ func NewRoleCredentialSource(f RoleFetcher, logger *slog.Logger) *RoleCredential
 	return &RoleCredentialSource{fetch: f, logger: logger, now: time.Now, retryWait: 30 * time.Second}
 }
 
-// expiryMargin is how long before expiry credentials count as expired: a request signed now
-// must still be valid when it arrives.
-const expiryMargin = 30 * time.Second
+// Refresh bounds of instance-role credentials.
+const (
+	// expiryMargin is how long before expiry credentials count as expired: a request signed
+	// now must still be valid when it arrives.
+	expiryMargin = 30 * time.Second
+	// maxRefreshInterval is the longest time between two refreshes: the metadata service
+	// renews the credentials at that period.
+	maxRefreshInterval = 5 * time.Minute
+)
+
+// Status reports the refreshes so far. It makes no call.
+func (s *RoleCredentialSource) Status() RoleStatus {
+	s.mu.Lock()
+	defer s.mu.Unlock()
+	st := s.status
+	st.AccessKeyID, st.Expiration, st.NextRefresh = s.cur.AccessKeyID, s.cur.Expiration, s.refreshAt
+	return st
+}
 
 // Credentials returns the current credentials, refreshing them first when due. When a refresh
-// fails but the current credentials are still valid, it logs the failure and returns them.
+// fails but the current credentials are still valid, it returns them (and Status says so).
 func (s *RoleCredentialSource) Credentials(ctx context.Context) (Credentials, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	now := s.now()
-	if s.cur.AccessKeyID != "" && now.Before(s.refreshAt) {
-		return s.cur, nil
-	}
-	if err := s.refreshLocked(ctx, now); err != nil {
-		if s.cur.AccessKeyID != "" && now.Before(s.cur.Expiration.Add(-expiryMargin)) {
-			s.logger.Warn("refreshing instance-role credentials failed; using the current ones",
-				"err", err, "expiration", s.cur.Expiration)
-			s.refreshAt = now.Add(s.retryWait)
+	valid := s.cur.AccessKeyID != "" && now.Before(s.cur.Expiration.Add(-expiryMargin))
+	if now.Before(s.refreshAt) {
+		if valid {
 			return s.cur, nil
 		}
-		return Credentials{}, err
+		if s.status.LastError != "" {
+			// The service failed a moment ago: every request asking again would hammer it.
+			return Credentials{}, fmt.Errorf("no valid instance-role credentials (next try at %s): %s",
+				s.refreshAt.UTC().Format(time.RFC3339), s.status.LastError)
+		}
 	}
-	return s.cur, nil
+	err := s.refreshLocked(ctx, now)
+	if err == nil {
+		return s.cur, nil
+	}
+	// A caller that gave up (a claim cancelled, a stop) says nothing about the service.
+	if ctx.Err() == nil {
+		s.failedLocked(now, err, valid)
+	}
+	if valid {
+		return s.cur, nil
+	}
+	return Credentials{}, err
+}
+
+// failedLocked records a failed refresh and logs the first of a run of failures; valid tells
+// whether the earlier credentials are still in use.
+func (s *RoleCredentialSource) failedLocked(now time.Time, err error, valid bool) {
+	st := &s.status
+	st.Failures++
+	st.FailuresTotal++
+	st.LastError, st.LastErrorTime, st.Stale = err.Error(), now, valid
+	s.refreshAt = now.Add(s.retryWait)
+	if valid && s.refreshAt.After(s.cur.Expiration.Add(-expiryMargin)) {
+		s.refreshAt = s.cur.Expiration.Add(-expiryMargin)
+	}
+	lvl, msg := slog.LevelDebug, "refreshing instance-role credentials failed again"
+	if st.Failures == 1 {
+		lvl = slog.LevelWarn
+		msg = "refreshing instance-role credentials failed; keeping the current ones while they are valid, retrying"
+		if !valid {
+			lvl, msg = slog.LevelError, "refreshing instance-role credentials failed and none are valid; retrying"
+		}
+	}
+	s.logger.Log(context.Background(), lvl, msg, "err", err, "expiration", s.cur.Expiration, "failures", st.Failures, "retry_at", s.refreshAt)
 }
 
 func (s *RoleCredentialSource) refreshLocked(ctx context.Context, now time.Time) error {
@@ -298,26 +374,40 @@ func (s *RoleCredentialSource) refreshLocked(ctx context.Context, now time.Time)
 		return fmt.Errorf("instance-role credentials: %w", err)
 	}
 	if !rc.Expiration.After(now.Add(expiryMargin)) {
-		return fmt.Errorf("instance-role credentials: role %s: expiration %s is already past", rc.Role, rc.Expiration.Format(time.RFC3339))
+		return fmt.Errorf("instance-role credentials: expiration %s is already past", rc.Expiration.UTC().Format(time.RFC3339))
 	}
 	c, err := NewCredentials(rc.AccessKeyID, rc.SecretAccessKey(), rc.SessionToken())
 	if err != nil {
-		return fmt.Errorf("instance-role credentials: role %s: %w", rc.Role, err)
+		return fmt.Errorf("instance-role credentials: %w", err)
 	}
 	c.Expiration = rc.Expiration
+	first := s.cur.AccessKeyID == ""
+	failures := s.status.Failures
 	s.cur = c
 	s.refreshAt = refreshTime(now, rc.Expiration)
-	s.logger.Info("instance-role credentials refreshed", "role", rc.Role, "credentials", c, "refresh_at", s.refreshAt)
+	s.status.LastRefresh, s.status.LastError, s.status.Failures, s.status.Stale = now, "", 0, false
+	switch {
+	case failures > 0:
+		s.logger.Info("instance-role credentials refreshed again", "credentials", c, "failures", failures, "refresh_at", s.refreshAt)
+	case first:
+		s.logger.Info("instance-role credentials fetched", "credentials", c, "refresh_at", s.refreshAt)
+	default:
+		s.logger.Debug("instance-role credentials refreshed", "credentials", c, "refresh_at", s.refreshAt)
+	}
 	return nil
 }
 
 // refreshTime is when credentials obtained at now and expiring at exp should be replaced: at
-// 80% of their lifetime, and no later than 5 minutes before expiry when the lifetime allows.
+// 80% of their lifetime, no later than 5 minutes before expiry when the lifetime allows, and no
+// later than 5 minutes from now.
 func refreshTime(now, exp time.Time) time.Time {
 	life := exp.Sub(now)
 	at := now.Add(life * 8 / 10)
 	if early := exp.Add(-5 * time.Minute); early.Before(at) && early.After(now) {
 		at = early
+	}
+	if latest := now.Add(maxRefreshInterval); latest.Before(at) {
+		at = latest
 	}
 	return at
 }
@@ -338,11 +428,7 @@ func (s *RoleCredentialSource) Run(ctx context.Context) {
 			return
 		case <-t.C:
 		}
-		if _, err := s.Credentials(ctx); err != nil {
-			s.logger.Error("instance-role credentials unavailable", "err", err)
-			s.mu.Lock()
-			s.refreshAt = s.now().Add(s.retryWait)
-			s.mu.Unlock()
-		}
+		// A failure is recorded, logged and rescheduled by Credentials.
+		_, _ = s.Credentials(ctx)
 	}
 }

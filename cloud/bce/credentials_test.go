@@ -157,9 +157,7 @@ func (m *fakeMetadata) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	m.mu.Lock()
 	defer m.mu.Unlock()
 	switch r.URL.Path {
-	case "/1.0/meta-data/iam/security-credentials/":
-		fmt.Fprint(w, "agent-role")
-	case "/1.0/meta-data/iam/security-credentials/agent-role":
+	case metadata.RoleCredentialsPath:
 		m.fetches.Add(1)
 		if m.fail {
 			http.Error(w, "down", http.StatusInternalServerError)
@@ -209,11 +207,11 @@ func TestRoleCredentialsRefresh(t *testing.T) {
 	md.mu.Lock()
 	md.ak, md.exp = "AKrole2", base.Add(2*time.Hour)
 	md.mu.Unlock()
-	setNow(40 * time.Minute) // before 80% of the hour: no refresh
+	setNow(4 * time.Minute) // before 5 minutes: no refresh
 	if r := observe(); r.AccessKeyID != "AKrole1" {
 		t.Fatalf("refreshed too early: %s", r.AccessKeyID)
 	}
-	setNow(49 * time.Minute) // past 80%: refresh
+	setNow(5 * time.Minute) // 5 minutes after the fetch, long before 80% of the hour: refresh
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
@@ -226,25 +224,58 @@ func TestRoleCredentialsRefresh(t *testing.T) {
 	if n := md.fetches.Load(); n != 2 {
 		t.Fatalf("%d credential fetches, want 2 (concurrent callers share one refresh)", n)
 	}
+	if st := src.Status(); st.AccessKeyID != "AKrole2" || !st.LastRefresh.Equal(base.Add(5*time.Minute)) ||
+		!st.NextRefresh.Equal(base.Add(10*time.Minute)) || st.Failures != 0 || st.Stale || st.LastError != "" {
+		t.Fatalf("Status() = %+v", st)
+	}
 
-	// A failed refresh keeps the still-valid credentials.
+	// Failed refreshes keep the still-valid credentials, are logged once and show in Status.
 	md.mu.Lock()
 	md.fail = true
 	md.mu.Unlock()
-	setNow(110 * time.Minute) // past the refresh point of AKrole2 (1:45:48), before its expiry (2:00)
-	if r := observe(); r.AccessKeyID != "AKrole2" {
-		t.Fatalf("signed with %s, want the still-valid AKrole2", r.AccessKeyID)
+	for i, d := range []time.Duration{100, 101, 102} {
+		setNow(d * time.Minute) // past the refresh point of AKrole2, before its expiry (2:00)
+		if r := observe(); r.AccessKeyID != "AKrole2" {
+			t.Fatalf("signed with %s, want the still-valid AKrole2", r.AccessKeyID)
+		}
+		st := src.Status()
+		if st.Failures != i+1 || st.FailuresTotal != uint64(i+1) || !st.Stale || !strings.Contains(st.LastError, "HTTP 500") ||
+			!st.LastErrorTime.Equal(base.Add(d*time.Minute)) || !st.LastRefresh.Equal(base.Add(5*time.Minute)) ||
+			!st.NextRefresh.Equal(base.Add(d*time.Minute+30*time.Second)) {
+			t.Fatalf("after failure %d: Status() = %+v", i+1, st)
+		}
 	}
-	if !strings.Contains(lb.String(), "using the current ones") {
-		t.Fatalf("the failed refresh was not logged:\n%s", lb)
+	if n := strings.Count(lb.String(), "keeping the current ones"); n != 1 {
+		t.Fatalf("the failed refreshes were logged %d times, want once:\n%s", n, lb)
 	}
-	setNow(3 * time.Hour) // expired and no refresh possible
+	// Recovery: logged once, the failure count reset, the total kept.
+	md.mu.Lock()
+	md.fail, md.ak, md.exp = false, "AKrole1", base.Add(3*time.Hour)
+	md.mu.Unlock()
+	setNow(103 * time.Minute)
+	if r := observe(); r.AccessKeyID != "AKrole1" {
+		t.Fatalf("signed with %s after recovery, want AKrole1", r.AccessKeyID)
+	}
+	if st := src.Status(); st.Failures != 0 || st.FailuresTotal != 3 || st.Stale || st.LastError != "" {
+		t.Fatalf("after recovery: Status() = %+v", st)
+	}
+	if n := strings.Count(lb.String(), "refreshed again"); n != 1 {
+		t.Fatalf("recovery logged %d times, want once:\n%s", n, lb)
+	}
+
+	md.mu.Lock()
+	md.fail = true
+	md.mu.Unlock()
+	setNow(4 * time.Hour) // expired and no refresh possible
 	ctx, cancel := context.WithTimeout(context.Background(), 300*time.Millisecond)
 	defer cancel()
 	if _, err := c.Observe(ctx, havipRes("havip-1", "")); err == nil {
 		t.Fatal("Observe with expired credentials succeeded")
 	} else if !strings.Contains(err.Error(), "instance-role credentials") {
 		t.Fatalf("err = %v", err)
+	}
+	if st := src.Status(); st.Stale || st.Failures == 0 {
+		t.Fatalf("expired: Status() = %+v, want failures and not stale", st)
 	}
 	if s := lb.String(); strings.Contains(s, testSecret) || strings.Contains(s, testToken) {
 		t.Fatalf("secret in logs:\n%s", s)
@@ -256,9 +287,12 @@ func TestRefreshTime(t *testing.T) {
 	tests := []struct {
 		life, want time.Duration
 	}{
-		{time.Hour, 48 * time.Minute},
+		{time.Hour, 5 * time.Minute},
+		{6 * time.Minute, time.Minute},
+		{8 * time.Minute, 3 * time.Minute},
 		{10 * time.Minute, 5 * time.Minute},
 		{4 * time.Minute, 192 * time.Second},
+		{time.Minute, 48 * time.Second},
 	}
 	for _, tt := range tests {
 		if got := refreshTime(now, now.Add(tt.life)).Sub(now); got != tt.want {

@@ -33,8 +33,7 @@ const (
 	OpEIPBind           = "eip.bind"
 	OpEIPUnbind         = "eip.unbind"
 	OpMetaInstanceID    = "metadata.instance-shortid"
-	OpMetaRole          = "metadata.role"
-	OpMetaCredentials   = "metadata.credentials"
+	OpMetaSTSCredential = "metadata.sts-credential"
 )
 
 func has(r *http.Request, key string) bool {
@@ -49,19 +48,17 @@ func (e *Emulator) route(r *http.Request) (routed, *apiError) {
 	bad := func(op string) (routed, *apiError) {
 		return routed{op: op}, errf(400, "InvalidURI", "Could not parse the specified URI: %s %s.", m, p)
 	}
-	if rest, ok := strings.CutPrefix(p, "/1.0/meta-data/"); ok {
+	if isMetadata(p) {
 		if m != http.MethodGet {
 			return routed{op: "metadata.unknown", public: true}, errf(405, "MethodNotAllowed", "Only GET is allowed.")
 		}
-		switch {
-		case rest == "instance-shortid":
+		switch p {
+		case metaInstanceIDPath:
 			return routed{op: OpMetaInstanceID, public: true, handle: (*Emulator).metaInstanceID}, nil
-		case rest == "iam/security-credentials/" || rest == "iam/security-credentials":
-			return routed{op: OpMetaRole, public: true, handle: (*Emulator).metaRole}, nil
-		case strings.HasPrefix(rest, "iam/security-credentials/") && !strings.Contains(strings.TrimPrefix(rest, "iam/security-credentials/"), "/"):
-			return routed{op: OpMetaCredentials, public: true, handle: (*Emulator).metaCredentials}, nil
+		case metaSTSCredentialPath:
+			return routed{op: OpMetaSTSCredential, public: true, handle: (*Emulator).metaSTSCredential}, nil
 		}
-		return routed{op: "metadata.unknown", public: true}, errf(404, "NoSuchObject", "No such metadata %q.", rest)
+		return routed{op: "metadata.unknown", public: true}, errf(404, "NoSuchObject", "No such metadata %q.", p)
 	}
 	segs := strings.Split(strings.TrimPrefix(p, "/"), "/")
 	if len(segs) < 2 || segs[0] != "v1" {
@@ -140,6 +137,18 @@ func (e *Emulator) route(r *http.Request) (routed, *apiError) {
 		}
 	}
 	return bad("unknown")
+}
+
+// Metadata paths: the instance id, and the instance role's temporary credentials (BCC, "Set IAM
+// Role": one request, no role-name step).
+const (
+	metaInstanceIDPath    = "/1.0/meta-data/instance-shortid"
+	metaSTSCredentialPath = "/latest/meta-data/sts-credential"
+)
+
+// isMetadata reports whether p is under a metadata service prefix.
+func isMetadata(p string) bool {
+	return strings.HasPrefix(p, "/1.0/meta-data/") || strings.HasPrefix(p, "/latest/meta-data/")
 }
 
 // pathID answers the last path segment (the resource id).

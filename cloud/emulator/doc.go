@@ -41,9 +41,8 @@
 //	PUT    /v1/eip/{eip}?bind                eip.bind {instanceType: BCC|BBC|ENI|HAVIP, instanceId}
 //	PUT    /v1/eip/{eip}?unbind              eip.unbind
 //	GET    /1.0/meta-data/instance-shortid   metadata.instance-shortid (by the caller's source address)
-//	GET    /1.0/meta-data/iam/security-credentials/        metadata.role
-//	GET    /1.0/meta-data/iam/security-credentials/{role}  metadata.credentials
-//	       -> {accessKeyId,secretAccessKey,sessionToken,expiration}, valid for Options.CredentialTTL
+//	GET    /latest/meta-data/sts-credential  metadata.sts-credential (the caller's instance role)
+//	       -> {accessKeyId,secretAccessKey,sessionToken,createTime,expiration}, valid for Options.CredentialTTL
 //
 // The SDK's own vpc.SwitchRoute sends neither the switchRouteHA flag nor a body, so it is an
 // update without a body and fails with 400 MalformedJSON, changing nothing. The switch swaps the

@@ -226,13 +226,17 @@ func TestMetadata(t *testing.T) {
 	if st, _ := get(http.DefaultClient, "/1.0/meta-data/instance-shortid"); st != 404 {
 		t.Fatalf("127.0.0.1 is no instance, got %d", st)
 	}
-	if st, body := get(lo, "/1.0/meta-data/iam/security-credentials/"); st != 200 || body != "havip-role" {
-		t.Fatalf("role got %d %q", st, body)
+	// The old paths (a role-name step) are gone.
+	for _, p := range []string{"/1.0/meta-data/iam/security-credentials/", "/1.0/meta-data/iam/security-credentials/havip-role",
+		"/latest/meta-data/iam/security-credentials/"} {
+		if st, _ := get(lo, p); st != 404 {
+			t.Fatalf("%s got %d, want 404", p, st)
+		}
 	}
-	if st, _ := get(lo, "/1.0/meta-data/iam/security-credentials/other"); st != 404 {
-		t.Fatalf("other role got %d", st)
+	if st, _ := get(http.DefaultClient, "/latest/meta-data/sts-credential"); st != 404 {
+		t.Fatalf("127.0.0.1 is no instance, got %d", st)
 	}
-	st, body := get(lo, "/1.0/meta-data/iam/security-credentials/havip-role")
+	st, body := get(lo, "/latest/meta-data/sts-credential")
 	var cr struct{ AccessKeyID, SecretAccessKey, SessionToken, Expiration string }
 	if err := json.Unmarshal([]byte(body), &cr); st != 200 || err != nil || cr.SessionToken == "" {
 		t.Fatalf("got %d %s %v", st, body, err)

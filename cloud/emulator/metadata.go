@@ -4,7 +4,6 @@ import (
 	"crypto/rand"
 	"encoding/hex"
 	"net/netip"
-	"strings"
 	"time"
 )
 
@@ -36,26 +35,21 @@ func (e *Emulator) metaInstanceID(c *call) answer {
 	return textAnswer(in.id)
 }
 
-func (e *Emulator) metaRole(c *call) answer {
-	in := e.callerInstance(c)
-	if in == nil || in.role == "" {
-		return answer{err: errf(404, "NoSuchObject", "No instance role for %s.", c.source)}
-	}
-	return textAnswer(in.role)
-}
-
 func randHex(n int) string {
 	b := make([]byte, n)
 	_, _ = rand.Read(b)
 	return hex.EncodeToString(b)
 }
 
-func (e *Emulator) metaCredentials(c *call) answer {
+// metaSTSCredential mints temporary credentials of the calling instance's role. The page
+// documenting the path shows no body: the fields are those of an STS session token
+// (accessKeyId, secretAccessKey, sessionToken, createTime, expiration).
+func (e *Emulator) metaSTSCredential(c *call) answer {
 	in := e.callerInstance(c)
-	role := c.r.URL.Path[strings.LastIndexByte(c.r.URL.Path, '/')+1:]
-	if in == nil || in.role == "" || in.role != role {
-		return answer{err: errf(404, "NoSuchObject", "No instance role %q for %s.", role, c.source)}
+	if in == nil || in.role == "" {
+		return answer{err: errf(404, "NoSuchObject", "No instance role for %s.", c.source)}
 	}
+	role := in.role
 	now := e.nowLocked()
 	// Drop expired minted credentials, and the oldest ones beyond the cap.
 	var minted []*credential
@@ -91,6 +85,7 @@ func (e *Emulator) metaCredentials(c *call) answer {
 		"accessKeyId":     cr.accessKeyID,
 		"secretAccessKey": cr.secretAccessKey,
 		"sessionToken":    cr.sessionToken,
+		"createTime":      now.UTC().Truncate(time.Second).Format(time.RFC3339),
 		"expiration":      cr.expires.UTC().Format(time.RFC3339),
 	})
 }

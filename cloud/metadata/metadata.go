@@ -8,6 +8,7 @@ import (
 	"io"
 	"log/slog"
 	"net/http"
+	"sort"
 	"strings"
 	"time"
 
@@ -17,9 +18,12 @@ import (
 // DefaultEndpoint is the metadata service of a BCE instance.
 const DefaultEndpoint = "http://169.254.169.254"
 
+// RoleCredentialsPath is where the metadata service answers the temporary credentials of the
+// instance's IAM role (BCC, "Set IAM Role"): one request, no role-name step.
+const RoleCredentialsPath = "/latest/meta-data/sts-credential"
+
 const (
 	instanceIDPath = "/1.0/meta-data/instance-shortid"
-	rolePath       = "/1.0/meta-data/iam/security-credentials/"
 	// maxBody bounds what we read from the service: the answers are tiny.
 	maxBody = 64 << 10
 	// defaultTimeout bounds one request when the caller's context has no tighter deadline.
@@ -32,10 +36,6 @@ func validInstanceID(s string) bool {
 	rest, ok := strings.CutPrefix(s, "i-")
 	return ok && cloud.ASCIIName(rest, 1, 64, "")
 }
-
-// validRoleName accepts IAM role names (1 to 128 of letters, digits and
-// _.@+=,-); anything else would be spliced into a URL path.
-func validRoleName(s string) bool { return cloud.ASCIIName(s, 1, 128, "_.@+=,-") }
 
 // Client reads the metadata service.
 type Client struct {
@@ -76,7 +76,6 @@ func ParseInstanceID(b []byte) (string, error) {
 // RoleCredentials are temporary credentials of the instance's IAM role. Their secret parts are
 // reachable only through methods and are never printed by fmt or slog.
 type RoleCredentials struct {
-	Role        string
 	AccessKeyID string
 	Expiration  time.Time
 	// s is a pointer so that printing a struct that embeds RoleCredentials in an unexported
@@ -104,8 +103,8 @@ func (c RoleCredentials) SessionToken() string {
 
 // String describes the credentials without their secrets.
 func (c RoleCredentials) String() string {
-	return fmt.Sprintf("RoleCredentials{Role: %s, AccessKeyID: %s, SecretAccessKey: [redacted], SessionToken: [redacted], Expiration: %s}",
-		c.Role, c.AccessKeyID, c.Expiration.Format(time.RFC3339))
+	return fmt.Sprintf("RoleCredentials{AccessKeyID: %s, SecretAccessKey: [redacted], SessionToken: [redacted], Expiration: %s}",
+		c.AccessKeyID, c.Expiration.Format(time.RFC3339))
 }
 
 // GoString is String: %#v must not print the secrets either.
@@ -116,82 +115,117 @@ func (c RoleCredentials) Format(f fmt.State, _ rune) { io.WriteString(f, c.Strin
 
 // LogValue logs the credentials without their secrets.
 func (c RoleCredentials) LogValue() slog.Value {
-	return slog.GroupValue(slog.String("role", c.Role), slog.String("access_key_id", c.AccessKeyID),
-		slog.Time("expiration", c.Expiration))
+	return slog.GroupValue(slog.String("access_key_id", c.AccessKeyID), slog.Time("expiration", c.Expiration))
 }
 
-// RoleCredentials fetches the credentials of the instance's role: the role name first, then
-// its credentials.
+// RoleCredentials fetches the temporary credentials of the instance's role, in one request:
+// the metadata service answers for the role attached to the calling instance.
 func (c *Client) RoleCredentials(ctx context.Context) (RoleCredentials, error) {
-	b, err := c.get(ctx, rolePath)
+	b, err := c.get(ctx, RoleCredentialsPath)
 	if err != nil {
 		return RoleCredentials{}, err
 	}
-	role, err := ParseRoleName(b)
-	if err != nil {
-		return RoleCredentials{}, err
-	}
-	b, err = c.get(ctx, rolePath+role)
-	if err != nil {
-		return RoleCredentials{}, err
-	}
-	rc, err := ParseRoleCredentials(b)
-	if err != nil {
-		return RoleCredentials{}, err
-	}
-	rc.Role = role
-	return rc, nil
+	return ParseRoleCredentials(b)
 }
 
-// ParseRoleName validates the answer listing the instance's role (the first line).
-func ParseRoleName(b []byte) (string, error) {
-	s := strings.TrimSpace(string(b))
-	if i := strings.IndexByte(s, '\n'); i >= 0 {
-		s = strings.TrimSpace(s[:i])
-	}
-	if s == "" {
-		return "", fmt.Errorf("metadata %s: no role is attached to this instance", rolePath)
-	}
-	if !validRoleName(s) {
-		return "", fmt.Errorf("metadata %s: answer %q is not a role name", rolePath, truncate(s, 40))
-	}
-	return s, nil
-}
+// Field names of the credentials document. Baidu's STS answers spell the secret
+// secretAccessKey (the SDK's GetSessionTokenResult) and its console says Access Key Secret; the
+// IAM role page shows no body, so both spellings are accepted.
+const (
+	fieldAccessKeyID     = "accessKeyId"
+	fieldSecretAccessKey = "secretAccessKey"
+	fieldAccessKeySecret = "accessKeySecret"
+	fieldSessionToken    = "sessionToken"
+	fieldExpiration      = "expiration"
+)
 
-// ParseRoleCredentials parses the credentials document
-// {"accessKeyId","secretAccessKey","sessionToken","expiration"}. Its errors never quote the
-// document, which holds secrets.
+// maxFieldsNamed bounds the field names an error lists, against a document of many keys.
+const maxFieldsNamed = 16
+
+// ParseRoleCredentials parses the credentials document: a JSON object with accessKeyId,
+// secretAccessKey (or accessKeySecret), sessionToken and expiration (RFC 3339). Field names match
+// regardless of case, as the SDK's own decoding of STS answers (untagged fields) does; other
+// fields are ignored. Its errors never quote a value of the document, which holds secrets: a
+// document that cannot be used is described by the field names it held.
 func ParseRoleCredentials(b []byte) (RoleCredentials, error) {
-	var doc struct {
-		AccessKeyID     string `json:"accessKeyId"`
-		SecretAccessKey string `json:"secretAccessKey"`
-		SessionToken    string `json:"sessionToken"`
-		Expiration      string `json:"expiration"`
-	}
-	const where = "metadata " + rolePath + "{role}"
+	const where = "metadata " + RoleCredentialsPath
+	var doc map[string]json.RawMessage
 	if err := json.Unmarshal(b, &doc); err != nil {
 		var se *json.SyntaxError
 		if errors.As(err, &se) {
 			return RoleCredentials{}, fmt.Errorf("%s: malformed JSON at offset %d", where, se.Offset)
 		}
-		return RoleCredentials{}, fmt.Errorf("%s: unexpected JSON document", where)
+		return RoleCredentials{}, fmt.Errorf("%s: the answer is not a JSON object", where)
+	}
+	held := fieldNames(doc)
+	fail := func(format string, args ...any) (RoleCredentials, error) {
+		return RoleCredentials{}, fmt.Errorf("%s: %s (the answer held the fields: %s)", where, fmt.Sprintf(format, args...), held)
+	}
+	fields := map[string]string{}
+	for k, raw := range doc {
+		name := canonicalField(k)
+		if name == "" {
+			continue
+		}
+		if _, dup := fields[name]; dup {
+			return fail("field %s appears twice", name)
+		}
+		var v string
+		if err := json.Unmarshal(raw, &v); err != nil {
+			return fail("field %s is not a string", k)
+		}
+		fields[name] = v
+	}
+	secret, alt := fields[fieldSecretAccessKey], fields[fieldAccessKeySecret]
+	if secret != "" && alt != "" && secret != alt {
+		return fail("fields %s and %s disagree", fieldSecretAccessKey, fieldAccessKeySecret)
+	}
+	if secret == "" {
+		secret = alt
 	}
 	var missing []string
-	for _, f := range []struct{ name, v string }{{"accessKeyId", doc.AccessKeyID},
-		{"secretAccessKey", doc.SecretAccessKey}, {"sessionToken", doc.SessionToken}, {"expiration", doc.Expiration}} {
-		if f.v == "" {
+	for _, f := range []struct{ name, v string }{{fieldAccessKeyID, fields[fieldAccessKeyID]},
+		{fieldSecretAccessKey + " (or " + fieldAccessKeySecret + ")", secret},
+		{fieldSessionToken, fields[fieldSessionToken]}, {fieldExpiration, fields[fieldExpiration]}} {
+		if strings.TrimSpace(f.v) == "" {
 			missing = append(missing, f.name)
 		}
 	}
 	if len(missing) > 0 {
-		return RoleCredentials{}, fmt.Errorf("%s: missing %s", where, strings.Join(missing, ", "))
+		return fail("missing or empty %s", strings.Join(missing, ", "))
 	}
-	exp, err := time.Parse(time.RFC3339, doc.Expiration)
+	exp, err := time.Parse(time.RFC3339, fields[fieldExpiration])
 	if err != nil {
-		return RoleCredentials{}, fmt.Errorf("%s: expiration %q is not RFC 3339", where, truncate(doc.Expiration, 40))
+		return fail("field %s is not an RFC 3339 time", fieldExpiration)
 	}
-	return RoleCredentials{AccessKeyID: doc.AccessKeyID, Expiration: exp,
-		s: &roleSecret{secretAccessKey: doc.SecretAccessKey, sessionToken: doc.SessionToken}}, nil
+	return RoleCredentials{AccessKeyID: fields[fieldAccessKeyID], Expiration: exp,
+		s: &roleSecret{secretAccessKey: secret, sessionToken: fields[fieldSessionToken]}}, nil
+}
+
+// canonicalField returns the documented name of a credentials field, "" for any other key.
+func canonicalField(k string) string {
+	for _, name := range []string{fieldAccessKeyID, fieldSecretAccessKey, fieldAccessKeySecret, fieldSessionToken, fieldExpiration} {
+		if strings.EqualFold(k, name) {
+			return name
+		}
+	}
+	return ""
+}
+
+// fieldNames lists the keys of doc, sorted and clamped, for an error: names only, never values.
+func fieldNames(doc map[string]json.RawMessage) string {
+	if len(doc) == 0 {
+		return "none"
+	}
+	names := make([]string, 0, len(doc))
+	for k := range doc {
+		names = append(names, cloud.Clamp(k, 40))
+	}
+	sort.Strings(names)
+	if len(names) > maxFieldsNamed {
+		names = append(names[:maxFieldsNamed], fmt.Sprintf("and %d more", len(names)-maxFieldsNamed))
+	}
+	return strings.Join(names, ", ")
 }
 
 func (c *Client) get(ctx context.Context, path string) ([]byte, error) {

@@ -65,54 +65,79 @@ func TestInstanceID(t *testing.T) {
 }
 
 func TestRoleCredentials(t *testing.T) {
-	doc := fmt.Sprintf(`{"accessKeyId":"AKrole","secretAccessKey":%q,"sessionToken":%q,"expiration":"2030-01-02T03:04:05Z"}`, testSecret, testToken)
-	c := newServer(t, map[string]string{
-		"/1.0/meta-data/iam/security-credentials/":           "agent-role\n",
-		"/1.0/meta-data/iam/security-credentials/agent-role": doc,
-	})
-	rc, err := c.RoleCredentials(context.Background())
-	if err != nil {
-		t.Fatal(err)
-	}
-	if rc.Role != "agent-role" || rc.AccessKeyID != "AKrole" || rc.SecretAccessKey() != testSecret || rc.SessionToken() != testToken ||
-		!rc.Expiration.Equal(time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)) {
-		t.Fatalf("RoleCredentials() = %v", rc)
-	}
-	var buf bytes.Buffer
-	slog.New(slog.NewJSONHandler(&buf, nil)).Info("creds", "c", rc)
-	type holder struct{ c RoleCredentials }
-	for _, s := range []string{fmt.Sprintf("%v", rc), fmt.Sprintf("%+v", rc), fmt.Sprintf("%#v", rc), fmt.Sprintf("%s", rc),
-		fmt.Sprintf("%+v", holder{rc}), fmt.Sprintf("%#v", holder{rc}), fmt.Sprint(&rc), buf.String()} {
-		if strings.Contains(s, testSecret) || strings.Contains(s, testToken) {
-			t.Errorf("secret printed: %s", s)
-		}
+	want := time.Date(2030, 1, 2, 3, 4, 5, 0, time.UTC)
+	for _, tt := range []struct{ name, doc string }{
+		{"secretAccessKey", fmt.Sprintf(`{"accessKeyId":"AKrole","secretAccessKey":%q,"sessionToken":%q,"createTime":"2030-01-02T02:04:05Z","expiration":"2030-01-02T03:04:05Z","userId":"u"}`, testSecret, testToken)},
+		{"accessKeySecret", fmt.Sprintf(`{"accessKeyId":"AKrole","accessKeySecret":%q,"sessionToken":%q,"expiration":"2030-01-02T11:04:05+08:00"}`, testSecret, testToken)},
+		{"both spellings agree", fmt.Sprintf(`{"accessKeyId":"AKrole","accessKeySecret":%q,"secretAccessKey":%q,"sessionToken":%q,"expiration":"2030-01-02T03:04:05Z"}`, testSecret, testSecret, testToken)},
+		{"capitalised", fmt.Sprintf(`{"AccessKeyId":"AKrole","SecretAccessKey":%q,"SessionToken":%q,"Expiration":"2030-01-02T03:04:05Z"}`, testSecret, testToken)},
+	} {
+		t.Run(tt.name, func(t *testing.T) {
+			c := newServer(t, map[string]string{RoleCredentialsPath: tt.doc})
+			rc, err := c.RoleCredentials(context.Background())
+			if err != nil {
+				t.Fatal(err)
+			}
+			if rc.AccessKeyID != "AKrole" || rc.SecretAccessKey() != testSecret || rc.SessionToken() != testToken || !rc.Expiration.Equal(want) {
+				t.Fatalf("RoleCredentials() = %v", rc)
+			}
+			var buf bytes.Buffer
+			slog.New(slog.NewJSONHandler(&buf, nil)).Info("creds", "c", rc)
+			type holder struct{ c RoleCredentials }
+			for _, s := range []string{fmt.Sprintf("%v", rc), fmt.Sprintf("%+v", rc), fmt.Sprintf("%#v", rc), fmt.Sprintf("%s", rc),
+				fmt.Sprintf("%+v", holder{rc}), fmt.Sprintf("%#v", holder{rc}), fmt.Sprint(&rc), buf.String()} {
+				if strings.Contains(s, testSecret) || strings.Contains(s, testToken) {
+					t.Errorf("secret printed: %s", s)
+				}
+			}
+		})
 	}
 }
 
+// The old path (a role-name step under /1.0/meta-data/iam/security-credentials/) is not asked.
+func TestRoleCredentialsPath(t *testing.T) {
+	var paths []string
+	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		paths = append(paths, r.URL.Path)
+		http.NotFound(w, r)
+	}))
+	defer srv.Close()
+	_, err := New(srv.URL, srv.Client()).RoleCredentials(context.Background())
+	if err == nil || !strings.Contains(err.Error(), RoleCredentialsPath+": HTTP 404") {
+		t.Fatalf("err = %v", err)
+	}
+	if len(paths) != 1 || paths[0] != "/latest/meta-data/sts-credential" {
+		t.Fatalf("asked %q, want only /latest/meta-data/sts-credential", paths)
+	}
+}
+
+// An answer that cannot be used is described by the field names it held, never by a value.
 func TestRoleCredentialsErrors(t *testing.T) {
+	const exp = `"expiration":"2030-01-02T03:04:05Z"`
 	tests := []struct {
-		name   string
-		routes map[string]string
-		want   string
+		name, doc, want string
 	}{
-		{"no role", map[string]string{"/1.0/meta-data/iam/security-credentials/": ""}, "no role"},
-		{"bad role", map[string]string{"/1.0/meta-data/iam/security-credentials/": "../x"}, "not a role name"},
-		{"missing doc", map[string]string{"/1.0/meta-data/iam/security-credentials/": "r"}, "HTTP 404"},
-		{"bad json", map[string]string{"/1.0/meta-data/iam/security-credentials/": "r",
-			"/1.0/meta-data/iam/security-credentials/r": `{"secretAccessKey":"` + testSecret}, "malformed JSON"},
-		{"missing fields", map[string]string{"/1.0/meta-data/iam/security-credentials/": "r",
-			"/1.0/meta-data/iam/security-credentials/r": `{"secretAccessKey":"` + testSecret + `"}`}, "missing accessKeyId, sessionToken, expiration"},
-		{"bad expiration", map[string]string{"/1.0/meta-data/iam/security-credentials/": "r",
-			"/1.0/meta-data/iam/security-credentials/r": `{"accessKeyId":"a","secretAccessKey":"` + testSecret + `","sessionToken":"t","expiration":"tomorrow"}`}, "not RFC 3339"},
+		{"bad json", `{"secretAccessKey":"` + testSecret, "malformed JSON"},
+		{"not an object", `["` + testSecret + `"]`, "not a JSON object"},
+		{"missing fields", `{"secretAccessKey":"` + testSecret + `","Token":"` + testToken + `"}`,
+			"missing or empty accessKeyId, sessionToken, expiration (the answer held the fields: Token, secretAccessKey)"},
+		{"aws shape", `{"Code":"Success","AccessKeyId":"a","SecretAccessKey":"` + testSecret + `","Token":"` + testToken + `","Expiration":"2030-01-02T03:04:05Z"}`,
+			"missing or empty sessionToken (the answer held the fields: AccessKeyId, Code, Expiration, SecretAccessKey, Token)"},
+		{"empty secret", `{"accessKeyId":"a","secretAccessKey":"","sessionToken":"` + testToken + `",` + exp + `}`, "missing or empty secretAccessKey (or accessKeySecret)"},
+		{"secret not a string", `{"accessKeyId":"a","secretAccessKey":{"v":"` + testSecret + `"},"sessionToken":"t",` + exp + `}`, "field secretAccessKey is not a string"},
+		{"spellings disagree", `{"accessKeyId":"a","secretAccessKey":"` + testSecret + `","accessKeySecret":"` + testSecret + `x","sessionToken":"t",` + exp + `}`, "disagree"},
+		{"twice", `{"accessKeyId":"a","AccessKeyID":"b","secretAccessKey":"` + testSecret + `","sessionToken":"t",` + exp + `}`, "field accessKeyId appears twice"},
+		{"bad expiration", `{"accessKeyId":"a","secretAccessKey":"` + testSecret + `","sessionToken":"t","expiration":"` + testToken + `"}`, "field expiration is not an RFC 3339 time"},
+		{"empty", `{}`, "the answer held the fields: none"},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			_, err := newServer(t, tt.routes).RoleCredentials(context.Background())
+			_, err := newServer(t, map[string]string{RoleCredentialsPath: tt.doc}).RoleCredentials(context.Background())
 			if err == nil || !strings.Contains(err.Error(), tt.want) {
 				t.Fatalf("err = %v, want it to contain %q", err, tt.want)
 			}
-			if strings.Contains(err.Error(), testSecret) {
-				t.Fatalf("error leaks the secret: %v", err)
+			if strings.Contains(err.Error(), testSecret) || strings.Contains(err.Error(), testToken) {
+				t.Fatalf("error leaks a value: %v", err)
 			}
 		})
 	}
@@ -129,11 +154,16 @@ func FuzzParseRoleCredentials(f *testing.F) {
 	f.Add([]byte(`{"accessKeyId":"a","secretAccessKey":"s","sessionToken":"t","expiration":"2030-01-02T03:04:05Z"}`))
 	f.Add([]byte(`{`))
 	f.Add([]byte(`[]`))
+	f.Add([]byte(`{"AccessKeyId":"a","accessKeySecret":"s","sessionToken":"t","expiration":"2030-01-02T03:04:05+08:00"}`))
+	f.Add([]byte(`{"accessKeyId":"a","secretAccessKey":"s1","accessKeySecret":"s2"}`))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		rc, err := ParseRoleCredentials(b)
 		if err != nil {
 			if rc.SecretAccessKey() != "" {
 				t.Fatal("credentials returned with an error")
+			}
+			if len(err.Error()) > 4096 {
+				t.Fatalf("error of %d bytes", len(err.Error()))
 			}
 			return
 		}
@@ -165,9 +195,9 @@ func TestHugeAnswerBounded(t *testing.T) {
 		path    string
 	}{
 		{"failure announced", 500, false, instanceIDPath},
-		{"failure streamed", 404, true, rolePath},
+		{"failure streamed", 404, true, RoleCredentialsPath},
 		{"success announced", 200, false, instanceIDPath},
-		{"success streamed", 200, true, rolePath},
+		{"success streamed", 200, true, RoleCredentialsPath},
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
@@ -194,7 +224,7 @@ func TestHugeAnswerBounded(t *testing.T) {
 			}}}
 			c := New(srv.URL, hc)
 			var err error
-			if tt.path == rolePath {
+			if tt.path == RoleCredentialsPath {
 				_, err = c.RoleCredentials(context.Background())
 			} else {
 				_, err = c.InstanceID(context.Background())
