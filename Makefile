@@ -26,8 +26,10 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 
-# The failover demo (root): keepalived pair + agents + emulator + client in
-# network namespaces; prints the timelines of a failover and a failback.
+# The failover demo (root): keepalived pair (VRRPv3, shared VIPs) + agents +
+# emulator + client in network namespaces; prints the timelines of two
+# faults (the MASTER cut off the network, a graceful stop of its keepalived)
+# and their recoveries.
 demo: build
 	@command -v keepalived >/dev/null && command -v ping >/dev/null || \
 		{ apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq keepalived iputils-ping >/dev/null; }
