@@ -68,7 +68,8 @@ type RouteSpec struct {
 	// NextHop is the next hop id that means "this node"; "" means this node's instance id (or its
 	// ENI id when NextHopType is "enic").
 	NextHop string
-	// NextHopType is the nexthopType sent when a single-line rule is updated; "" means "custom".
+	// NextHopType is the type of NextHop; "" means "custom". A single-line rule of another type
+	// is an error rather than updated: the update API cannot change a rule's type.
 	NextHopType string
 	Mode        RouteMode
 }

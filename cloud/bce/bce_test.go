@@ -310,7 +310,34 @@ func TestRouteUpdate(t *testing.T) {
 		t.Fatalf("Claim = %+v, %v; want owned single rule", o, err)
 	}
 	checkMutations(t, f, []wantReq{{"PUT", "/v1/route/rule/rr-1", "clientToken=" + cloud.Token(tokenBase, "route.update/rr-1/i-self"),
-		`{"sourceAddress":"0.0.0.0/0","destinationAddress":"10.9.0.0/16","nexthopId":"i-self","nexthopType":"custom"}`}})
+		`{"sourceAddress":"0.0.0.0/0","destinationAddress":"10.9.0.0/16","nexthopId":"i-self"}`}})
+}
+
+// A single-line rule of another type than the configured one is an error, never a write: the
+// update cannot change the type.
+func TestRouteUpdateTypeMismatch(t *testing.T) {
+	f := newFakeBCE(t)
+	f.rules = []vpc.RouteRule{{RouteRuleId: "rr-1", RouteTableId: "rt-1", SourceAddress: "0.0.0.0/0", DestinationAddress: "10.9.0.0/16",
+		NexthopType: "enic", NexthopId: "eni-other"}}
+	c, _ := f.client(t, nil)
+	r := routeRes("rt-1", "10.9.0.0/16", cloud.RouteAuto) // next_hop_type defaults to custom
+	const want = `rule rr-1 has next hop type "enic" but next_hop_type is "custom"`
+	if _, err := c.Observe(context.Background(), r); !cloud.IsPermanent(err) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Observe: err = %v, want a permanent error containing %q", err, want)
+	}
+	if _, err := c.Claim(context.Background(), r, tokenBase); !cloud.IsPermanent(err) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Claim: err = %v, want a permanent error containing %q", err, want)
+	}
+	if rep := c.Preflight(context.Background(), []cloud.Resource{r}); !rep.Failed() || !strings.Contains(rep.String(), want) {
+		t.Fatalf("Preflight:\n%s", rep)
+	}
+	if m := f.mutations(); len(m) != 0 {
+		t.Fatalf("mutations %+v, want none", m)
+	}
+	r.Route.NextHopType = "enic"
+	if o, err := c.Claim(context.Background(), r, tokenBase); err != nil || !o.Owned {
+		t.Fatalf("Claim with next_hop_type enic = %+v, %v", o, err)
+	}
 }
 
 func TestRouteShapes(t *testing.T) {

@@ -252,3 +252,17 @@ func TestEmulatorInstanceRole(t *testing.T) {
 		t.Fatalf("Observe with role credentials = %+v, %v", o, err)
 	}
 }
+
+// Against the emulator, a configured next_hop_type that is not the rule's is refused before
+// any write, and the documented update body (no nexthopType) is what reaches the API.
+func TestEmulatorUpdateTypeMismatch(t *testing.T) {
+	emu, c, _ := newEmulator(t, nil)
+	r := routeRes("rt-1", "10.9.0.0/16", cloud.RouteUpdate)
+	r.Route.NextHopType = "enic"
+	if _, err := c.Claim(context.Background(), r, tokenBase); !cloud.IsPermanent(err) || !strings.Contains(err.Error(), `next hop type "custom" but next_hop_type is "enic"`) {
+		t.Fatalf("err = %v", err)
+	}
+	if up := emuOps(emu, emulator.OpRouteRuleUpdate); len(up) != 0 {
+		t.Fatalf("updates sent: %+v", up)
+	}
+}

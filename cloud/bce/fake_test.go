@@ -385,8 +385,8 @@ func (f *fakeBCE) handle(r *recorded) (int, any, *apiErr) {
 		if replay, e := f.idempotent(r); e != nil || replay {
 			return 200, nil, e
 		}
+		// The documented update has no nexthopType: the rule keeps its type.
 		f.rules[idx].NexthopId = body["nexthopId"]
-		f.rules[idx].NexthopType = vpc.NexthopType(body["nexthopType"])
 		f.applied["route.update"]++
 		return 200, nil, nil
 	case r.Method == "GET" && len(seg) == 3 && seg[1] == "subnet":

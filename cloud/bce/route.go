@@ -168,6 +168,9 @@ func (c *Client) routeOwnership(op string, spec *cloud.RouteSpec, st routeState)
 		if mode == cloud.RouteSwitch {
 			return o, &cloud.PermanentError{Op: op, Reason: "mode switch, but the destination has a single-line rule: " + o.Detail}
 		}
+		if err := typeMismatch(op, spec, st.active); err != nil {
+			return o, err
+		}
 	}
 	return o, nil
 }
@@ -186,14 +189,27 @@ func (c *Client) observeRoute(ctx context.Context, spec *cloud.RouteSpec) (cloud
 	return o, st, err
 }
 
-// updateRouteRuleBody is the documented body of PUT /v1/route/rule/{id}: the rule's current
-// addresses and the new next hop. (vpc.UpdateRouteRuleArgs has no nexthopType and carries the
-// rule id in the body.)
+// updateRouteRuleBody is the documented body of PUT /v1/route/rule/{id} (VPC API "Update route
+// rules"; vpc.UpdateRouteRuleArgs): the rule's current addresses and the new next hop. The
+// documented body has no nexthopType (the API ignores one) and an optional description, which
+// the agent leaves out so that the rule keeps its own.
 type updateRouteRuleBody struct {
 	SourceAddress      string `json:"sourceAddress"`
 	DestinationAddress string `json:"destinationAddress"`
 	NexthopID          string `json:"nexthopId"`
-	NexthopType        string `json:"nexthopType"`
+}
+
+// typeMismatch refuses a single-line rule whose next hop type is not the configured one: the
+// update cannot change a rule's type, so writing this node's id would leave a rule of the old
+// type pointing at an id of another kind.
+func typeMismatch(op string, spec *cloud.RouteSpec, r vpc.RouteRule) error {
+	want := nextHopType(spec)
+	if string(r.NexthopType) == want {
+		return nil
+	}
+	return &cloud.PermanentError{Op: op, Reason: fmt.Sprintf("rule %s has next hop type %q but next_hop_type is %q: the route update "+
+		"(PUT /v1/route/rule/{id}) cannot change a rule's type; set next_hop_type = %q, or replace the rule by one of type %q",
+		r.RouteRuleId, r.NexthopType, want, r.NexthopType, want)}
 }
 
 // claimRoute switches an HA pair whose active next hop is not ours (switchRouteHA on the active
@@ -214,8 +230,7 @@ func (c *Client) claimRoute(ctx context.Context, spec *cloud.RouteSpec, tokenBas
 		}
 		call := &apiCall{op: "route.update " + r.RouteRuleId, metric: OpRouteRuleUpdate, method: http.MethodPut, path: "/v1/route/rule/" + url.PathEscape(r.RouteRuleId),
 			query: map[string]string{"clientToken": cloud.Token(tokenBase, "route.update/"+r.RouteRuleId+"/"+ours)},
-			body: updateRouteRuleBody{SourceAddress: r.SourceAddress, DestinationAddress: r.DestinationAddress,
-				NexthopID: ours, NexthopType: nextHopType(spec)}}
+			body: updateRouteRuleBody{SourceAddress: r.SourceAddress, DestinationAddress: r.DestinationAddress, NexthopID: ours}}
 		// Setting the next hop is idempotent and carries its clientToken: retried as is.
 		if err := c.do(ctx, call); isDryRun(err) {
 			o.Detail += fmt.Sprintf("; dry-run: would %s %s?%s", call.method, call.path, call.queryString())

@@ -178,3 +178,6 @@ func countChanges(emu *Emulator, s string) int {
 	}
 	return n
 }
+
+// jsonInto decodes an answer body.
+func jsonInto(b []byte, v any) error { return json.Unmarshal(b, v) }

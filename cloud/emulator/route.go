@@ -280,14 +280,16 @@ func (e *Emulator) routeRuleList(c *call) answer {
 	return okJSON(map[string]any{"routeRules": out, "marker": marker, "isTruncated": trunc, "nextMarker": next, "maxKeys": maxKeys})
 }
 
+// routeRuleUpdate applies the documented update body (sourceAddress, destinationAddress,
+// nexthopId, description). Any other field, nexthopType and routeRuleId included, is ignored
+// as the real API ignores fields it does not know: the rule keeps its type, and the new next
+// hop must be of that type.
 func (e *Emulator) routeRuleUpdate(c *call) answer {
 	id := pathID(c)
 	var req struct {
-		RouteRuleID        string  `json:"routeRuleId"`
 		SourceAddress      string  `json:"sourceAddress"`
 		DestinationAddress string  `json:"destinationAddress"`
 		NexthopID          string  `json:"nexthopId"`
-		NexthopType        string  `json:"nexthopType"`
 		Description        *string `json:"description"`
 	}
 	if err := decodeBody(c.body, &req); err != nil {
@@ -296,9 +298,6 @@ func (e *Emulator) routeRuleUpdate(c *call) answer {
 	r := e.w.rule(id)
 	if r == nil {
 		return answer{err: notFound("route rule", id)}
-	}
-	if req.RouteRuleID != "" && req.RouteRuleID != id {
-		return answer{err: invalidParam("routeRuleId %q in the body disagrees with the path %q.", req.RouteRuleID, id)}
 	}
 	if r.pathType != pathNormal {
 		return answer{err: errf(400, "RouteRuleNotSingleLine", "The route rule %s is part of an HA route (%s); only single-line rules can be updated.", id, r.pathType)}
@@ -315,25 +314,22 @@ func (e *Emulator) routeRuleUpdate(c *call) answer {
 	if err != nil {
 		return answer{err: err}
 	}
-	typ, nh := r.nexthopType, r.nexthopID
-	if req.NexthopType != "" {
-		typ = req.NexthopType
-	}
+	nh := r.nexthopID
 	if req.NexthopID != "" {
 		nh = req.NexthopID
 	}
-	if err := e.checkNexthop(t, typ, nh); err != nil {
+	if err := e.checkNexthop(t, r.nexthopType, nh); err != nil {
 		return answer{err: err}
 	}
 	if req.Description != nil && len(*req.Description) > 200 {
 		return answer{err: invalidParam("description is longer than 200 characters.")}
 	}
 	before := r.nexthopID
-	r.source, r.dest, r.nexthopType, r.nexthopID = sp, dp, typ, nh
+	r.source, r.dest, r.nexthopID = sp, dp, nh
 	if req.Description != nil {
 		r.description = *req.Description
 	}
-	c.change(r.id, before, r.nexthopID, "route %s updated %s -> %s via %s %s (was %s)", r.id, sp, dp, typ, nh, before)
+	c.change(r.id, before, r.nexthopID, "route %s updated %s -> %s via %s %s (was %s)", r.id, sp, dp, r.nexthopType, nh, before)
 	return okEmpty()
 }
 
