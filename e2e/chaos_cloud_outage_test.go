@@ -65,7 +65,7 @@ func scenarioLateStale(s *chaosSuite, runs int) chaos.Result {
 			s.clearFaults()
 			continue
 		}
-		time.Sleep(settleTime)
+		time.Sleep(outageSettle())
 		s.single(&r, target, 300*time.Millisecond, what)
 		sw := s.switchesSince(seq)
 		perFailover[sw]++
@@ -234,7 +234,7 @@ func scenarioBlackhole(s *chaosSuite, runs int) chaos.Result {
 			r.Violate("%s: the cloud followed n2 %s after the blackhole, bound %s", what, d.Round(time.Millisecond), recoveryBound())
 		}
 		afterLift = append(afterLift, d)
-		time.Sleep(settleTime)
+		time.Sleep(outageSettle())
 		s.single(&r, "n2", 300*time.Millisecond, what)
 		if sw := s.switchesSince(seq); sw != 1 {
 			r.Violate("%s: %d switches, want 1", what, sw)
@@ -274,7 +274,7 @@ func scenarioBlackhole(s *chaosSuite, runs int) chaos.Result {
 		if err := undo(); err != nil {
 			s.t.Fatal(err)
 		}
-		time.Sleep(settleTime)
+		time.Sleep(outageSettle())
 		s.single(&r, "n1", 300*time.Millisecond, what)
 		if sw := s.switchesSince(seq); sw != 1 {
 			r.Violate("%s: %d switches, want 1", what, sw)

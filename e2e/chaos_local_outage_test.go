@@ -268,7 +268,7 @@ func scenarioSlowSync(s *chaosSuite, runs int) chaos.Result {
 			r.Violate("%s: %d switches, want 1", what, sw)
 		}
 	}
-	time.Sleep(settleTime)
+	time.Sleep(outageSettle())
 	close(stop)
 	wg.Wait()
 	to := time.Now()
@@ -455,7 +455,7 @@ func scenarioNetlinkFailing(s *chaosSuite, runs int) chaos.Result {
 			target = "n1"
 			continue
 		}
-		time.Sleep(settleTime)
+		time.Sleep(outageSettle())
 		s.single(&r, target, 300*time.Millisecond, what)
 		if sw := s.switchesSince(seq); sw != 1 {
 			r.Violate("%s: %d switches, want 1", what, sw)
