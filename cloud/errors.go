@@ -161,10 +161,22 @@ func (e *PermanentError) Error() string {
 type PendingError struct {
 	Op     string
 	Reason string
+	// Accepted reports that the cloud answered the claim's mutation with success, yet reading
+	// the resource back does not show it applied (a switchRouteHA answered 200 whose pair is
+	// still active elsewhere). Sending the mutation again at once is no cure: the caller
+	// reports it and leaves further tries to its reclaim damping.
+	Accepted bool
 }
 
 // Error implements error.
 func (e *PendingError) Error() string { return e.Op + ": " + e.Reason }
+
+// IsUnconfirmed reports whether err is a PendingError of a mutation the cloud accepted but does
+// not show applied.
+func IsUnconfirmed(err error) bool {
+	var pe *PendingError
+	return errors.As(err, &pe) && pe.Accepted
+}
 
 var authCodes = map[string]bool{
 	CodeInvalidAccessKeyID:    true,

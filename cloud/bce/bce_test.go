@@ -241,6 +241,9 @@ func TestRouteSwitchStaleReadBack(t *testing.T) {
 	if !errors.As(err, &pe) || !cloud.IsRetryable(err) || o.Owned {
 		t.Fatalf("Claim = %+v, %v; want a pending error", o, err)
 	}
+	if !cloud.IsUnconfirmed(err) {
+		t.Fatalf("err = %v; want it marked as accepted but unconfirmed", err)
+	}
 	if m := f.mutations(); len(m) != 1 {
 		t.Fatalf("%d switches sent, want 1: %v", len(m), m)
 	}

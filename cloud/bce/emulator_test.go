@@ -100,7 +100,13 @@ address = "198.19.0.30"
 // newEmulator serves a fresh emulator and returns it with a client of node i-a.
 func newEmulator(t *testing.T, mod func(*Options)) (*emulator.Emulator, *Client, string) {
 	t.Helper()
-	seed, err := emulator.ParseSeed(strings.NewReader(emuSeed), "seed.toml")
+	return newEmulatorSeed(t, emuSeed, mod)
+}
+
+// newEmulatorSeed is newEmulator with another seed.
+func newEmulatorSeed(t *testing.T, seedText string, mod func(*Options)) (*emulator.Emulator, *Client, string) {
+	t.Helper()
+	seed, err := emulator.ParseSeed(strings.NewReader(seedText), "seed.toml")
 	if err != nil {
 		t.Fatal(err)
 	}
@@ -264,5 +270,114 @@ func TestEmulatorUpdateTypeMismatch(t *testing.T) {
 	}
 	if up := emuOps(emu, emulator.OpRouteRuleUpdate); len(up) != 0 {
 		t.Fatalf("updates sent: %+v", up)
+	}
+}
+
+// clientFor is a client of node id against the emulator at url.
+func clientFor(t *testing.T, url, id string) *Client {
+	t.Helper()
+	creds, _ := NewCredentials("ak-test", "sk-test", "")
+	c, err := New(context.Background(), Options{Region: "bj", Endpoint: url, EIPEndpoint: url, InstanceID: id,
+		Timeout: 2 * time.Second, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}, StaticCredentials(creds), nil)
+	if err != nil {
+		t.Fatal(err)
+	}
+	return c
+}
+
+// dcSeed adds dedicated-line gateways, one per node, and an HA pair of them (dcgw-b active).
+const dcSeed = `
+[[dc_gateway]]
+id = "dcgw-a"
+vpc_id = "vpc-1"
+
+[[dc_gateway]]
+id = "dcgw-b"
+vpc_id = "vpc-1"
+
+[[route_rule]]
+id = "rr-dc1"
+route_table_id = "rt-1"
+source = "0.0.0.0/0"
+destination = "10.7.0.0/16"
+next_hop_type = "dcGateway"
+next_hop_id = "dcgw-b"
+standby_id = "rr-dc2"
+standby_next_hop_id = "dcgw-a"
+`
+
+// Ownership is the next hop of the active rule, whether the cloud's switch swaps the pathType
+// of the two rules or their next hops (no document says which): under both, each node's claim
+// sends one switch, to the rule active at the time, and is confirmed; the other node then
+// reads the route as not its own.
+func TestEmulatorSwitchBehaviours(t *testing.T) {
+	for _, behaviour := range []string{emulator.HASwitchPathType, emulator.HASwitchNextHops} {
+		for _, shape := range []struct {
+			name, dest   string
+			typ          string
+			hopA, hopB   string
+			firstSwitch  string
+			secondSwitch map[string]string // behaviour -> rule switched by node b
+		}{
+			{"dcGateway pair", "10.7.0.0/16", "dcGateway", "dcgw-a", "dcgw-b", "rr-dc1",
+				map[string]string{emulator.HASwitchPathType: "rr-dc2", emulator.HASwitchNextHops: "rr-dc1"}},
+			{"instance pair", "0.0.0.0/0", "custom", "", "", "rr-ha",
+				map[string]string{emulator.HASwitchPathType: "rr-hb", emulator.HASwitchNextHops: "rr-ha"}},
+		} {
+			t.Run(behaviour+"/"+shape.name, func(t *testing.T) {
+				emu, a, url := newEmulatorSeed(t, "ha_switch = \""+behaviour+"\"\n"+emuSeed+dcSeed, nil)
+				b := clientFor(t, url, "i-b")
+				res := func(hop string) cloud.Resource {
+					r := routeRes("rt-1", shape.dest, cloud.RouteSwitch)
+					r.Route.NextHop, r.Route.NextHopType = hop, shape.typ
+					return r
+				}
+				ctx := context.Background()
+				o, err := a.Claim(ctx, res(shape.hopA), "gen-1/route")
+				if err != nil || !o.Owned {
+					t.Fatalf("a's Claim = %+v, %v", o, err)
+				}
+				if o, err := b.Observe(ctx, res(shape.hopB)); err != nil || o.Owned {
+					t.Fatalf("b's Observe after a's claim = %+v, %v; want not owned", o, err)
+				}
+				if o, err := b.Claim(ctx, res(shape.hopB), "gen-2/route"); err != nil || !o.Owned {
+					t.Fatalf("b's Claim = %+v, %v", o, err)
+				}
+				if o, err := a.Observe(ctx, res(shape.hopA)); err != nil || o.Owned {
+					t.Fatalf("a's Observe after b's claim = %+v, %v; want not owned", o, err)
+				}
+				sw := emuOps(emu, emulator.OpRouteRuleSwitch)
+				if len(sw) != 2 || sw[0].Path != "/v1/route/rule/"+shape.firstSwitch || sw[1].Path != "/v1/route/rule/"+shape.secondSwitch[behaviour] {
+					t.Fatalf("switches %+v: want %s then %s", sw, shape.firstSwitch, shape.secondSwitch[behaviour])
+				}
+				// Owned now: claiming again sends nothing.
+				if _, err := b.Claim(ctx, res(shape.hopB), "gen-3/route"); err != nil || len(emuOps(emu, emulator.OpRouteRuleSwitch)) != 2 {
+					t.Fatalf("an owned route was switched again (%v)", err)
+				}
+			})
+		}
+	}
+}
+
+// A switch answered 200 whose read-back keeps showing the other next hop active ends the claim
+// as an accepted but unconfirmed PendingError, after exactly one switch.
+func TestEmulatorSwitchUnconfirmed(t *testing.T) {
+	emu, c, _ := newEmulator(t, func(o *Options) { o.ConfirmAttempts = 3 })
+	// Every read after the switch answers from the state before it.
+	addFaults(t, emu, emulator.Fault{Operation: emulator.OpRouteRuleList, Kind: emulator.FaultStale, Mutations: 1, Window: emulator.Duration(time.Minute)})
+	o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", cloud.RouteSwitch), tokenBase)
+	if o.Owned || !cloud.IsUnconfirmed(err) || !strings.Contains(err.Error(), "accepted") {
+		t.Fatalf("Claim = %+v, %v; want an accepted but unconfirmed PendingError", o, err)
+	}
+	if sw := emuOps(emu, emulator.OpRouteRuleSwitch); len(sw) != 1 || !sw[0].Applied {
+		t.Fatalf("switches %+v, want exactly one, applied", sw)
+	}
+	// The cloud does show it once the reads catch up: the next claim reads and sends nothing.
+	emu.ClearFaults()
+	if o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", cloud.RouteSwitch), "gen-2/route"); err != nil || !o.Owned {
+		t.Fatalf("Claim after the reads caught up = %+v, %v", o, err)
+	}
+	if sw := emuOps(emu, emulator.OpRouteRuleSwitch); len(sw) != 1 {
+		t.Fatalf("%d switches, want 1", len(sw))
 	}
 }

@@ -2,6 +2,7 @@ package bce
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"net/http"
 	"net/netip"
@@ -238,7 +239,7 @@ func (c *Client) claimRoute(ctx context.Context, spec *cloud.RouteSpec, tokenBas
 		} else if err != nil {
 			return o, err
 		}
-		return c.confirmRoute(ctx, spec)
+		return accepted(c.confirmRoute(ctx, spec))
 	default:
 		return o, nil
 	}
@@ -290,7 +291,18 @@ func (c *Client) switchRoute(ctx context.Context, spec *cloud.RouteSpec, tokenBa
 		// confirmation.
 		return o, nil
 	}
-	return c.confirmRoute(ctx, spec)
+	return accepted(c.confirmRoute(ctx, spec))
+}
+
+// accepted marks the PendingError of a read-back after a mutation the API answered with
+// success: the cloud accepted it but does not show it.
+func accepted(o cloud.Ownership, err error) (cloud.Ownership, error) {
+	var pe *cloud.PendingError
+	if errors.As(err, &pe) {
+		return o, &cloud.PendingError{Op: pe.Op, Accepted: true,
+			Reason: "the API accepted the change but reading the route back does not show this node's next hop active: " + pe.Reason}
+	}
+	return o, err
 }
 
 // confirmRoute reads the route back after a mutation until it points at this node.

@@ -331,6 +331,8 @@ func TestRouteValidation(t *testing.T) {
 		{"unknown instance", "0.0.0.0/0", "192.0.2.0/24", "custom", "i-nope", 400, "RouteNexthopNotFound"},
 		{"unknown eni", "0.0.0.0/0", "192.0.2.0/24", "enic", "eni-nope", 400, "RouteNexthopNotFound"},
 		{"unknown havip", "0.0.0.0/0", "192.0.2.0/24", "havip", "havip-nope", 400, "RouteNexthopNotFound"},
+		{"unknown dedicated-line gateway", "0.0.0.0/0", "192.0.2.0/24", "dcGateway", "dcgw-nope", 400, "RouteNexthopNotFound"},
+		{"dedicated-line gateway of other vpc", "0.0.0.0/0", "192.0.2.0/24", "dcGateway", "dcgw-x", 400, "RouteNexthopNotInVpc"},
 		{"instance of other vpc", "0.0.0.0/0", "192.0.2.0/24", "custom", "i-x", 400, "RouteNexthopNotInVpc"},
 	}
 	for _, tt := range tests {
@@ -339,7 +341,7 @@ func TestRouteValidation(t *testing.T) {
 		})
 	}
 	for _, typ := range []string{"havip", "vpn", "nat", "dcGateway", "peerConn"} {
-		id := map[string]string{"havip": "havip-seed1"}[typ]
+		id := map[string]string{"havip": "havip-seed1", "dcGateway": "dcgw-1"}[typ]
 		if id == "" {
 			id = typ + "-1"
 		}

@@ -63,6 +63,10 @@ type Emulator struct {
 	logSeq      uint64
 	// history holds the states that changes replaced, oldest first, for stale reads.
 	history []pastWorld
+	// haSwitch is what switchRouteHA swaps (Seed.HASwitch); strictHA refuses HA pairs whose
+	// next hops are not dcGateway (Seed.StrictHANextHops).
+	haSwitch string
+	strictHA bool
 }
 
 type idemEntry struct {

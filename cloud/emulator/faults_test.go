@@ -642,7 +642,7 @@ func TestWorldCloneKnowsEveryField(t *testing.T) {
 		v    any
 		want int
 	}{
-		{world{}, 10}, {vpc{}, 3}, {subnet{}, 3}, {instance{}, 7}, {routeTable{}, 2},
+		{world{}, 11}, {dcGateway{}, 2}, {vpc{}, 3}, {subnet{}, 3}, {instance{}, 7}, {routeTable{}, 2},
 		{routeRule{}, 9}, {binding{}, 4}, {haVip{}, 11}, {eip{}, 6},
 	} {
 		if got := reflect.TypeOf(c.v).NumField(); got != c.want {

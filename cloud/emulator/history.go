@@ -53,6 +53,7 @@ func (w *world) clone() *world {
 		instances: make(map[string]*instance, len(w.instances)),
 		enis:      make(map[string]*instance, len(w.enis)),
 		tables:    make(map[string]*routeTable, len(w.tables)),
+		dcgws:     w.dcgws, // never changed after the seed
 		rules:     make([]*routeRule, 0, len(w.rules)),
 		havips:    make([]*haVip, 0, len(w.havips)),
 		eips:      make([]*eip, 0, len(w.eips)),

@@ -18,7 +18,17 @@ func (e *Emulator) load(s *Seed) error {
 	w := &world{
 		region: s.Region, vpcs: map[string]*vpc{}, subnets: map[string]*subnet{},
 		instances: map[string]*instance{}, enis: map[string]*instance{}, tables: map[string]*routeTable{},
+		dcgws: map[string]*dcGateway{},
 	}
+	switch s.HASwitch {
+	case "", HASwitchPathType:
+		e.haSwitch = HASwitchPathType
+	case HASwitchNextHops:
+		e.haSwitch = HASwitchNextHops
+	default:
+		return fmt.Errorf("%s: ha_switch %q is neither %q nor %q", s.nameOr(), s.HASwitch, HASwitchPathType, HASwitchNextHops)
+	}
+	e.strictHA = s.StrictHANextHops
 	e.w = w
 	ids := map[string]string{}
 	unique := func(where, id, prefix string) error {
@@ -115,6 +125,16 @@ func (e *Emulator) load(s *Seed) error {
 		}
 		w.tables[t.ID] = &routeTable{id: t.ID, vpcID: v.id}
 		v.tables = append(v.tables, t.ID)
+	}
+	for i, g := range s.DCGateways {
+		where := s.where("dc_gateway", i)
+		if err := unique(where, g.ID, "dcgw-"); err != nil {
+			return err
+		}
+		if w.vpcs[g.VPCID] == nil {
+			return fmt.Errorf("%s: vpc_id %q does not exist", where, g.VPCID)
+		}
+		w.dcgws[g.ID] = &dcGateway{id: g.ID, vpcID: g.VPCID}
 	}
 	for _, v := range s.VPCs {
 		// Every VPC has a route table in the real cloud; make one when the seed has none.

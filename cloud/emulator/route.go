@@ -26,6 +26,10 @@ func ruleView(r *routeRule) routeRuleJSON {
 
 var anyPrefix = netip.MustParsePrefix("0.0.0.0/0")
 
+// nexthopDCGateway is the next hop type of a dedicated-line gateway, the only type the next hops
+// of a multi-line (HA) route support (doc/VPC.md).
+const nexthopDCGateway = "dcGateway"
+
 // knownNexthopTypes are the next hop types the route API accepts.
 var knownNexthopTypes = map[string]bool{
 	"custom": true, "enic": true, "havip": true, "vpn": true, "nat": true, "dcGateway": true, "peerConn": true,
@@ -60,6 +64,12 @@ func (e *Emulator) checkNexthop(t *routeTable, typ, id string) *apiError {
 			return errf(400, "RouteNexthopNotFound", "The next hop havip %q does not exist.", id)
 		}
 		vpcID = h.vpcID
+	case nexthopDCGateway:
+		g := e.w.dcgws[id]
+		if g == nil {
+			return errf(400, "RouteNexthopNotFound", "The next hop dedicated-line gateway %q does not exist.", id)
+		}
+		vpcID = g.vpcID
 	default:
 		return nil
 	}
@@ -180,6 +190,9 @@ func (e *Emulator) createRuleLocked(c *call, req createRuleReq, ids ...string) (
 		}
 		if req.NexthopType != "" && req.NexthopType != nh.NexthopType {
 			return nil, invalidParam("nexthopType %q disagrees with nextHopList type %q.", req.NexthopType, nh.NexthopType)
+		}
+		if e.strictHA && nh.NexthopType != nexthopDCGateway {
+			return nil, invalidParam("nextHopList: next hop type %q is not supported; the next hops of a multi-line route must be dedicated-line gateways (%s).", nh.NexthopType, nexthopDCGateway)
 		}
 		if err := e.checkNexthop(t, nh.NexthopType, nh.NexthopID); err != nil {
 			return nil, err
@@ -346,9 +359,16 @@ func (e *Emulator) routeRuleSwitch(c *call) answer {
 	if s == nil {
 		return answer{err: errf(500, "InternalError", "HA partner of %s is missing.", id)}
 	}
-	// The two rules keep their next hops; the active and standby roles swap.
-	r.pathType, s.pathType = pathHAStandby, pathHAActive
-	c.change(r.id, r.nexthopID, s.nexthopID, "route %s/%s %s active %s -> %s", r.id, s.id, r.dest, r.nexthopID, s.nexthopID)
+	from, to := r.nexthopID, s.nexthopID
+	if e.haSwitch == HASwitchNextHops {
+		// The rules keep their roles; their next hops swap.
+		r.nexthopID, s.nexthopID = s.nexthopID, r.nexthopID
+		r.nexthopType, s.nexthopType = s.nexthopType, r.nexthopType
+	} else {
+		// The two rules keep their next hops; the active and standby roles swap.
+		r.pathType, s.pathType = pathHAStandby, pathHAActive
+	}
+	c.change(r.id, from, to, "route %s/%s %s active %s -> %s", r.id, s.id, r.dest, from, to)
 	return okEmpty()
 }
 

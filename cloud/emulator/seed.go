@@ -24,6 +24,17 @@ type Seed struct {
 	RouteRules  []SeedRouteRule  `toml:"route_rule"`
 	HaVips      []SeedHaVip      `toml:"havip"`
 	EIPs        []SeedEIP        `toml:"eip"`
+	DCGateways  []SeedDCGateway  `toml:"dc_gateway"`
+
+	// HASwitch says what switchRouteHA does to an HA pair, which no document says:
+	// HASwitchPathType (the default) swaps the pathType of the two rules, which keep their next
+	// hops; HASwitchNextHops swaps their next hops, the rules keep their pathType.
+	HASwitch string `toml:"ha_switch"`
+	// StrictHANextHops makes an HA (multi-line) route with next hops that are not dedicated-line
+	// gateways (dcGateway) an error, as the route documentation says (doc/VPC.md: the next hops
+	// of nextHopList currently support only dcGateway). Off by default for now: the e2e suites
+	// still use instance pairs.
+	StrictHANextHops bool `toml:"strict_ha_nexthops"`
 
 	// name is the file name used in error messages; lines maps "table#index" to a line number.
 	name  string
@@ -95,6 +106,19 @@ type SeedHaVip struct {
 	Description string   `toml:"description"`
 	Instances   []string `toml:"instances"`
 }
+
+// SeedDCGateway is a dedicated-line gateway (ET gateway) of a VPC: a next hop of type dcGateway
+// that must exist.
+type SeedDCGateway struct {
+	ID    string `toml:"id"`
+	VPCID string `toml:"vpc_id"`
+}
+
+// Values of Seed.HASwitch.
+const (
+	HASwitchPathType = "path_type"
+	HASwitchNextHops = "next_hops"
+)
 
 // SeedEIP is an elastic IP, optionally bound to an instance at start.
 type SeedEIP struct {

@@ -38,6 +38,11 @@ type instance struct {
 	mac      net.HardwareAddr
 }
 
+type dcGateway struct {
+	id    string
+	vpcID string
+}
+
 type routeTable struct {
 	id    string
 	vpcID string
@@ -136,6 +141,7 @@ type world struct {
 	instances map[string]*instance // by id
 	enis      map[string]*instance // by ENI id
 	tables    map[string]*routeTable
+	dcgws     map[string]*dcGateway
 	rules     []*routeRule // creation order
 	havips    []*haVip     // creation order
 	eips      []*eip       // seed order
