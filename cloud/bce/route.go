@@ -231,7 +231,7 @@ func (c *Client) claimRoute(ctx context.Context, spec *cloud.RouteSpec, tokenBas
 		}
 		call := &apiCall{op: "route.update " + r.RouteRuleId, metric: OpRouteRuleUpdate, method: http.MethodPut, path: "/v1/route/rule/" + url.PathEscape(r.RouteRuleId),
 			query: map[string]string{"clientToken": cloud.Token(tokenBase, "route.update/"+r.RouteRuleId+"/"+ours)},
-			body: updateRouteRuleBody{SourceAddress: r.SourceAddress, DestinationAddress: r.DestinationAddress, NexthopID: ours}}
+			body:  updateRouteRuleBody{SourceAddress: r.SourceAddress, DestinationAddress: r.DestinationAddress, NexthopID: ours}}
 		// Setting the next hop is idempotent and carries its clientToken: retried as is.
 		if err := c.do(ctx, call); isDryRun(err) {
 			o.Detail += fmt.Sprintf("; dry-run: would %s %s?%s", call.method, call.path, call.queryString())
