@@ -218,7 +218,7 @@ func New(opts Options) (*Daemon, error) {
 		d.cleanup = append(d.cleanup, addrs.Close, ann.Close)
 	}
 	if cfg.Keepalived.PIDFile != "" {
-		d.watcher = keepalived.NewWatcher(keepalived.WatchOptions{PIDFile: cfg.Keepalived.PIDFile, DeadAfter: cfg.Keepalived.DeadAfter.Duration, Proc: opts.Proc})
+		d.watcher = keepalived.NewWatcher(keepalived.WatchOptions{PIDFile: cfg.Keepalived.PIDFile, DeadAfter: cfg.Keepalived.DeadAfter.Duration, Proc: opts.Proc, Log: d.log})
 	}
 	checks, err := d.newChecks(cfg)
 	if err != nil {

@@ -175,7 +175,7 @@ func (d *Daemon) keepalivedLiveness(alive bool, why string) {
 		}
 		return
 	}
-	d.log.Error("keepalived is not running: every instance is now FAULT", "detail", why, "dead_after", d.fixed.Keepalived.DeadAfter.Duration)
+	d.log.Error("keepalived is not running: every instance is now FAULT", "detail", why)
 	now := time.Now()
 	for _, in := range d.table().instances {
 		in.post(pending{input: input{kind: inDead}, received: now, source: "liveness"})
