@@ -143,6 +143,25 @@ func TestHAVIPExclusiveENI(t *testing.T) {
 	})
 }
 
+// Detach says the documented instanceType (SERVER or ENI), whatever string the detail answer
+// held for the binding.
+func TestHAVIPDetachDocumentedTypes(t *testing.T) {
+	f := newFakeBCE(t)
+	f.masterOnAttach = true
+	f.havips["havip-1"] = &havip.HaVip{HaVipId: "havip-1", BindedInstances: []havip.HaVipBindedInstance{
+		{InstanceId: "i-b", InstanceType: "BCC", Master: true}, {InstanceId: "i-c", InstanceType: "server"},
+		{InstanceId: "eni-d", InstanceType: "eni"}, {InstanceId: "eni-e", InstanceType: ""}}}
+	c, _ := f.client(t, nil)
+	if o, err := c.Claim(context.Background(), havipRes("havip-1", cloud.BindExclusive), tokenBase); err != nil || !o.Owned {
+		t.Fatalf("Claim = %+v, %v", o, err)
+	}
+	checkMutations(t, f, []wantReq{
+		{"PUT", "/v1/havip/havip-1", "attach&clientToken=" + cloud.Token(tokenBase, "havip.attach/i-self"), `{"instanceIds":["i-self"],"instanceType":"SERVER"}`},
+		{"PUT", "/v1/havip/havip-1", "detach&clientToken=" + cloud.Token(tokenBase, "havip.detach/ENI/eni-d,eni-e"), `{"instanceIds":["eni-d","eni-e"],"instanceType":"ENI"}`},
+		{"PUT", "/v1/havip/havip-1", "detach&clientToken=" + cloud.Token(tokenBase, "havip.detach/SERVER/i-b,i-c"), `{"instanceIds":["i-b","i-c"],"instanceType":"SERVER"}`},
+	})
+}
+
 func haPair(activeHop, standbyHop string) []vpc.RouteRule {
 	return []vpc.RouteRule{
 		{RouteRuleId: "rr-x", RouteTableId: "rt-1", SourceAddress: "0.0.0.0/0", DestinationAddress: "192.168.0.0/16", NexthopType: "custom", NexthopId: "i-z"},
@@ -398,9 +417,29 @@ func TestEIPClaim(t *testing.T) {
 		{"PUT", "/v1/eip/1.2.3.4", "bind&clientToken=" + cloud.Token(tokenBase, "eip.bind/i-self"), `{"instanceType":"BBC","instanceId":"i-self"}`},
 	})
 	for _, r := range f.requests() {
-		if r.Method == "GET" && r.RawQuery != "eip=1.2.3.4" {
-			t.Errorf("EIP read query %q, want eip=1.2.3.4", r.RawQuery)
+		if q := canonQuery(r.RawQuery); r.Method == "GET" && q != "eip=1.2.3.4" && q != "instanceId=i-self&instanceType=BBC" {
+			t.Errorf("EIP read query %q, want eip=1.2.3.4 or this node's EIPs", r.RawQuery)
 		}
+	}
+}
+
+// A node that already holds another EIP cannot be bound a second one: the claim says so and
+// changes nothing (unbinding the wanted EIP from its node first would leave it bound nowhere).
+func TestEIPClaimNodeHoldsAnother(t *testing.T) {
+	f := newFakeBCE(t)
+	f.eips["1.2.3.4"] = &eip.EipModel{Eip: "1.2.3.4", Status: "binded", InstanceType: "BCC", InstanceId: "i-other"}
+	f.eips["1.2.3.9"] = &eip.EipModel{Eip: "1.2.3.9", Status: "binded", InstanceType: "BCC", InstanceId: "i-self"}
+	c, _ := f.client(t, nil)
+	r := cloud.Resource{Kind: cloud.KindEIP, EIP: &cloud.EIPSpec{Address: "1.2.3.4"}}
+	const want = "this node (i-self) already holds EIP 1.2.3.9"
+	if _, err := c.Claim(context.Background(), r, tokenBase); !cloud.IsPermanent(err) || !strings.Contains(err.Error(), want) {
+		t.Fatalf("Claim: err = %v, want a permanent error containing %q", err, want)
+	}
+	if m := f.mutations(); len(m) != 0 {
+		t.Fatalf("mutations %+v, want none", m)
+	}
+	if rep := c.Preflight(context.Background(), []cloud.Resource{r}); !rep.Failed() || !strings.Contains(rep.String(), want) {
+		t.Fatalf("Preflight:\n%s", rep)
 	}
 }
 

@@ -4,6 +4,11 @@ import (
 	"context"
 	"strings"
 	"testing"
+	"time"
+
+	sdkeip "github.com/baidubce/bce-sdk-go/services/eip"
+
+	sdk "github.com/baidubce/bce-sdk-go/bce"
 
 	"github.com/havip-agent/havip-agent/cloud"
 	"github.com/havip-agent/havip-agent/cloud/emulator"
@@ -194,4 +199,79 @@ func TestEmulatorOnRequestNames(t *testing.T) {
 			t.Errorf("no %s request reported", op)
 		}
 	}
+}
+
+// waitOptions lets the read-backs wait long enough for the emulator's EIP transitions (no
+// timing is asserted: the budget only has to cover them).
+func waitOptions(o *Options) {
+	o.MinBackoff, o.MaxBackoff, o.ConfirmAttempts = 20*time.Millisecond, 20*time.Millisecond, 100
+}
+
+// EIP binds and unbinds are asynchronous: the claim waits for the unbind to finish before it
+// binds (never sending a bind the API would refuse) and confirms only once the bind has finished.
+func TestEmulatorEIPAsynchronous(t *testing.T) {
+	emu, c, _ := newEmulatorSeed(t, "eip_transition = \"150ms\"\n"+emuSeed, waitOptions)
+	o, err := c.Claim(context.Background(), eipRes("198.19.0.10"), tokenBase)
+	if err != nil || !o.Owned || o.Current != "i-a" {
+		t.Fatalf("Claim = %+v, %v; want the EIP on i-a", o, err)
+	}
+	if e := stateEIP(t, emu, "198.19.0.10"); e.Status != "binded" || e.InstanceID != "i-a" {
+		t.Fatalf("EIP %+v, want binded to i-a", e)
+	}
+	checkOnce(t, emu, emulator.OpEIPUnbind, cloud.Token(tokenBase, "eip.unbind/i-b"), 1)
+	checkOnce(t, emu, emulator.OpEIPBind, cloud.Token(tokenBase, "eip.bind/i-a"), 1)
+	// While binding the EIP names this node but is not owned yet.
+	emu2, c2, _ := newEmulatorSeed(t, "eip_transition = \"1m\"\n"+emuSeed, nil)
+	o, err = c2.Claim(context.Background(), eipRes("198.19.0.20"), tokenBase)
+	if o.Owned || err == nil || o.Current != "i-a" || !strings.Contains(o.Detail, "status binding") {
+		t.Fatalf("Claim during a long bind = %+v, %v; want not owned yet, binding to i-a", o, err)
+	}
+	if n := len(emuOps(emu2, emulator.OpEIPBind)); n != 1 {
+		t.Fatalf("%d binds, want 1", n)
+	}
+	// A later claim sees it binding and sends nothing.
+	if _, err := c2.Claim(context.Background(), eipRes("198.19.0.20"), "gen-2/eip"); err == nil {
+		t.Fatal("claim of an EIP still binding succeeded")
+	}
+	if n := len(emuOps(emu2, emulator.OpEIPBind)); n != 1 {
+		t.Fatalf("%d binds after a claim of a binding EIP, want 1", n)
+	}
+}
+
+// A bind tried while an unbind is still in progress (a read that lagged showed the EIP
+// available) is refused by the API; the claim reads again, waits for the unbind to finish and
+// binds once more under a token of its own.
+func TestEmulatorEIPBindDuringUnbinding(t *testing.T) {
+	emu, c, url := newEmulator(t, waitOptions)
+	// 198.19.0.20 is free; another node binds it, then someone starts unbinding it, slowly.
+	ec := sdkEIP(t, url)
+	if err := ec.BindEip("198.19.0.20", &sdkeip.BindEipArgs{InstanceType: "BCC", InstanceId: "i-lo"}); err != nil {
+		t.Fatal(err)
+	}
+	addFaults(t, emu, emulator.Fault{Operation: emulator.OpEIPUnbind, Kind: emulator.FaultTransition, Delay: emulator.Duration(300 * time.Millisecond), Count: 1})
+	if err := ec.UnBindEip("198.19.0.20", ""); err != nil {
+		t.Fatal(err)
+	}
+	// The claim's first reads answer from before the bind: available.
+	addFaults(t, emu, emulator.Fault{Operation: emulator.OpEIPList, Kind: emulator.FaultStale, Mutations: 2, Count: 2})
+	o, err := c.Claim(context.Background(), eipRes("198.19.0.20"), tokenBase)
+	if err != nil || !o.Owned || o.Current != "i-a" {
+		t.Fatalf("Claim = %+v, %v; want the EIP on i-a", o, err)
+	}
+	binds := emuOps(emu, emulator.OpEIPBind)
+	if len(binds) != 3 || binds[1].Code != "EipStatusNotAvailable" || binds[1].ClientToken != cloud.Token(tokenBase, "eip.bind/i-a") ||
+		binds[2].Status != 200 || binds[2].ClientToken != cloud.Token(tokenBase, "eip.bind/i-a/after-unbinding") {
+		t.Fatalf("binds %+v: want the test's, one refused while unbinding, then one applied under its own token", binds)
+	}
+}
+
+// sdkEIP is the SDK's own EIP client against the emulator, for setting the scene.
+func sdkEIP(t *testing.T, url string) *sdkeip.Client {
+	t.Helper()
+	c, err := sdkeip.NewClient("ak-test", "sk-test", url)
+	if err != nil {
+		t.Fatal(err)
+	}
+	c.Config.Retry = sdk.NewNoRetryPolicy()
+	return c
 }

@@ -397,7 +397,25 @@ func (f *fakeBCE) handle(r *recorded) (int, any, *apiErr) {
 		return 200, vpc.GetSubnetDetailResult{Subnet: vpc.Subnet{SubnetId: seg[2], Cidr: cidr}}, nil
 	case r.Method == "GET" && r.Path == "/v1/eip":
 		res := eip.ListEipResult{MaxKeys: 1000}
-		if m, ok := f.eips[r.Query.Get("eip")]; ok {
+		if a := r.Query.Get("eip"); a != "" {
+			if m, ok := f.eips[a]; ok {
+				res.EipList = append(res.EipList, *m)
+			}
+			return 200, res, nil
+		}
+		addrs := make([]string, 0, len(f.eips))
+		for a := range f.eips {
+			addrs = append(addrs, a)
+		}
+		sort.Strings(addrs)
+		for _, a := range addrs {
+			m := f.eips[a]
+			if id := r.Query.Get("instanceId"); id != "" && m.InstanceId != id {
+				continue
+			}
+			if typ := r.Query.Get("instanceType"); typ != "" && m.InstanceType != typ {
+				continue
+			}
 			res.EipList = append(res.EipList, *m)
 		}
 		return 200, res, nil

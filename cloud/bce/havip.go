@@ -17,9 +17,9 @@ import (
 // self returns the HAVIP instance id and type that stand for this node.
 func (c *Client) havipSelf() (id, typ string) {
 	if c.opts.ENIID != "" {
-		return c.opts.ENIID, "ENI"
+		return c.opts.ENIID, havipENI
 	}
-	return c.nodeID, "SERVER"
+	return c.nodeID, havipServer
 }
 
 func (c *Client) getHAVIP(ctx context.Context, id string) (*havip.HaVip, error) {
@@ -65,6 +65,23 @@ func (c *Client) havipOwnership(spec *cloud.HAVIPSpec, h *havip.HaVip) cloud.Own
 		o.Detail = "bound: " + strings.Join(list, ", ")
 	}
 	return o
+}
+
+// HAVIP attach and detach instance types (HAVIP API, HaVipInstanceArgs): an instance, or an
+// ENI.
+const (
+	havipServer = "SERVER"
+	havipENI    = "ENI"
+)
+
+// detachType is the documented instanceType that detaches b: ENI for an ENI binding (the detail
+// answer says ENI, in any case, or the id is an ENI's, "eni-"), SERVER for any other. The detail
+// answer's own string is not sent as it is: it may not be one the detach accepts.
+func detachType(b havip.HaVipBindedInstance) string {
+	if strings.EqualFold(b.InstanceType, havipENI) || (!strings.EqualFold(b.InstanceType, havipServer) && strings.HasPrefix(b.InstanceId, "eni-")) {
+		return havipENI
+	}
+	return havipServer
 }
 
 func bindMode(spec *cloud.HAVIPSpec) cloud.BindMode {
@@ -152,7 +169,8 @@ func (c *Client) claimHAVIP(ctx context.Context, spec *cloud.HAVIPSpec, tokenBas
 		byType := map[string][]string{}
 		for _, b := range h.BindedInstances {
 			if b.InstanceId != self {
-				byType[b.InstanceType] = append(byType[b.InstanceType], b.InstanceId)
+				t := detachType(b)
+				byType[t] = append(byType[t], b.InstanceId)
 			}
 		}
 		types := make([]string, 0, len(byType))

@@ -73,8 +73,9 @@ func (r Report) String() string {
 // Preflight checks with read-only calls that the configuration can work: the credentials are
 // accepted, each HAVIP exists and holds its VIP (in its subnet's range) and, when one is
 // named, its public IP (a separate check, "havip/ID/public-ip"), each route table has a rule
-// for the destination in a supported shape that this node can take over, each EIP exists and
-// is bound to nothing but a node. Each call is tried at most twice; ctx bounds the whole check.
+// for the destination in a supported shape, of the configured next hop type, that this node can
+// take over, each EIP exists and is bound to nothing but a node, and this node holds no other
+// EIP (an instance holds at most one). Each call is tried at most twice; ctx bounds the whole check.
 func (c *Client) Preflight(ctx context.Context, resources []cloud.Resource) Report {
 	pc := *c
 	if pc.retry.MaxAttempts == 0 || pc.retry.MaxAttempts > 2 {
@@ -140,6 +141,12 @@ func (c *Client) preflightOne(ctx context.Context, r cloud.Resource) ([]Check, e
 		o, m, err = c.observeEIP(ctx, r.EIP)
 		if err == nil && !o.Owned {
 			err = c.eipUnclaimable(m)
+		}
+		if err == nil && !o.Owned {
+			var other string
+			if other, err = c.otherEIP(ctx, r.EIP.Address); err == nil && other != "" {
+				err = heldOtherEIP("eip "+r.EIP.Address, c.nodeID, other, r.EIP.Address)
+			}
 		}
 		ch.Detail = o.Detail + describeOwned(o)
 	}

@@ -155,7 +155,11 @@ func TestEIPNotTakenFromNonNodes(t *testing.T) {
 		want    string
 	}{
 		{name: "havip", m: eip.EipModel{InstanceType: "HAVIP", InstanceId: "havip-1", Status: "binded"}, want: "configure it as havip_public_ip"},
+		{name: "havip without a type", m: eip.EipModel{InstanceId: "havip-1", Status: "binded"}, want: "configure it as havip_public_ip"},
 		{name: "blb", m: eip.EipModel{InstanceType: "BLB", InstanceId: "lb-1", Status: "binded"}, want: "bound to BLB lb-1"},
+		{name: "nat", m: eip.EipModel{InstanceType: "NAT", InstanceId: "nat-1", Status: "binded"}, want: "bound to NAT nat-1"},
+		{name: "unknown holder without a type", m: eip.EipModel{InstanceId: "lb-9", Status: "binded"}, want: "bound to lb-9, not to a node"},
+		{name: "binding", m: eip.EipModel{InstanceType: "BCC", InstanceId: "i-other", Status: "binding"}, pending: true, want: "binding"},
 		{name: "unbinding", m: eip.EipModel{InstanceType: "BCC", InstanceId: "i-other", Status: "unbinding"}, pending: true, want: "unbinding"},
 	}
 	for _, tt := range tests {

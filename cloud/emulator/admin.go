@@ -94,6 +94,7 @@ type StateEIP struct {
 func (e *Emulator) State() State {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	e.settleLocked()
 	w := e.w
 	s := State{Region: w.region, Time: e.nowLocked(), ClockOffset: Duration(e.clockOffset)}
 	for _, v := range w.vpcs {

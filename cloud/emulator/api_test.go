@@ -371,11 +371,19 @@ func TestSDKEIP(t *testing.T) {
 	}
 	err = c.UnBindEip("203.0.113.11", "")
 	wantServiceError(t, err, 400, "EipNotBinded")
-	if err := c.BindEip("203.0.113.11", &bceeip.BindEipArgs{InstanceType: "HAVIP", InstanceId: "havip-seed1"}); err != nil {
+	// No document lists a HAVIP instance type for the EIP bind: a HAVIP's public IP is bound
+	// by the HAVIP API, and EIP answers show it with the HAVIP's id and no instanceType.
+	err = c.BindEip("203.0.113.11", &bceeip.BindEipArgs{InstanceType: "HAVIP", InstanceId: "havip-seed1"})
+	wantServiceError(t, err, 400, "InvalidParameter")
+	if err := havipClient(t, srv.URL).HaVipBindPublicIp(&bcehavip.HaVipBindPublicIpArgs{HaVipId: "havip-seed1", PublicIpAddress: "203.0.113.11"}); err != nil {
 		t.Fatal(err)
 	}
 	if s := emu.State(); s.HaVips[0].PublicIP != "203.0.113.11" {
 		t.Fatalf("havip public ip %q", s.HaVips[0].PublicIP)
+	}
+	l, err = c.ListEip(&bceeip.ListEipArgs{Eip: "203.0.113.11"})
+	if err != nil || len(l.EipList) != 1 || l.EipList[0].InstanceType != "" || l.EipList[0].InstanceId != "havip-seed1" || l.EipList[0].Status != "binded" {
+		t.Fatalf("EIP on a HAVIP: %+v %v", l, err)
 	}
 	err = c.BindEip("203.0.113.10", &bceeip.BindEipArgs{InstanceType: "BCC", InstanceId: "i-nope"})
 	wantServiceError(t, err, 404, "InstanceNotFound")

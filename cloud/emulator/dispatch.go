@@ -32,6 +32,9 @@ const (
 	OpEIPList           = "eip.list"
 	OpEIPBind           = "eip.bind"
 	OpEIPUnbind         = "eip.unbind"
+	// OpEIPSettle names the change log entries of an EIP bind or unbind that finished after
+	// its delay (no request).
+	OpEIPSettle         = "eip.settle"
 	OpMetaInstanceID    = "metadata.instance-shortid"
 	OpMetaSTSCredential = "metadata.sts-credential"
 )

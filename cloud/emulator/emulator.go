@@ -67,6 +67,8 @@ type Emulator struct {
 	// next hops are not dcGateway (Seed.StrictHANextHops).
 	haSwitch string
 	strictHA bool
+	// eipTransition is how long EIP binds and unbinds stay in progress (Seed.EIPTransition).
+	eipTransition time.Duration
 }
 
 type idemEntry struct {
@@ -207,6 +209,8 @@ type call struct {
 	token  string
 	// changes collects state changes to log with the request.
 	changes []ChangeRecord
+	// fault is the fault injected into the request, nil if none.
+	fault *Fault
 }
 
 // change records a state change made by the current call (mu held).
@@ -354,6 +358,8 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 func (e *Emulator) execute(c *call, rt routed, f *Fault) (answer, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
+	c.fault = f
+	e.settleLocked()
 	mutating := c.r.Method != http.MethodGet && c.r.Method != http.MethodHead
 	if !mutating {
 		if f != nil && f.Kind == FaultStale {

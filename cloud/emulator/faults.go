@@ -31,6 +31,9 @@ const (
 	// client is still waiting: a client that gave up loses the answer, not the change, as with
 	// a real cloud that cannot recall a request already sent. Reads never fire it.
 	FaultLate FaultKind = "late"
+	// FaultTransition applies an EIP bind or unbind at once but leaves the EIP binding or
+	// unbinding for Delay, as the asynchronous EIP API does. Reads never fire it.
+	FaultTransition FaultKind = "transition"
 	// FaultStale answers a read from the state as it was Age ago, or before the last Mutations
 	// changes, as an eventually consistent API does. Mutating requests never fire it.
 	FaultStale FaultKind = "stale"
@@ -70,7 +73,7 @@ type Fault struct {
 	ID          int       `json:"id"`
 	Operation   string    `json:"operation"`
 	Kind        FaultKind `json:"kind"`
-	Delay       Duration  `json:"delay,omitempty"` // latency and late
+	Delay       Duration  `json:"delay,omitempty"` // latency, late and transition
 	Status      int       `json:"status,omitempty"`
 	Code        string    `json:"code,omitempty"`
 	RetryAfter  int       `json:"retryAfter,omitempty"` // seconds, for 429
@@ -93,7 +96,7 @@ func (f *Fault) validate() error {
 		if f.Delay <= 0 {
 			return fmt.Errorf("fault %s needs a positive delay", f.Kind)
 		}
-	case FaultLate:
+	case FaultLate, FaultTransition:
 		if f.Delay <= 0 || time.Duration(f.Delay) > maxLateDelay {
 			return fmt.Errorf("fault %s needs a delay in (0, %s]", f.Kind, maxLateDelay)
 		}
@@ -145,7 +148,7 @@ func (f *Fault) validate() error {
 // read would only be latency, and a stale write means nothing.
 func (f *Fault) firesOn(mutating bool) bool {
 	switch f.Kind {
-	case FaultLate:
+	case FaultLate, FaultTransition:
 		return mutating
 	case FaultStale:
 		return !mutating

@@ -643,7 +643,7 @@ func TestWorldCloneKnowsEveryField(t *testing.T) {
 		want int
 	}{
 		{world{}, 11}, {dcGateway{}, 2}, {vpc{}, 3}, {subnet{}, 3}, {instance{}, 7}, {routeTable{}, 2},
-		{routeRule{}, 9}, {binding{}, 4}, {haVip{}, 11}, {eip{}, 6},
+		{routeRule{}, 9}, {binding{}, 4}, {haVip{}, 11}, {eip{}, 8},
 	} {
 		if got := reflect.TypeOf(c.v).NumField(); got != c.want {
 			t.Errorf("%T has %d fields, clone knows %d: update world.clone", c.v, got, c.want)

@@ -380,7 +380,7 @@ func (e *Emulator) haVipBindPublicIP(c *call) answer {
 		return answer{err: errf(400, "EipAlreadyBinded", "The eip %s is bound to %s %s.", ep.address, ep.instanceType, ep.instanceID)}
 	}
 	h.publicIP = ep.address
-	ep.instanceType, ep.instanceID = "HAVIP", h.id
+	ep.instanceType, ep.instanceID = eipHolderHAVIP, h.id
 	c.change(h.id, "", ep.address, "havip %s bind public ip %s", h.id, ep.address)
 	return okEmpty()
 }

@@ -29,6 +29,13 @@ func (e *Emulator) load(s *Seed) error {
 		return fmt.Errorf("%s: ha_switch %q is neither %q nor %q", s.nameOr(), s.HASwitch, HASwitchPathType, HASwitchNextHops)
 	}
 	e.strictHA = s.StrictHANextHops
+	if s.EIPTransition != "" {
+		d, err := time.ParseDuration(s.EIPTransition)
+		if err != nil || d < 0 || d > maxLateDelay {
+			return fmt.Errorf("%s: eip_transition %q is not a duration in [0, %s]", s.nameOr(), s.EIPTransition, maxLateDelay)
+		}
+		e.eipTransition = d
+	}
 	e.w = w
 	ids := map[string]string{}
 	unique := func(where, id, prefix string) error {
@@ -206,7 +213,7 @@ func (e *Emulator) load(s *Seed) error {
 		}
 		w.eips = append(w.eips, x)
 		if p.InstanceID != "" {
-			if aerr := e.bindEIPLocked(boot, x, "BCC", p.InstanceID); aerr != nil {
+			if aerr := e.bindEIPLocked(boot, x, "BCC", p.InstanceID, 0); aerr != nil {
 				return fmt.Errorf("%s: instance_id: %s", where, aerr.Message)
 			}
 		}

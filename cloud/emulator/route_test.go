@@ -56,6 +56,12 @@ func TestRouteUpdateIgnoresUnknownFields(t *testing.T) {
 // (tables), and builds an emulator behind a test server.
 func seedWith(t *testing.T, top, tables string) (*Emulator, *httptest.Server, error) {
 	t.Helper()
+	return seedWithOptions(t, top, tables, Options{})
+}
+
+// seedWithOptions is seedWith with emulator options.
+func seedWithOptions(t *testing.T, top, tables string, opts Options) (*Emulator, *httptest.Server, error) {
+	t.Helper()
 	b, err := os.ReadFile("testdata/seed.toml")
 	if err != nil {
 		t.Fatal(err)
@@ -64,7 +70,7 @@ func seedWith(t *testing.T, top, tables string) (*Emulator, *httptest.Server, er
 	if err != nil {
 		return nil, nil, err
 	}
-	emu, err := New(seed, Options{}, nil)
+	emu, err := New(seed, opts, nil)
 	if err != nil {
 		return nil, nil, err
 	}

@@ -35,6 +35,10 @@ type Seed struct {
 	// of nextHopList currently support only dcGateway). Off by default for now: the e2e suites
 	// still use instance pairs.
 	StrictHANextHops bool `toml:"strict_ha_nexthops"`
+	// EIPTransition is how long an EIP bind or unbind stays in progress (status binding or
+	// unbinding; the EIP documents list both statuses and say binding is done in the
+	// background): a Go duration such as "2s", "" for none (the default).
+	EIPTransition string `toml:"eip_transition"`
 
 	// name is the file name used in error messages; lines maps "table#index" to a line number.
 	name  string

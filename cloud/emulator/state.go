@@ -92,9 +92,13 @@ type eip struct {
 	address      string
 	id           string
 	name         string
-	instanceType string
+	instanceType string // BCC, BBC, ENI, or eipHolderHAVIP
 	instanceID   string
 	created      time.Time
+	// transition is eipBinding or eipUnbinding while a bind or unbind is in progress, until
+	// settleAt (machine clock); "" otherwise.
+	transition string
+	settleAt   time.Time
 }
 
 func (h *haVip) status() string {
@@ -127,10 +131,13 @@ func (h *haVip) masterBinding() *binding {
 }
 
 func (e *eip) status() string {
-	if e.instanceID != "" {
-		return "binded"
+	switch {
+	case e.transition != "":
+		return e.transition
+	case e.instanceID != "":
+		return eipBinded
 	}
-	return "available"
+	return eipAvailable
 }
 
 // world is the whole mutable state; guarded by Emulator.mu.
