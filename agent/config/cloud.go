@@ -204,3 +204,27 @@ func (c *Config) validateInstanceCloud(v *validator, p string, in *Instance) {
 		eips[e.Address] = true
 	}
 }
+
+// validateOneEIPPerNode refuses a second [[instance.eip]] on the node, across all its instances:
+// the EIP bind refuses an instance that already holds an EIP (EIP API, Bind EIP), so a node can
+// hold one directly bound EIP. The same address in two instances would be moved by both.
+func (c *Config) validateOneEIPPerNode(v *validator) {
+	first, firstKey := "", ""
+	for i := range c.Instances {
+		for j, e := range c.Instances[i].EIPs {
+			k := fmt.Sprintf("instance[%d].eip[%d]", i, j)
+			switch {
+			case first == "":
+				first, firstKey = e.Address, k
+			case e.Address == first:
+				// Twice in one instance is reported with the instance.
+				if !strings.HasPrefix(firstKey, fmt.Sprintf("instance[%d].", i)) {
+					v.add(k+".address", "%s is also listed in %s: one EIP is moved by one instance", e.Address, firstKey)
+				}
+			default:
+				v.add(k+".address", "%s would be a second EIP on this node (%s is %s): an instance can hold one EIP, the EIP bind refuses an instance that holds one", e.Address, firstKey, first)
+			}
+		}
+	}
+}
+

@@ -194,6 +194,7 @@ func (c *Config) validate(v *validator) {
 		}
 		c.validateInstanceCloud(v, p, in)
 	}
+	c.validateOneEIPPerNode(v)
 }
 
 func requireAbs(v *validator, key, path string) {
