@@ -85,3 +85,26 @@ func TestPreflightBadCredentials(t *testing.T) {
 	rep := c.Preflight(context.Background(), []cloud.Resource{havipRes("havip-1", "")})
 	golden(t, "preflight_badcreds", rep.String())
 }
+
+// config check -cloud's preflight against the emulator: the HAVIP's VIP is checked against its
+// subnet (GET /v1/subnet/{id}), a route of another next hop type and an EIP on a node that
+// holds another are reported.
+func TestPreflightEmulator(t *testing.T) {
+	emu, _, url := newEmulator(t, nil)
+	c := clientFor(t, url, "i-b") // i-b holds 198.19.0.10
+	hv := havipPublicRes("havip-1", "198.19.0.30")
+	hv.HAVIP.VIP = netip.MustParseAddr("198.18.0.100")
+	typed := routeRes("rt-1", "10.9.0.0/16", cloud.RouteUpdate)
+	typed.Route.NextHopType = "enic"
+	rep := c.Preflight(context.Background(), []cloud.Resource{hv, routeRes("rt-1", "0.0.0.0/0", cloud.RouteSwitch), typed,
+		eipRes("198.19.0.10"), eipRes("198.19.0.20")})
+	golden(t, "preflight_emulator", rep.String())
+	if n := len(emuOps(emu, "subnet.detail")); n != 1 {
+		t.Fatalf("%d subnet reads, want 1", n)
+	}
+	for _, r := range emu.Requests() {
+		if r.Method != "GET" || r.Status != 200 {
+			t.Errorf("preflight request %s %s?%s: status %d (a preflight only reads, and every read is served)", r.Method, r.Path, r.Query, r.Status)
+		}
+	}
+}

@@ -29,6 +29,7 @@ const (
 	OpRouteRuleUpdate   = "route.rule.update"
 	OpRouteRuleDelete   = "route.rule.delete"
 	OpRouteRuleSwitch   = "route.rule.switch"
+	OpSubnetDetail      = "subnet.detail"
 	OpEIPList           = "eip.list"
 	OpEIPBind           = "eip.bind"
 	OpEIPUnbind         = "eip.unbind"
@@ -123,6 +124,10 @@ func (e *Emulator) route(r *http.Request) (routed, *apiError) {
 			return routed{op: OpRouteRuleUpdate, handle: (*Emulator).routeRuleUpdate}, nil
 		case http.MethodDelete:
 			return routed{op: OpRouteRuleDelete, handle: (*Emulator).routeRuleDelete}, nil
+		}
+	case segs[1] == "subnet" && len(segs) == 3 && segs[2] != "":
+		if m == http.MethodGet {
+			return routed{op: OpSubnetDetail, handle: (*Emulator).subnetDetail}, nil
 		}
 	case segs[1] == "eip" && len(segs) == 2:
 		if m == http.MethodGet {
