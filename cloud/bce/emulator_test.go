@@ -116,6 +116,7 @@ func newEmulatorSeed(t *testing.T, seedText string, mod func(*Options)) (*emulat
 	}
 	srv := httptest.NewServer(emu.Handler())
 	t.Cleanup(srv.Close)
+	t.Cleanup(func() { checkEmulatorContract(t, emu) })
 	opts := Options{Region: "bj", Endpoint: srv.URL, EIPEndpoint: srv.URL, InstanceID: "i-a",
 		Timeout: 2 * time.Second, MinBackoff: time.Millisecond, MaxBackoff: 5 * time.Millisecond}
 	if mod != nil {

@@ -77,6 +77,7 @@ func newFakeBCE(t *testing.T) *fakeBCE {
 		havips: map[string]*havip.HaVip{}, eips: map[string]*eip.EipModel{}, subnets: map[string]string{}, pageLen: 1000, applied: map[string]int{}}
 	f.srv = httptest.NewServer(f)
 	t.Cleanup(f.srv.Close)
+	t.Cleanup(func() { checkFakeContract(t, f) })
 	return f
 }
 

@@ -280,6 +280,7 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		return
 	}
 	c.body = body
+	rec.BodyFields = bodyFields(body)
 	if !route.public {
 		ak, aerr := e.authenticate(r)
 		c.ak, rec.AccessKeyID = ak, ak
