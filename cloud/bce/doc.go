@@ -5,9 +5,14 @@
 // the SDK's BceClient over one long-lived keep-alive HTTP client. The SDK's service methods are
 // not used for sending because they take no context (so neither cancellation nor a per-attempt
 // timeout is possible, and without a context the SDK rewrites the shared http.Client's Timeout
-// on every request, a data race), and some of them do not send the documented request
-// (vpc.SwitchRoute drops the switchRouteHA flag; vpc.UpdateRouteRule has no nexthopType). The
-// SDK's own retry is disabled: cloud.RetryPolicy retries, re-signing each attempt, reusing the
+// on every request, a data race), and vpc.SwitchRoute does not send the documented request (it
+// drops the switchRouteHA flag: WithQueryParamFilter skips an empty value). The SDK's models are
+// used for the answers and for the bodies where they match the documents (HaVipInstanceArgs,
+// HaVipBindPublicIpArgs, BindEipArgs); the route update has its own body, because
+// vpc.UpdateRouteRuleArgs also carries routeRuleId, which the documented body has not. Every
+// request the agent can send is listed in Contract with its source (rendered as
+// testdata/api.md), and the tests check each request they send against it. The SDK's own retry
+// is disabled: cloud.RetryPolicy retries, re-signing each attempt, reusing the
 // clientToken of a mutation.
 //
 // Every answer is bounded before the SDK reads it (the SDK reads an error answer whole): the
@@ -27,12 +32,26 @@
 // alone. So the switch is sent at most once per read: before any retry the rules are read, and
 // a pair already active on this node ends the claim (cloud.RetryPolicy.DoRechecked; MaxAttempts
 // bounds the sends). A read-back after a successful switch that still shows the old next hop
-// ends the claim with a PendingError, never with a second switch. The other mutations (HAVIP
+// ends the claim with a PendingError marked Accepted (cloud.IsUnconfirmed), never with a second
+// switch. Ownership is the next hop of the ha:active rule: no document says whether the switch
+// swaps the pathType of the two rules or their next hops, and either way the active rule's next
+// hop is what carries the traffic. The other mutations (HAVIP
 // attach and detach, single-line update, EIP bind and unbind) set a state rather than toggle
 // it and are retried as they are, with their clientToken.
 //
+// # Single-line routes
+//
+// The update (PUT /v1/route/rule/{id}) sends the documented body: sourceAddress,
+// destinationAddress, nexthopId (description is optional and left out). It has no nexthopType:
+// a rule keeps its type, so a rule whose nexthopType is not the configured next_hop_type is a
+// PermanentError naming both (in Observe, Claim and Preflight), never a write.
+//
+// # Credentials
+//
 // Credentials come from a root-only TOML file (LoadCredentialsFile) or from the instance role
-// (RoleCredentialSource), refreshed before they expire. Their secrets never reach a log line, an
+// (RoleCredentialSource: GET /latest/meta-data/sts-credential on the metadata service),
+// refreshed well before they expire and at least every 5 minutes; a failed refresh keeps the last
+// good credentials while they are valid and shows in RoleCredentialSource.Status. Their secrets never reach a log line, an
 // error or fmt output. Options.OnRequest reports every HTTP attempt (operation, code, duration)
 // for metrics.
 //
@@ -42,11 +61,19 @@
 // {"publicIpAddress"}) follows the HAVIP's master by itself: the claim only binds it when the
 // HAVIP holds none, never unbinds one, and reports a wrong one in Ownership.PublicIPProblem
 // without touching the master claim. An EIP bound directly to an instance (EIPSpec) is moved:
-// GET /v1/eip?eip=, PUT /v1/eip/{eip}?unbind when another node holds it, a read-back until it
-// is free, PUT /v1/eip/{eip}?bind {instanceType, instanceId}, a read-back; each step has its own
-// clientToken. EIPs on a HAVIP, a load balancer or a NAT gateway are never taken. The SDK's EIP
-// guide adds two rules of the real API: only an "available" EIP can be bound, and the instance
-// bound to must hold no EIP yet (so one node holds at most one directly bound EIP).
+// GET /v1/eip?eip=, GET /v1/eip?instanceType&instanceId (this node must hold no other EIP: the
+// bind refuses an instance that holds one, so one node holds at most one directly bound EIP),
+// PUT /v1/eip/{eip}?unbind when another node holds it, a read-back until it is free (the
+// unbind is asynchronous: unbinding, then available), PUT /v1/eip/{eip}?bind {instanceType,
+// instanceId}, a read-back until it is bound (binding, then binded; only then is it owned); each
+// step has its own clientToken. A bind refused while an unbind was still in progress is sent
+// again once it has finished. EIPs are taken only from nodes (instance types BCC, BBC, DCC, ENI,
+// or, with no type shown, an instance or ENI id): never from a HAVIP, a load balancer, a VPN or
+// a NAT gateway. The EIP documents list the instance types BCC, BLB, VPN and NAT, none for a
+// HAVIP.
+//
+// HAVIP attach and detach say instanceType SERVER (an instance) or ENI, the documented values,
+// never whatever string a detail answer held.
 //
 // # BBC (bare-metal) nodes
 //

@@ -17,9 +17,14 @@
 //
 // # Seed
 //
-// TOML with region, [[credential]], [[vpc]], [[subnet]], [[instance]], [[route_table]],
-// [[route_rule]], [[havip]] and [[eip]] tables (see Seed). Unknown keys and inconsistent data are
-// errors naming file:line. A VPC without a seeded route table gets "rt-" + the VPC id suffix.
+// TOML with region, [[credential]], [[vpc]], [[subnet]], [[instance]], [[dc_gateway]] (id,
+// vpc_id: dedicated-line gateways, the next hops of type dcGateway), [[route_table]],
+// [[route_rule]], [[havip]] and [[eip]] tables, and the top-level keys ha_switch ("path_type",
+// the default, or "next_hops": what switchRouteHA swaps), strict_ha_nexthops (false by
+// default: refuse HA pairs whose next hops are not dcGateway) and eip_transition (a duration,
+// none by default: how long EIP binds and unbinds stay in progress); see Seed. Unknown keys and
+// inconsistent data are errors naming file:line. A VPC without a seeded route table gets "rt-" +
+// the VPC id suffix.
 //
 // # HTTP API (all on one listener; JSON as bce-sdk-go v0.9.277 sends and reads it)
 //
@@ -34,20 +39,39 @@
 //	GET    /v1/route?routeTableId|vpcId      route.table.get (includes the VPC's "sys" route, without id)
 //	GET    /v1/route/rule?routeTableId|vpcId&marker&maxKeys  route.rule.list
 //	POST   /v1/route/rule                    route.rule.create -> {routeRuleId} or, with nextHopList, {routeRuleIds}
-//	PUT    /v1/route/rule/{id}               route.rule.update (JSON body required; single-line rules only)
+//	PUT    /v1/route/rule/{id}               route.rule.update {sourceAddress?,destinationAddress?,nexthopId?,description?}
+//	                                         (single-line rules only; other fields, nexthopType too, are ignored)
 //	PUT    /v1/route/rule/{id}?switchRouteHA route.rule.switch (active rule of an HA pair only)
 //	DELETE /v1/route/rule/{id}               route.rule.delete (either rule of an HA pair deletes the pair)
+//	GET    /v1/subnet/{id}                   subnet.detail  -> {subnet:{subnetId,name,zoneName,cidr,vpcId,subnetType,availableIp,...}}
 //	GET    /v1/eip?eip&instanceType&instanceId&status&marker&maxKeys  eip.list -> {eipList,...}
-//	PUT    /v1/eip/{eip}?bind                eip.bind {instanceType: BCC|BBC|ENI|HAVIP, instanceId}
+//	PUT    /v1/eip/{eip}?bind                eip.bind {instanceType: BCC|BBC|ENI, instanceId}
 //	PUT    /v1/eip/{eip}?unbind              eip.unbind
 //	GET    /1.0/meta-data/instance-shortid   metadata.instance-shortid (by the caller's source address)
 //	GET    /latest/meta-data/sts-credential  metadata.sts-credential (the caller's instance role)
 //	       -> {accessKeyId,secretAccessKey,sessionToken,createTime,expiration}, valid for Options.CredentialTTL
 //
 // The SDK's own vpc.SwitchRoute sends neither the switchRouteHA flag nor a body, so it is an
-// update without a body and fails with 400 MalformedJSON, changing nothing. The switch swaps the
-// pathType of the pair (the rules keep their next hops): after it, the former standby rule is the
-// ha:active one and only it can be switched back.
+// update without a body and fails with 400 MalformedJSON, changing nothing. No document says
+// what a switch does to the two rules; the seed picks: by default it swaps their pathType (the
+// rules keep their next hops: the former standby rule is then the ha:active one and only it can
+// be switched back); with ha_switch = "next_hops" it swaps their next hops (the same rule stays
+// ha:active). Either way exactly one change is logged. With strict_ha_nexthops an HA pair whose
+// next hops are not dcGateway is refused, 400 InvalidParameter (doc/VPC.md: the next hops of a
+// multi-line route currently support only dedicated-line gateways).
+//
+// # EIPs
+//
+// An instance holds at most one EIP, its ENI counted as the same holder: a bind to one that
+// holds an EIP is 400 InstanceAlreadyBindedEip (the EIP bind page states the rule; the code is
+// the emulator's own, no document names it). Binds and unbinds are instantaneous unless the
+// seed's eip_transition or a transition fault gives them a delay: the EIP is then "binding"
+// (shown with its new instance) or "unbinding" (shown with its old one) until the delay has
+// passed, and another bind or unbind meanwhile is 400 EipStatusNotAvailable (documented rule:
+// only an available EIP can be bound; code the emulator's own); the end is logged as a change of
+// operation eip.settle. An EIP bound to a HAVIP (by the HAVIP API) is shown with the HAVIP id and
+// an empty instanceType: the EIP documents list the instance types BCC, BLB, VPN and NAT, none
+// for a HAVIP, and the EIP API does not bind to HAVIPs.
 //
 // # Authentication
 //
@@ -78,7 +102,8 @@
 //
 // # Admin (no authentication, JSON)
 //
-//	GET /_emulator/log[?since=SEQ]   request and change logs (also Log, Requests, Changes)
+//	GET /_emulator/log[?since=SEQ]   request and change logs (also Log, Requests, Changes); each
+//	                                 request names its body's top-level fields (bodyFields)
 //	GET /_emulator/state             snapshot (also State, HaVipMaster)
 //	GET|POST|DELETE /_emulator/faults  list, add a Fault, clear all (also Faults, AddFault, ClearFaults)
 //	GET|POST /_emulator/clock {"offset":"1h"}  clock offset (also SetClockOffset, ClockOffset)
@@ -87,7 +112,8 @@
 // Faults match an operation name (the names above, "metadata.*"-style prefixes, or "*"), fire
 // for the next Count requests or with Probability from a seeded RNG, and are one of: latency,
 // error (status/code; 429 adds Retry-After), drop (no answer, not applied), lost (applied, no
-// answer), wrongTypes, huge (several MiB), wrongIds (applied, hostile answer), late and stale.
+// answer), wrongTypes, huge (several MiB), wrongIds (applied, hostile answer), late, stale and
+// transition (eip.bind and eip.unbind only: applied at once, in progress for delay).
 // A "window" removes a fault that long after it was added; a window without count and
 // probability fires on every matching request until then. For example:
 //

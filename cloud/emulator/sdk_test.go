@@ -3,6 +3,7 @@ package emulator
 import (
 	"testing"
 
+	bcehavip "github.com/baidubce/bce-sdk-go/services/havip"
 	bcevpc "github.com/baidubce/bce-sdk-go/services/vpc"
 )
 
@@ -94,5 +95,26 @@ func TestSDKMultiLineRoutes(t *testing.T) {
 				t.Fatalf("active next hop %s after the switch, want dcgw-2", hop)
 			}
 		})
+	}
+}
+
+// The HAVIP client attaches and detaches with the documented instance types, SERVER and ENI,
+// and reads them back in bindedInstances; any other type is refused.
+func TestSDKHaVipInstanceTypes(t *testing.T) {
+	_, srv := newTest(t, Options{})
+	c := havipClient(t, srv.URL)
+	if err := c.HaVipAttachInstance(&bcehavip.HaVipInstanceArgs{HaVipId: "havip-seed1", InstanceIds: []string{"eni-b"}, InstanceType: "ENI"}); err != nil {
+		t.Fatal(err)
+	}
+	d, err := c.GetHaVipDetail("havip-seed1")
+	if err != nil || len(d.BindedInstances) != 2 || d.BindedInstances[0].InstanceType != "SERVER" || d.BindedInstances[1].InstanceType != "ENI" {
+		t.Fatalf("detail %+v, %v", d, err)
+	}
+	err = c.HaVipDetachInstance(&bcehavip.HaVipInstanceArgs{HaVipId: "havip-seed1", InstanceIds: []string{"i-a"}, InstanceType: "BCC"})
+	wantServiceError(t, err, 400, "InvalidParameter")
+	for _, b := range d.BindedInstances {
+		if err := c.HaVipDetachInstance(&bcehavip.HaVipInstanceArgs{HaVipId: "havip-seed1", InstanceIds: []string{b.InstanceId}, InstanceType: b.InstanceType}); err != nil {
+			t.Fatalf("detach %s %s: %v", b.InstanceType, b.InstanceId, err)
+		}
 	}
 }
