@@ -227,4 +227,3 @@ func (c *Config) validateOneEIPPerNode(v *validator) {
 		}
 	}
 }
-
