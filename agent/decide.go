@@ -49,8 +49,9 @@ const (
 	// inLinkUp: the interface's link came (back) up: its neighbours may
 	// have lost the VIP's entry while the carrier was down.
 	inLinkUp
-	// inAddRetry: an address could not be added and its retry is due.
-	inAddRetry
+	// inNetRetry: a netlink operation (add, list, remove) failed and its
+	// retry is due.
+	inNetRetry
 	// inPriority: keepalived reported a priority change, no transition.
 	inPriority
 	// inCloudReady: the cloud provider was set up after the daemon
@@ -172,7 +173,7 @@ func decide(cur State, in input) (State, []action) {
 			return cur, nil
 		}
 		return StateFault, leave
-	case inAddrChange, inAddRetry, inSettled:
+	case inAddrChange, inNetRetry, inSettled:
 		if in.kind == inAddrChange && in.shared && cur != StateUnknown {
 			// keepalived's own change comes just before its state line:
 			// acting now would fight it (remove the VIP it just added,
@@ -185,9 +186,6 @@ func decide(cur State, in input) (State, []action) {
 		case StateMaster:
 			return cur, []action{actEnsurePresent, actBurstIfAdded, actReport}
 		default:
-			if in.kind == inAddRetry {
-				return cur, nil
-			}
 			return cur, []action{actRemoveAll, actReport}
 		}
 	case inLinkUp:

@@ -20,6 +20,8 @@ type fakeNet struct {
 	// failAdds fails that many adds; failAnnounce fails every
 	// announcement.
 	failAdds     int
+	failLists    int
+	failDels     int
 	failAnnounce bool
 }
 
@@ -57,6 +59,11 @@ func (f *fakeNet) Add(ifname string, p netip.Prefix) error {
 func (f *fakeNet) Del(ifname string, p netip.Prefix) error {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failDels > 0 {
+		f.failDels--
+		f.record("del failed " + p.String())
+		return errors.New("netlink: no buffer space (injected)")
+	}
 	if f.addrs[ifname] != nil {
 		delete(f.addrs[ifname], p)
 	}
@@ -67,6 +74,10 @@ func (f *fakeNet) Del(ifname string, p netip.Prefix) error {
 func (f *fakeNet) List(ifname string) ([]netip.Prefix, error) {
 	f.mu.Lock()
 	defer f.mu.Unlock()
+	if f.failLists > 0 {
+		f.failLists--
+		return nil, errors.New("netlink: no buffer space (injected)")
+	}
 	if f.addrs[ifname] == nil {
 		return nil, fmt.Errorf("%s: %w", ifname, netif.ErrNoInterface)
 	}

@@ -99,15 +99,15 @@ type instance struct {
 	vipsAdded bool
 	v6Owed    bool
 	missingIf bool
-	// addRetry re-adds VIPs whose netlink add failed, with backoff from
-	// addRetryMin; addFailures counts the failed adds of the streak.
-	addRetry *time.Timer
+	// netRetry re-adds VIPs whose netlink add failed, with backoff from
+	// netRetryMin; netFailures counts the failed adds of the streak.
+	netRetry *time.Timer
 	// settle fires when a shared instance's address changes have settled.
 	settle      *time.Timer
 	settling    bool
-	addDelay    time.Duration
-	addFailures int
-	addLogged   time.Time
+	netDelay    time.Duration
+	netFailures int
+	netLogged   time.Time
 	// cloudReadOnly: the cloud side was started read-only for a MASTER
 	// restored from disk, and keepalived has not confirmed it yet.
 	cloudReadOnly bool
@@ -164,7 +164,7 @@ func newInstance(cfg InstanceConfig, net Network, st *store, log *slog.Logger, o
 		priority: -1,
 		burst:    stoppedTimer(),
 		refresh:  stoppedTimer(),
-		addRetry: stoppedTimer(),
+		netRetry: stoppedTimer(),
 		settle:   stoppedTimer(),
 	}
 	if in.cfg.Settle == 0 {
@@ -249,7 +249,7 @@ func (in *instance) take() []pending {
 func (in *instance) run(ctx context.Context) {
 	defer in.burst.Stop()
 	defer in.refresh.Stop()
-	defer in.addRetry.Stop()
+	defer in.netRetry.Stop()
 	defer in.settle.Stop()
 	if p, ok := in.net.(interface{ Prepare(string) error }); ok {
 		// Best effort: an interface that does not exist yet is
@@ -283,8 +283,8 @@ func (in *instance) run(ctx context.Context) {
 			}
 		case <-in.burst.C:
 			in.announceAll()
-		case <-in.addRetry.C:
-			in.apply(pending{input: input{kind: inAddRetry}, received: time.Now()})
+		case <-in.netRetry.C:
+			in.apply(pending{input: input{kind: inNetRetry}, received: time.Now()})
 		case <-in.settle.C:
 			in.settling = false
 			in.apply(pending{input: input{kind: inSettled}, received: time.Now()})
@@ -352,12 +352,12 @@ func (in *instance) execute(received time.Time, acts []action) {
 			failed := false
 			for _, v := range in.cfg.VIPs {
 				if err := in.net.Add(in.cfg.Interface, v); err != nil {
-					in.addFailed(v, err)
+					in.netFailed("add", v.String(), err)
 					failed = true
 				}
 			}
 			if !failed {
-				in.addSucceeded()
+				in.netSucceeded()
 			}
 			in.markVIPs(received)
 			in.addedVIPs()
@@ -380,8 +380,8 @@ func (in *instance) execute(received time.Time, acts []action) {
 		case actStopAnnouncing:
 			in.burst.Stop()
 			in.refresh.Stop()
-			in.addRetry.Stop()
-			in.addDelay, in.addFailures = 0, 0
+			in.netRetry.Stop()
+			in.netDelay, in.netFailures = 0, 0
 			in.burstLeft = 0
 		case actRemoveAll:
 			in.removeAll()
@@ -441,44 +441,46 @@ func (in *instance) reportVIPs() {
 	}
 }
 
-// Bounds of the backoff between retries of a failed netlink add.
+// Bounds of the backoff between retries of a failed netlink operation.
 const (
-	addRetryMin = 2 * time.Millisecond
-	addRetryMax = time.Second
-	// addLogEvery spaces the log lines of a streak of failed adds.
-	addLogEvery = 10 * time.Second
+	netRetryMin = 2 * time.Millisecond
+	netRetryMax = time.Second
+	// netLogEvery spaces the log lines of a streak of failures.
+	netLogEvery = 10 * time.Second
 )
 
-// addFailed reports a failed add and schedules a retry: a MASTER without
-// its VIP drops traffic, so the next try comes within milliseconds.
-func (in *instance) addFailed(v netip.Prefix, err error) {
+// netFailed reports a failed netlink operation (add, list, remove) and
+// schedules a retry: a MASTER without its VIP drops traffic, and a node
+// that left MASTER but still holds it shares it with the new one, so the
+// next try comes within milliseconds.
+func (in *instance) netFailed(op, what string, err error) {
 	if errors.Is(err, netif.ErrNoInterface) {
-		in.fail("add", err)
+		in.fail(op, err)
 		return
 	}
-	in.addFailures++
+	in.netFailures++
 	now := time.Now()
-	if in.addFailures == 1 || now.Sub(in.addLogged) >= addLogEvery {
-		in.addLogged = now
-		in.fail("add", fmt.Errorf("%s (attempt %d; retrying): %w", v, in.addFailures, err))
+	if in.netFailures == 1 || now.Sub(in.netLogged) >= netLogEvery {
+		in.netLogged = now
+		in.fail(op, fmt.Errorf("%s (attempt %d; retrying): %w", what, in.netFailures, err))
 	} else {
-		in.setError("add", err)
+		in.setError(op, err)
 	}
-	if in.addDelay == 0 {
-		in.addDelay = addRetryMin
+	if in.netDelay == 0 {
+		in.netDelay = netRetryMin
 	} else {
-		in.addDelay = min(2*in.addDelay, addRetryMax)
+		in.netDelay = min(2*in.netDelay, netRetryMax)
 	}
-	in.addRetry.Reset(in.addDelay)
+	in.netRetry.Reset(in.netDelay)
 }
 
-// addSucceeded ends a streak of failed adds.
-func (in *instance) addSucceeded() {
-	if in.addFailures > 0 {
-		in.log.Info("VIPs added after failed attempts", "failed_attempts", in.addFailures, "interface", in.cfg.Interface)
+// netSucceeded ends a streak of failed netlink operations.
+func (in *instance) netSucceeded() {
+	if in.netFailures > 0 {
+		in.log.Info("addresses in order after failed attempts", "failed_attempts", in.netFailures, "interface", in.cfg.Interface, "state", string(in.cur))
 	}
-	in.addDelay, in.addFailures = 0, 0
-	in.addRetry.Stop()
+	in.netDelay, in.netFailures = 0, 0
+	in.netRetry.Stop()
 }
 
 func (in *instance) markVIPs(received time.Time) {
@@ -512,7 +514,7 @@ func (in *instance) addedVIPs() {
 func (in *instance) ensurePresent() {
 	have, err := in.net.List(in.cfg.Interface)
 	if err != nil {
-		in.fail("list", err)
+		in.netFailed("list", in.cfg.Interface, err)
 		return
 	}
 	present := map[netip.Addr]bool{}
@@ -525,7 +527,7 @@ func (in *instance) ensurePresent() {
 			continue
 		}
 		if err := in.net.Add(in.cfg.Interface, v); err != nil {
-			in.addFailed(v, err)
+			in.netFailed("add", v.String(), err)
 			failed = true
 			continue
 		}
@@ -533,7 +535,7 @@ func (in *instance) ensurePresent() {
 		in.log.Info("VIP restored", "vip", v.String(), "interface", in.cfg.Interface)
 	}
 	if !failed {
-		in.addSucceeded()
+		in.netSucceeded()
 	}
 	if in.missingIf {
 		in.missingIf = false
@@ -555,12 +557,19 @@ func (in *instance) removeAll() {
 	for _, p := range have {
 		present[p.Addr()] = true
 	}
+	failed := false
+	defer func() {
+		if !failed {
+			in.netSucceeded()
+		}
+	}()
 	for _, v := range in.cfg.VIPs {
 		if !present[v.Addr()] {
 			continue
 		}
 		if err := in.net.Del(in.cfg.Interface, v); err != nil {
-			in.fail("remove", err)
+			in.netFailed("remove", v.String(), err)
+			failed = true
 			continue
 		}
 		if in.trans == nil || in.trans.Generation != in.gen || in.trans.VIPsDone != 0 {

@@ -526,3 +526,28 @@ func TestDaemonCloudSetUpLater(t *testing.T) {
 		t.Errorf("not ready after the cloud side came up: %v", err)
 	}
 }
+
+// Item 9, found by chaos scenario 16: with netlink failing, the retry's own
+// read of the interface failed and ended the retries; a failed removal
+// was never retried, leaving the VIP on the old MASTER beside the new.
+func TestFailedListAndRemoveAreRetried(t *testing.T) {
+	net := newFakeNet("eth0")
+	in, _ := testInstance(t, net, 1, time.Millisecond)
+	in.cfg.VIPs = []netip.Prefix{vip4}
+	in.cfg.Recheck = 0
+	start(t, in)
+	net.mu.Lock()
+	net.failAdds, net.failLists = 2, 3
+	net.mu.Unlock()
+	in.post(state(StateMaster))
+	if !eventually(func() bool { return net.has("eth0", vip4) }) {
+		t.Fatalf("VIP never added after failed lists: %v", net.opsCopy())
+	}
+	net.mu.Lock()
+	net.failDels = 3
+	net.mu.Unlock()
+	in.post(state(StateBackup))
+	if !eventually(func() bool { return !net.has("eth0", vip4) }) {
+		t.Fatalf("VIP never removed after failed removals: %v", net.opsCopy())
+	}
+}

@@ -40,7 +40,7 @@ func TestDecideShared(t *testing.T) {
 		{"address change while unknown is nothing", StateUnknown, input{kind: inAddrChange, shared: true}, StateUnknown, nil},
 		{"settled master restores", StateMaster, input{kind: inSettled, shared: true}, StateMaster, []action{actEnsurePresent, actBurstIfAdded, actReport}},
 		{"settled backup removes", StateBackup, input{kind: inSettled, shared: true}, StateBackup, []action{actRemoveAll, actReport}},
-		{"add retry is not delayed", StateMaster, input{kind: inAddRetry, shared: true}, StateMaster, []action{actEnsurePresent, actBurstIfAdded, actReport}},
+		{"add retry is not delayed", StateMaster, input{kind: inNetRetry, shared: true}, StateMaster, []action{actEnsurePresent, actBurstIfAdded, actReport}},
 	} {
 		got, acts := decide(tt.cur, tt.in)
 		if got != tt.want || !reflect.DeepEqual(acts, tt.wantActs) {
