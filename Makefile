@@ -25,6 +25,7 @@ test-unit:
 lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
+	$(GO) mod tidy -diff
 
 # The failover demo (root): keepalived pair (VRRPv3, shared VIPs) + agents +
 # emulator + client in network namespaces; prints the timelines of two
