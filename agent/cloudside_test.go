@@ -388,3 +388,26 @@ func TestCloudRestartOfAGenerationUsesNewTokens(t *testing.T) {
 		}
 	})
 }
+
+// Issue 13, item 5: a change the cloud answered 200 to but never shows is
+// not sent again at every reconcile: the next try waits for the reclaim
+// damping, and it is reported.
+func TestCloudUnconfirmedClaimIsDamped(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &scriptCloud{node: "i-self", owner: "i-peer",
+			claimErr: &cloud.PendingError{Op: "route.switch", Reason: "read-back shows i-peer", Accepted: true}}
+		c := newCloudSide("VI_1", f, []cloud.Resource{routeRes}, CloudOptions{
+			ReconcileInterval: 10 * time.Second, ReclaimMaxBackoff: 40 * time.Second, ConfirmTimeout: time.Second, ConfirmEvery: 100 * time.Millisecond,
+		}, discard(), nil, nil)
+		defer func() { c.stop(); c.wait() }()
+		c.start(1, time.Now(), true)
+		// Reconciles at 10, 20, 30, ... s: undamped, a claim at each.
+		sleep(65 * time.Second)
+		if _, claims := f.counts(); claims > 4 {
+			t.Errorf("%d claims in 65 s with reconcile every 10 s: the unconfirmed change was not damped", claims)
+		}
+		if s := c.snapshot()[0]; s.Unconfirmed == 0 {
+			t.Errorf("not reported: %+v", s)
+		}
+	})
+}

@@ -37,16 +37,19 @@ type CloudOptions struct {
 
 // ResourceStatus is the cloud side of one resource, as status shows it.
 type ResourceStatus struct {
-	Resource    string    `json:"resource"`
-	Owned       bool      `json:"owned"`
-	Current     string    `json:"current,omitempty"`
-	Shape       string    `json:"shape,omitempty"`
-	Detail      string    `json:"detail,omitempty"`
-	Checked     time.Time `json:"checked,omitzero"`
-	LastClaim   time.Time `json:"last_claim,omitzero"`
-	Claims      int       `json:"claims"`
-	Reclaims    int       `json:"reclaims"`
-	Conflicts   int       `json:"conflicts"`
+	Resource  string    `json:"resource"`
+	Owned     bool      `json:"owned"`
+	Current   string    `json:"current,omitempty"`
+	Shape     string    `json:"shape,omitempty"`
+	Detail    string    `json:"detail,omitempty"`
+	Checked   time.Time `json:"checked,omitzero"`
+	LastClaim time.Time `json:"last_claim,omitzero"`
+	Claims    int       `json:"claims"`
+	Reclaims  int       `json:"reclaims"`
+	Conflicts int       `json:"conflicts"`
+	// Unconfirmed counts claims the cloud accepted (200) but never showed
+	// applied within confirm_timeout.
+	Unconfirmed int       `json:"unconfirmed,omitempty"`
 	NextReclaim time.Time `json:"next_reclaim,omitzero"`
 	PublicIP    string    `json:"public_ip,omitempty"`
 	// PublicIPProblem says why a HAVIP does not hold its public IP.
@@ -256,6 +259,10 @@ type claimer struct {
 	// held is set once the cloud pointed here after a claim: losing it
 	// then is a reclaim; not having it yet is a claim still to finish.
 	held bool
+	// unconfirmed: the cloud accepted the last claim's change but never
+	// showed it; the next claim waits for the reclaim damping instead of
+	// the next reconcile.
+	unconfirmed bool
 	// verify are the re-verify reads due, earliest first.
 	verify []time.Time
 }
@@ -368,6 +375,9 @@ func (w *claimer) reconcile(ctx context.Context, fromVerify bool) bool {
 		}
 	}
 	if !w.held {
+		if w.unconfirmed && now.Before(w.nextAllowed) {
+			return true
+		}
 		// The last claim failed or is unconfirmed: try again, with
 		// a new token, without counting it as a reclaim.
 		w.claim(ctx)
@@ -446,14 +456,40 @@ func (w *claimer) claim(ctx context.Context) bool {
 		o = w.confirm(ctx, o)
 	}
 	c.record(w.epoch, w.key, o)
+	if !o.Owned && cloud.IsUnconfirmed(err) {
+		w.damp(o)
+	}
 	if o.Owned {
-		w.held, w.heldSince = true, time.Now()
+		w.held, w.heldSince, w.unconfirmed = true, time.Now(), false
 		if w.claims == 1 && c.obs != nil {
 			c.obs.Phase(c.instance, "cloud_confirmed", time.Since(w.received))
 		}
 	}
 	w.scheduleVerify()
 	return o.Owned
+}
+
+// damp follows a change the cloud answered 200 to but does not show:
+// sending it again at every reconcile would not help (a toggle might even
+// undo it), so the next try waits as a reclaim would, and it is reported.
+func (w *claimer) damp(o cloud.Ownership) {
+	c := w.c
+	if w.backoff == 0 {
+		w.backoff = c.opts.ReconcileInterval
+	} else {
+		w.backoff = min(2*w.backoff, c.opts.ReclaimMaxBackoff)
+	}
+	w.nextAllowed = time.Now().Add(w.backoff)
+	first := !w.unconfirmed
+	w.unconfirmed = true
+	c.update(w.epoch, w.key, func(s *ResourceStatus) {
+		s.Unconfirmed++
+		s.NextReclaim = w.nextAllowed
+	})
+	if first {
+		c.log.Error("the cloud accepted the change but does not show this node within confirm_timeout; not sent again before the reclaim damping allows",
+			"resource", w.key, "current", o.Current, "next_try_after", w.backoff)
+	}
 }
 
 // scheduleVerify plans the re-verify reads after a claim that ends now,
