@@ -551,3 +551,55 @@ func TestFailedListAndRemoveAreRetried(t *testing.T) {
 		t.Fatalf("VIP never removed after failed removals: %v", net.opsCopy())
 	}
 }
+
+// vipObserver records the last vip_present report of each VIP.
+type vipObserver struct {
+	nopObserver
+	mu      sync.Mutex
+	present map[string]bool
+}
+
+func (o *vipObserver) VIPPresent(_, vip string, present bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	if o.present == nil {
+		o.present = map[string]bool{}
+	}
+	o.present[vip] = present
+}
+
+func (o *vipObserver) get(vip string) (present, reported bool) {
+	o.mu.Lock()
+	defer o.mu.Unlock()
+	present, reported = o.present[vip]
+	return present, reported
+}
+
+// Item 14: vip_present was set from the state (MASTER: present), so a VIP
+// whose add failed showed as present. It comes from the interface now.
+func TestVIPPresentFromTheInterface(t *testing.T) {
+	net := newFakeNet("eth0")
+	net.failAdds = 1 << 20 // every add fails
+	st, err := newStore(t.TempDir())
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer st.close()
+	obs := &vipObserver{}
+	in := newInstance(InstanceConfig{Name: "VI_1", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip4},
+		GARPCount: 1, GARPInterval: time.Millisecond, GARPReply: true}, net, st, discard(), obs)
+	start(t, in)
+	in.post(state(StateMaster))
+	if !eventually(func() bool { _, ok := obs.get(vip4.String()); return ok }) {
+		t.Fatal("vip_present never reported")
+	}
+	if p, _ := obs.get(vip4.String()); p {
+		t.Error("vip_present 1 for a VIP the interface does not hold")
+	}
+	net.mu.Lock()
+	net.failAdds = 0
+	net.mu.Unlock()
+	if !eventually(func() bool { p, _ := obs.get(vip4.String()); return p }) {
+		t.Error("vip_present not 1 once the VIP is on the interface")
+	}
+}
