@@ -747,6 +747,9 @@ func BenchmarkFailoverMatrix(b *testing.B) {
 	r.Date = time.Now().UTC().Format("2006-01-02")
 	r.Machine = machine()
 	r.Revision = matrixRevision()
+	if bin := os.Getenv("HAVIP_MATRIX_AGENT"); bin != "" {
+		r.Revision = filepath.Base(bin) + " in the rig of " + r.Revision
+	}
 	r.Rounds, r.Block, r.Priority = rounds, block, matrixPriority
 	r.Configs = matrix.Configs
 	r.Notes = matrixNotes
