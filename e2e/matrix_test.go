@@ -483,6 +483,10 @@ func (m *mxRig) round(fault string, i int) (matrix.Round, error) {
 		if os.Getenv("HAVIP_MATRIX_TRACE") == "agent" {
 			lines := strings.Split(strings.TrimSpace(m.h.Nodes[old].Agent.Proc.Output()), "\n")
 			fmt.Fprintf(os.Stderr, "matrix: %s agent:\n%s\n", old, strings.Join(lines[max(0, len(lines)-4):], "\n"))
+			if k := m.h.Nodes[old].Keepalived; k != nil {
+				lines = strings.Split(strings.TrimSpace(k.Output()), "\n")
+				fmt.Fprintf(os.Stderr, "matrix: %s keepalived (HAVIP_E2E_DEBUG=1 for its log):\n%s\n", old, strings.Join(lines[max(0, len(lines)-8):], "\n"))
+			}
 		}
 	}
 	return r, nil
