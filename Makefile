@@ -39,7 +39,7 @@ demo: build
 
 # Benchmarks need root (network namespaces); figures go into README.md.
 bench:
-	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 30m ./e2e/...
+	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 90m ./e2e/...
 
 # Chaos scenarios (root, keepalived; network namespaces only): every
 # scenario with its full run count (about 11 minutes; the split brain holds
