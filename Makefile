@@ -42,7 +42,7 @@ bench:
 	$(GO) test -run '^$$' -bench . -benchtime 1x -timeout 90m ./e2e/...
 
 # Chaos scenarios (root, keepalived; network namespaces only): every
-# scenario with its full run count (about 11 minutes; the split brain holds
+# scenario with its full run count (about 21 minutes; the split brain holds
 # for 2 minutes). Prints the table and writes e2e/results/chaos.md and
 # chaos.json. HAVIP_CHAOS_ONLY=1,5 runs only those scenarios. A subset with
 # fewer runs is part of "make test".
