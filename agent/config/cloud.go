@@ -187,6 +187,16 @@ func (c *Config) validateInstanceCloud(v *validator, p string, in *Instance) {
 		validateID(v, k+".next_hop", r.NextHop, "")
 		oneOf(v, k+".next_hop_type", r.NextHopType, "custom", "enic", "havip", "vpn", "nat", "dcGateway", "peerConn")
 		oneOf(v, k+".mode", r.Mode, "auto", "switch", "update")
+		if r.Mode == "switch" && r.NextHopType != "dcGateway" {
+			// doc/VPC.md of bce-sdk-go: the next hops of a multi-line route are dedicated-line
+			// gateways only, so a primary/standby pair of any other type cannot exist.
+			v.add(k+".mode", "switch needs next_hop_type = \"dcGateway\" and next_hop naming this node's gateway: "+
+				"primary/standby routes take only dedicated-line gateways; for an instance next hop use a single-line "+
+				"rule (mode update) or a rule whose next hop is the HAVIP")
+		}
+		if r.NextHopType == "dcGateway" && r.NextHop == "" {
+			v.add(k+".next_hop", "is required with next_hop_type = \"dcGateway\": the id of this node's dedicated-line gateway")
+		}
 		key := r.Table + " " + r.Destination
 		if i, dup := seen[key]; dup {
 			v.add(k, "table %s destination %s is already listed as route[%d]", r.Table, r.Destination, i)

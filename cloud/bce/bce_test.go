@@ -86,6 +86,17 @@ func routeRes(table, dest string, mode cloud.RouteMode) cloud.Resource {
 	return cloud.Resource{Kind: cloud.KindRoute, Route: &cloud.RouteSpec{Table: table, Destination: dest, Mode: mode}}
 }
 
+// gwSelf and gwOther are the dedicated-line gateways of this node and of its peer: the next hops
+// of the fake's primary/standby pairs, the only type such pairs take.
+const gwSelf, gwOther = "dcgw-self", "dcgw-other"
+
+// haRes is the route of the HA pair at 0.0.0.0/0 in rt-1, claimed for gateway gw.
+func haRes(gw string, mode cloud.RouteMode) cloud.Resource {
+	r := routeRes("rt-1", "0.0.0.0/0", mode)
+	r.Route.NextHop, r.Route.NextHopType = gw, string(vpc.NEXTHOP_TYPE_ETGATEWAY)
+	return r
+}
+
 func TestHAVIPAttach(t *testing.T) {
 	f := newFakeBCE(t)
 	f.masterOnAttach = true
@@ -165,18 +176,18 @@ func TestHAVIPDetachDocumentedTypes(t *testing.T) {
 func haPair(activeHop, standbyHop string) []vpc.RouteRule {
 	return []vpc.RouteRule{
 		{RouteRuleId: "rr-x", RouteTableId: "rt-1", SourceAddress: "0.0.0.0/0", DestinationAddress: "192.168.0.0/16", NexthopType: "custom", NexthopId: "i-z"},
-		{RouteRuleId: "rr-a", RouteTableId: "rt-1", SourceAddress: "0.0.0.0/0", DestinationAddress: "0.0.0.0/0", NexthopType: "custom", NexthopId: activeHop, PathType: "ha:active"},
-		{RouteRuleId: "rr-b", RouteTableId: "rt-1", SourceAddress: "0.0.0.0/0", DestinationAddress: "0.0.0.0/0", NexthopType: "custom", NexthopId: standbyHop, PathType: "ha:standby"},
+		{RouteRuleId: "rr-a", RouteTableId: "rt-1", SourceAddress: "0.0.0.0/0", DestinationAddress: "0.0.0.0/0", NexthopType: "dcGateway", NexthopId: activeHop, PathType: "ha:active"},
+		{RouteRuleId: "rr-b", RouteTableId: "rt-1", SourceAddress: "0.0.0.0/0", DestinationAddress: "0.0.0.0/0", NexthopType: "dcGateway", NexthopId: standbyHop, PathType: "ha:standby"},
 	}
 }
 
 func TestRouteSwitch(t *testing.T) {
 	f := newFakeBCE(t)
-	f.rules = haPair("i-other", "i-self")
+	f.rules = haPair(gwOther, gwSelf)
 	f.pageLen = 1 // exercise paging
 	c, _ := f.client(t, nil)
-	o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", cloud.RouteAuto), tokenBase)
-	if err != nil || !o.Owned || o.Shape != cloud.ShapeHA || o.Current != "i-self" {
+	o, err := c.Claim(context.Background(), haRes(gwSelf, cloud.RouteAuto), tokenBase)
+	if err != nil || !o.Owned || o.Shape != cloud.ShapeHA || o.Current != gwSelf {
 		t.Fatalf("Claim = %+v, %v; want owned HA pair", o, err)
 	}
 	checkMutations(t, f, []wantReq{{"PUT", "/v1/route/rule/rr-a", "switchRouteHA&clientToken=" + cloud.Token(tokenBase, "route.switch/rr-a"), ""}})
@@ -214,11 +225,11 @@ const (
 // pair back if the cloud did not dedupe its clientToken.)
 func TestRouteSwitchOnceWhenAnswerLost(t *testing.T) {
 	f := newFakeBCE(t)
-	f.rules = haPair("i-other", "i-self")
+	f.rules = haPair(gwOther, gwSelf)
 	f.addFault("switchRouteHA", fault{times: 1, apply: true, hang: true})
 	c, _ := f.client(t, func(o *Options) { o.Timeout = 300 * time.Millisecond })
-	o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", cloud.RouteSwitch), tokenBase)
-	if err != nil || !o.Owned || o.Current != "i-self" {
+	o, err := c.Claim(context.Background(), haRes(gwSelf, cloud.RouteSwitch), tokenBase)
+	if err != nil || !o.Owned || o.Current != gwSelf {
 		t.Fatalf("Claim = %+v, %v; want owned", o, err)
 	}
 	if got, want := requestLines(f), []string{listRules, switchRA, listRules}; !slices.Equal(got, want) {
@@ -233,10 +244,10 @@ func TestRouteSwitchOnceWhenAnswerLost(t *testing.T) {
 // the pair still active on the other node.
 func TestRouteSwitchRereadsAfter5xx(t *testing.T) {
 	f := newFakeBCE(t)
-	f.rules = haPair("i-other", "i-self")
+	f.rules = haPair(gwOther, gwSelf)
 	f.addFault("switchRouteHA", fault{times: 1, status: 503, code: "ServiceUnavailable"})
 	c, _ := f.client(t, nil)
-	o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", ""), tokenBase)
+	o, err := c.Claim(context.Background(), haRes(gwSelf, ""), tokenBase)
 	if err != nil || !o.Owned {
 		t.Fatalf("Claim = %+v, %v; want owned", o, err)
 	}
@@ -252,10 +263,10 @@ func TestRouteSwitchRereadsAfter5xx(t *testing.T) {
 // the claim as pending, without a second switch; a later read sees the switch.
 func TestRouteSwitchStaleReadBack(t *testing.T) {
 	f := newFakeBCE(t)
-	f.rules = haPair("i-other", "i-self")
+	f.rules = haPair(gwOther, gwSelf)
 	f.staleAfterSwitch = 100
 	c, _ := f.client(t, nil)
-	o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", ""), tokenBase)
+	o, err := c.Claim(context.Background(), haRes(gwSelf, ""), tokenBase)
 	var pe *cloud.PendingError
 	if !errors.As(err, &pe) || !cloud.IsRetryable(err) || o.Owned {
 		t.Fatalf("Claim = %+v, %v; want a pending error", o, err)
@@ -269,7 +280,7 @@ func TestRouteSwitchStaleReadBack(t *testing.T) {
 	f.mu.Lock()
 	f.stale = 0
 	f.mu.Unlock()
-	if o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", ""), tokenBase); err != nil || !o.Owned {
+	if o, err := c.Claim(context.Background(), haRes(gwSelf, ""), tokenBase); err != nil || !o.Owned {
 		t.Fatalf("Claim after the read caught up = %+v, %v; want owned", o, err)
 	}
 	if m := f.mutations(); len(m) != 1 || f.applied["route.switch"] != 1 {
@@ -281,7 +292,7 @@ func TestRouteSwitchStaleReadBack(t *testing.T) {
 // its own token.
 func TestRouteSwitchRereadFollowsThePair(t *testing.T) {
 	f := newFakeBCE(t)
-	f.rules = haPair("i-other", "i-self")
+	f.rules = haPair(gwOther, gwSelf)
 	f.addFault("switchRouteHA", fault{times: 1, status: 500, code: "InternalError"})
 	c, _ := f.client(t, nil)
 	calls := 0
@@ -291,10 +302,10 @@ func TestRouteSwitchRereadFollowsThePair(t *testing.T) {
 		// node.
 		f.mu.Lock()
 		f.rules[1].PathType, f.rules[2].PathType = "ha:standby", "ha:active"
-		f.rules[1].NexthopId, f.rules[2].NexthopId = "i-self", "i-other"
+		f.rules[1].NexthopId, f.rules[2].NexthopId = gwSelf, gwOther
 		f.mu.Unlock()
 	}
-	o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", ""), tokenBase)
+	o, err := c.Claim(context.Background(), haRes(gwSelf, ""), tokenBase)
 	if err != nil || !o.Owned || calls != 1 {
 		t.Fatalf("Claim = %+v, %v (%d retries); want owned after one retry", o, err, calls)
 	}
@@ -310,10 +321,10 @@ func TestRouteSwitchRereadFollowsThePair(t *testing.T) {
 // MaxAttempts bounds the sends of a switch that keeps failing; every retry is read first.
 func TestRouteSwitchBounded(t *testing.T) {
 	f := newFakeBCE(t)
-	f.rules = haPair("i-other", "i-self")
+	f.rules = haPair(gwOther, gwSelf)
 	f.addFault("switchRouteHA", fault{times: 100, status: 500, code: "InternalError"})
 	c, _ := f.client(t, func(o *Options) { o.MaxAttempts = 3 })
-	_, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", ""), tokenBase)
+	_, err := c.Claim(context.Background(), haRes(gwSelf, ""), tokenBase)
 	if err == nil || !cloud.IsRetryable(err) {
 		t.Fatalf("err = %v, want a retryable error", err)
 	}
@@ -368,6 +379,7 @@ func TestRouteShapes(t *testing.T) {
 	tests := []struct {
 		name      string
 		rules     []vpc.RouteRule
+		gw        string // claimed as this dedicated-line gateway; "" for this instance
 		mode      cloud.RouteMode
 		wantOwned bool
 		wantShape string
@@ -376,8 +388,9 @@ func TestRouteShapes(t *testing.T) {
 		{name: "havip shape follows", rules: viaHAVIP, mode: cloud.RouteAuto, wantOwned: true, wantShape: cloud.ShapeHAVIP},
 		{name: "havip shape with switch", rules: viaHAVIP, mode: cloud.RouteSwitch, wantErr: "next hop is a HAVIP"},
 		{name: "switch on single", rules: single, mode: cloud.RouteSwitch, wantErr: "mode switch"},
-		{name: "update on pair", rules: haPair("i-other", "i-self"), mode: cloud.RouteUpdate, wantErr: "mode update"},
-		{name: "not in pair", rules: haPair("i-a", "i-b"), mode: cloud.RouteAuto, wantErr: "not in the HA pair"},
+		{name: "update on pair", rules: haPair(gwOther, gwSelf), gw: gwSelf, mode: cloud.RouteUpdate, wantErr: "mode update"},
+		{name: "not in pair", rules: haPair("dcgw-a", "dcgw-b"), gw: gwSelf, mode: cloud.RouteAuto, wantErr: "not in the HA pair"},
+		{name: "instance next hop on pair", rules: haPair(gwOther, gwSelf), mode: cloud.RouteAuto, wantErr: "take only dedicated-line gateways"},
 		{name: "no rule", rules: single, mode: cloud.RouteAuto, wantErr: "no rule for destination"},
 	}
 	for _, tt := range tests {
@@ -389,7 +402,11 @@ func TestRouteShapes(t *testing.T) {
 			if tt.name == "no rule" {
 				dest = "10.0.0.0/8"
 			}
-			o, err := c.Claim(context.Background(), routeRes("rt-1", dest, tt.mode), tokenBase)
+			r := routeRes("rt-1", dest, tt.mode)
+			if tt.gw != "" {
+				r = haRes(tt.gw, tt.mode)
+			}
+			o, err := c.Claim(context.Background(), r, tokenBase)
 			if tt.wantErr != "" {
 				if err == nil || !strings.Contains(err.Error(), tt.wantErr) || !cloud.IsPermanent(err) {
 					t.Fatalf("err = %v, want a permanent error containing %q", err, tt.wantErr)
@@ -445,11 +462,11 @@ func TestEIPClaimNodeHoldsAnother(t *testing.T) {
 
 func TestDryRun(t *testing.T) {
 	f := newFakeBCE(t)
-	f.rules = haPair("i-other", "i-self")
+	f.rules = haPair(gwOther, gwSelf)
 	f.havips["havip-1"] = &havip.HaVip{HaVipId: "havip-1"}
 	f.eips["1.2.3.4"] = &eip.EipModel{Eip: "1.2.3.4", InstanceId: "i-other"}
 	c, logs := f.client(t, func(o *Options) { o.DryRun = true })
-	for _, r := range []cloud.Resource{havipRes("havip-1", cloud.BindExclusive), routeRes("rt-1", "0.0.0.0/0", ""),
+	for _, r := range []cloud.Resource{havipRes("havip-1", cloud.BindExclusive), haRes(gwSelf, ""),
 		{Kind: cloud.KindEIP, EIP: &cloud.EIPSpec{Address: "1.2.3.4"}}} {
 		o, err := c.Claim(context.Background(), r, tokenBase)
 		if err != nil || o.Owned || !strings.Contains(o.Detail, "dry-run: would") {
@@ -482,10 +499,10 @@ func TestRetries(t *testing.T) {
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
 			f := newFakeBCE(t)
-			f.rules = haPair("i-other", "i-self")
+			f.rules = haPair(gwOther, gwSelf)
 			f.addFault("switchRouteHA", tt.ft)
 			c, logs := f.client(t, nil)
-			o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", ""), tokenBase)
+			o, err := c.Claim(context.Background(), haRes(gwSelf, ""), tokenBase)
 			if (err != nil) != tt.wantErr {
 				t.Fatalf("Claim = %+v, %v; wantErr %v", o, err, tt.wantErr)
 			}

@@ -168,7 +168,7 @@ func TestEmulatorOnRequestNames(t *testing.T) {
 	emu, c, _ := newEmulator(t, func(o *Options) { o.OnRequest = l.add })
 	addFaults(t, emu, emulator.Fault{Operation: emulator.OpRouteRuleSwitch, Kind: emulator.FaultError, Status: 503, Count: 1})
 	ctx := context.Background()
-	for _, r := range []cloud.Resource{havipPublicRes("havip-1", "198.19.0.20"), routeRes("rt-1", "0.0.0.0/0", ""),
+	for _, r := range []cloud.Resource{havipPublicRes("havip-1", "198.19.0.20"), haRes("dcgw-a", ""),
 		routeRes("rt-1", "10.9.0.0/16", ""), eipRes("198.19.0.10")} {
 		if _, err := c.Claim(ctx, r, tokenBase+"/"+r.Key()); err != nil {
 			t.Fatalf("Claim(%s): %v", r, err)

@@ -61,15 +61,24 @@ role = "agent-role"
 id = "rt-1"
 vpc_id = "vpc-1"
 
+[[dc_gateway]]
+id = "dcgw-a"
+vpc_id = "vpc-1"
+
+[[dc_gateway]]
+id = "dcgw-b"
+vpc_id = "vpc-1"
+
+# The HA pair names each node's dedicated-line gateway: the only next hops such pairs take.
 [[route_rule]]
 id = "rr-ha"
 route_table_id = "rt-1"
 source = "0.0.0.0/0"
 destination = "0.0.0.0/0"
-next_hop_type = "custom"
-next_hop_id = "i-b"
+next_hop_type = "dcGateway"
+next_hop_id = "dcgw-b"
 standby_id = "rr-hb"
-standby_next_hop_id = "i-a"
+standby_next_hop_id = "dcgw-a"
 
 [[route_rule]]
 id = "rr-s"
@@ -173,9 +182,9 @@ func TestEmulatorSwitchOnceUnderRetries(t *testing.T) {
 			t.Fatal(err)
 		}
 	}
-	o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", cloud.RouteSwitch), tokenBase)
-	if err != nil || !o.Owned || o.Shape != cloud.ShapeHA || o.Current != "i-a" {
-		t.Fatalf("Claim = %+v, %v; want the HA pair active on i-a", o, err)
+	o, err := c.Claim(context.Background(), haRes("dcgw-a", cloud.RouteSwitch), tokenBase)
+	if err != nil || !o.Owned || o.Shape != cloud.ShapeHA || o.Current != "dcgw-a" {
+		t.Fatalf("Claim = %+v, %v; want the HA pair active on dcgw-a", o, err)
 	}
 	sw := emuOps(emu, "route.rule.switch")
 	applied := 0
@@ -201,7 +210,7 @@ func TestEmulatorSwitchOnceUnderRetries(t *testing.T) {
 		t.Fatalf("requests %q, want %q", ops, want)
 	}
 	// Claiming again sends nothing.
-	if _, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", ""), "gen-2/route"); err != nil {
+	if _, err := c.Claim(context.Background(), haRes("dcgw-a", ""), "gen-2/route"); err != nil {
 		t.Fatal(err)
 	}
 	if n := len(emuOps(emu, "route.rule.switch")); n != len(sw) {
@@ -286,27 +295,6 @@ func clientFor(t *testing.T, url, id string) *Client {
 	return c
 }
 
-// dcSeed adds dedicated-line gateways, one per node, and an HA pair of them (dcgw-b active).
-const dcSeed = `
-[[dc_gateway]]
-id = "dcgw-a"
-vpc_id = "vpc-1"
-
-[[dc_gateway]]
-id = "dcgw-b"
-vpc_id = "vpc-1"
-
-[[route_rule]]
-id = "rr-dc1"
-route_table_id = "rt-1"
-source = "0.0.0.0/0"
-destination = "10.7.0.0/16"
-next_hop_type = "dcGateway"
-next_hop_id = "dcgw-b"
-standby_id = "rr-dc2"
-standby_next_hop_id = "dcgw-a"
-`
-
 // Ownership is the next hop of the active rule, whether the cloud's switch swaps the pathType
 // of the two rules or their next hops (no document says which): under both, each node's claim
 // sends one switch, to the rule active at the time, and is confirmed; the other node then
@@ -320,13 +308,11 @@ func TestEmulatorSwitchBehaviours(t *testing.T) {
 			firstSwitch  string
 			secondSwitch map[string]string // behaviour -> rule switched by node b
 		}{
-			{"dcGateway pair", "10.7.0.0/16", "dcGateway", "dcgw-a", "dcgw-b", "rr-dc1",
-				map[string]string{emulator.HASwitchPathType: "rr-dc2", emulator.HASwitchNextHops: "rr-dc1"}},
-			{"instance pair", "0.0.0.0/0", "custom", "", "", "rr-ha",
+			{"dcGateway pair", "0.0.0.0/0", "dcGateway", "dcgw-a", "dcgw-b", "rr-ha",
 				map[string]string{emulator.HASwitchPathType: "rr-hb", emulator.HASwitchNextHops: "rr-ha"}},
 		} {
 			t.Run(behaviour+"/"+shape.name, func(t *testing.T) {
-				emu, a, url := newEmulatorSeed(t, "ha_switch = \""+behaviour+"\"\n"+emuSeed+dcSeed, nil)
+				emu, a, url := newEmulatorSeed(t, "ha_switch = \""+behaviour+"\"\n"+emuSeed, nil)
 				b := clientFor(t, url, "i-b")
 				res := func(hop string) cloud.Resource {
 					r := routeRes("rt-1", shape.dest, cloud.RouteSwitch)
@@ -366,7 +352,7 @@ func TestEmulatorSwitchUnconfirmed(t *testing.T) {
 	emu, c, _ := newEmulator(t, func(o *Options) { o.ConfirmAttempts = 3 })
 	// Every read after the switch answers from the state before it.
 	addFaults(t, emu, emulator.Fault{Operation: emulator.OpRouteRuleList, Kind: emulator.FaultStale, Mutations: 1, Window: emulator.Duration(time.Minute)})
-	o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", cloud.RouteSwitch), tokenBase)
+	o, err := c.Claim(context.Background(), haRes("dcgw-a", cloud.RouteSwitch), tokenBase)
 	if o.Owned || !cloud.IsUnconfirmed(err) || !strings.Contains(err.Error(), "accepted") {
 		t.Fatalf("Claim = %+v, %v; want an accepted but unconfirmed PendingError", o, err)
 	}
@@ -375,7 +361,7 @@ func TestEmulatorSwitchUnconfirmed(t *testing.T) {
 	}
 	// The cloud does show it once the reads catch up: the next claim reads and sends nothing.
 	emu.ClearFaults()
-	if o, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", cloud.RouteSwitch), "gen-2/route"); err != nil || !o.Owned {
+	if o, err := c.Claim(context.Background(), haRes("dcgw-a", cloud.RouteSwitch), "gen-2/route"); err != nil || !o.Owned {
 		t.Fatalf("Claim after the reads caught up = %+v, %v", o, err)
 	}
 	if sw := emuOps(emu, emulator.OpRouteRuleSwitch); len(sw) != 1 {

@@ -6,6 +6,7 @@ import (
 	"net/netip"
 	"os"
 	"path/filepath"
+	"strings"
 	"testing"
 
 	"github.com/baidubce/bce-sdk-go/services/eip"
@@ -45,7 +46,7 @@ func TestPreflight(t *testing.T) {
 	f.havips["havip-ok"] = &havip.HaVip{HaVipId: "havip-ok", SubnetId: "sbn-1", PrivateIpAddress: "10.0.0.100",
 		BindedInstances: []havip.HaVipBindedInstance{{InstanceId: "i-self", InstanceType: "SERVER", Master: true}}}
 	f.havips["havip-wrongip"] = &havip.HaVip{HaVipId: "havip-wrongip", SubnetId: "sbn-1", PrivateIpAddress: "10.0.0.101"}
-	f.rules = append(haPair("i-other", "i-self"), vpc.RouteRule{RouteRuleId: "rr-s", RouteTableId: "rt-2", SourceAddress: "0.0.0.0/0",
+	f.rules = append(haPair(gwOther, gwSelf), vpc.RouteRule{RouteRuleId: "rr-s", RouteTableId: "rt-2", SourceAddress: "0.0.0.0/0",
 		DestinationAddress: "10.8.0.0/16", NexthopType: "custom", NexthopId: "i-other"})
 	f.eips["1.2.3.4"] = &eip.EipModel{Eip: "1.2.3.4", Status: "binded", InstanceType: "BCC", InstanceId: "i-other"}
 	f.eips["1.2.3.5"] = &eip.EipModel{Eip: "1.2.3.5", Status: "available"}
@@ -56,7 +57,7 @@ func TestPreflight(t *testing.T) {
 		{Kind: cloud.KindHAVIP, HAVIP: &cloud.HAVIPSpec{ID: "havip-ok", VIP: vip}},
 		{Kind: cloud.KindHAVIP, HAVIP: &cloud.HAVIPSpec{ID: "havip-wrongip", VIP: vip}},
 		{Kind: cloud.KindHAVIP, HAVIP: &cloud.HAVIPSpec{ID: "havip-missing"}},
-		routeRes("rt-1", "0.0.0.0/0", cloud.RouteAuto),
+		haRes(gwSelf, cloud.RouteAuto),
 		routeRes("rt-2", "10.8.0.0/16", cloud.RouteSwitch),
 		routeRes("rt-2", "10.9.0.0/16", cloud.RouteAuto),
 		{Kind: cloud.KindEIP, EIP: &cloud.EIPSpec{Address: "1.2.3.4"}},
@@ -101,7 +102,7 @@ func TestPreflightEmulator(t *testing.T) {
 	hv.HAVIP.VIP = netip.MustParseAddr("198.18.0.100")
 	typed := routeRes("rt-1", "10.9.0.0/16", cloud.RouteUpdate)
 	typed.Route.NextHopType = "enic"
-	rep := c.Preflight(context.Background(), []cloud.Resource{hv, routeRes("rt-1", "0.0.0.0/0", cloud.RouteSwitch), typed,
+	rep := c.Preflight(context.Background(), []cloud.Resource{hv, haRes("dcgw-b", cloud.RouteSwitch), typed,
 		eipRes("198.19.0.10"), eipRes("198.19.0.20")})
 	golden(t, "preflight_emulator", rep.String())
 	if n := len(emuOps(emu, "subnet.detail")); n != 1 {
@@ -110,6 +111,19 @@ func TestPreflightEmulator(t *testing.T) {
 	for _, r := range emu.Requests() {
 		if r.Method != "GET" || r.Status != 200 {
 			t.Errorf("preflight request %s %s?%s: status %d (a preflight only reads, and every read is served)", r.Method, r.Path, r.Query, r.Status)
+		}
+	}
+}
+
+// config check -cloud explains a route whose shape cannot carry the configured next hop: an
+// instance next hop on a primary/standby pair, which takes dedicated-line gateways only.
+func TestPreflightInstanceNextHopOnHAPair(t *testing.T) {
+	_, c, _ := newEmulator(t, nil)
+	rep := c.Preflight(context.Background(), []cloud.Resource{routeRes("rt-1", "0.0.0.0/0", cloud.RouteAuto)})
+	got := rep.String()
+	for _, want := range []string{"FAIL  route/rt-1/0.0.0.0/0", "take only dedicated-line gateways (dcGateway)", "single-line rule (mode update)", "next hop is the HAVIP"} {
+		if !strings.Contains(got, want) {
+			t.Errorf("report lacks %q:\n%s", want, got)
 		}
 	}
 }

@@ -203,13 +203,13 @@ func (l *requestLog) list() []string {
 
 func TestOnRequest(t *testing.T) {
 	f := newFakeBCE(t)
-	f.rules = haPair("i-other", "i-self")
+	f.rules = haPair(gwOther, gwSelf)
 	f.havips["havip-1"] = &havip.HaVip{HaVipId: "havip-1"}
 	f.addFault("switchRouteHA", fault{times: 1, status: 500, code: "InternalError"})
 	f.addFault("switchRouteHA", fault{times: 1, status: 502})
 	var l requestLog
 	c, _ := f.client(t, func(o *Options) { o.OnRequest = l.add })
-	if _, err := c.Claim(context.Background(), routeRes("rt-1", "0.0.0.0/0", ""), tokenBase); err != nil {
+	if _, err := c.Claim(context.Background(), haRes(gwSelf, ""), tokenBase); err != nil {
 		t.Fatal(err)
 	}
 	f.addFault("/v1/havip/havip-1", fault{times: 1, hang: true})

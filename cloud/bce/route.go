@@ -160,6 +160,9 @@ func (c *Client) routeOwnership(op string, spec *cloud.RouteSpec, st routeState)
 		if mode == cloud.RouteUpdate {
 			return o, &cloud.PermanentError{Op: op, Reason: "mode update, but the destination has a primary/standby pair: " + o.Detail}
 		}
+		if err := haTypeMismatch(op, spec, st); err != nil {
+			return o, err
+		}
 		if !o.Owned && st.standby.NexthopId != ours {
 			return o, &cloud.PermanentError{Op: op, Reason: fmt.Sprintf("this node's next hop %s is not in the HA pair (%s)", ours, o.Detail)}
 		}
@@ -211,6 +214,26 @@ func typeMismatch(op string, spec *cloud.RouteSpec, r vpc.RouteRule) error {
 	return &cloud.PermanentError{Op: op, Reason: fmt.Sprintf("rule %s has next hop type %q but next_hop_type is %q: the route update "+
 		"(PUT /v1/route/rule/{id}) cannot change a rule's type; set next_hop_type = %q, or replace the rule by one of type %q",
 		r.RouteRuleId, r.NexthopType, want, r.NexthopType, want)}
+}
+
+// haTypeMismatch refuses a primary/standby pair that this node's next hop cannot be part of.
+// The next hops of a multi-line route are dedicated-line gateways only (bce-sdk-go doc/VPC.md), so
+// a node configured with an instance or ENI next hop needs another shape, which the error names.
+func haTypeMismatch(op string, spec *cloud.RouteSpec, st routeState) error {
+	want := nextHopType(spec)
+	if want != string(vpc.NEXTHOP_TYPE_ETGATEWAY) {
+		return &cloud.PermanentError{Op: op, Reason: fmt.Sprintf("the destination has a primary/standby pair (%s -> %s, %s -> %s), "+
+			"but next_hop_type is %q: primary/standby routes take only dedicated-line gateways (dcGateway), so set next_hop_type = \"dcGateway\" "+
+			"and next_hop to this node's gateway, or, for an instance next hop, use a single-line rule (mode update) or a rule whose next hop is the HAVIP",
+			st.active.RouteRuleId, st.active.NexthopId, st.standby.RouteRuleId, st.standby.NexthopId, want)}
+	}
+	for _, r := range []vpc.RouteRule{st.active, st.standby} {
+		if string(r.NexthopType) != want {
+			return &cloud.PermanentError{Op: op, Reason: fmt.Sprintf("rule %s of the primary/standby pair has next hop type %q, not %q",
+				r.RouteRuleId, r.NexthopType, want)}
+		}
+	}
+	return nil
 }
 
 // claimRoute switches an HA pair whose active next hop is not ours (switchRouteHA on the active

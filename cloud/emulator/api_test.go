@@ -220,8 +220,8 @@ func TestSDKRoutes(t *testing.T) {
 	}
 	ha, err := c.CreateRouteRule(&bcevpc.CreateRouteRuleArgs{RouteTableId: "rt-1", SourceAddress: "198.18.0.0/24",
 		DestinationAddress: "192.0.2.0/24", NextHopList: []bcevpc.NextHop{
-			{NexthopId: "eni-a", NexthopType: bcevpc.NEXTHOP_TYPE_ENIC, PathType: "ha:active"},
-			{NexthopId: "eni-b", NexthopType: bcevpc.NEXTHOP_TYPE_ENIC, PathType: "ha:standby"},
+			{NexthopId: "dcgw-1", NexthopType: bcevpc.NEXTHOP_TYPE_ETGATEWAY, PathType: "ha:active"},
+			{NexthopId: "dcgw-2", NexthopType: bcevpc.NEXTHOP_TYPE_ETGATEWAY, PathType: "ha:standby"},
 		}})
 	if err != nil || len(ha.RouteRuleIds) != 2 {
 		t.Fatalf("got %+v %v", ha, err)
@@ -274,7 +274,7 @@ func TestSDKRoutes(t *testing.T) {
 			t.Fatalf("switch got %d %s", r.status, r.body)
 		}
 	}
-	if n := countChanges(emu, "active i-a -> i-b"); n != 1 {
+	if n := countChanges(emu, "active dcgw-1 -> dcgw-2"); n != 1 {
 		t.Fatalf("got %d switches, want 1", n)
 	}
 	l, _ := c.GetRouteRuleDetail(&bcevpc.GetRouteRuleArgs{RouteTableId: "rt-1"})

@@ -20,8 +20,7 @@
 // TOML with region, [[credential]], [[vpc]], [[subnet]], [[instance]], [[dc_gateway]] (id,
 // vpc_id: dedicated-line gateways, the next hops of type dcGateway), [[route_table]],
 // [[route_rule]], [[havip]] and [[eip]] tables, and the top-level keys ha_switch ("path_type",
-// the default, or "next_hops": what switchRouteHA swaps), strict_ha_nexthops (false by
-// default: refuse HA pairs whose next hops are not dcGateway) and eip_transition (a duration,
+// the default, or "next_hops": what switchRouteHA swaps) and eip_transition (a duration,
 // none by default: how long EIP binds and unbinds stay in progress); see Seed. Unknown keys and
 // inconsistent data are errors naming file:line. A VPC without a seeded route table gets "rt-" +
 // the VPC id suffix.
@@ -56,8 +55,8 @@
 // what a switch does to the two rules; the seed picks: by default it swaps their pathType (the
 // rules keep their next hops: the former standby rule is then the ha:active one and only it can
 // be switched back); with ha_switch = "next_hops" it swaps their next hops (the same rule stays
-// ha:active). Either way exactly one change is logged. With strict_ha_nexthops an HA pair whose
-// next hops are not dcGateway is refused, 400 InvalidParameter (doc/VPC.md: the next hops of a
+// ha:active). Either way exactly one change is logged. An HA pair whose next hops are not dcGateway
+// is refused, by the API and in the seed, 400 InvalidParameter (doc/VPC.md: the next hops of a
 // multi-line route currently support only dedicated-line gateways).
 //
 // # EIPs

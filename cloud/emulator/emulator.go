@@ -63,10 +63,8 @@ type Emulator struct {
 	logSeq      uint64
 	// history holds the states that changes replaced, oldest first, for stale reads.
 	history []pastWorld
-	// haSwitch is what switchRouteHA swaps (Seed.HASwitch); strictHA refuses HA pairs whose
-	// next hops are not dcGateway (Seed.StrictHANextHops).
+	// haSwitch is what switchRouteHA swaps (Seed.HASwitch).
 	haSwitch string
-	strictHA bool
 	// eipTransition is how long EIP binds and unbinds stay in progress (Seed.EIPTransition).
 	eipTransition time.Duration
 }

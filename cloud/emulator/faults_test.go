@@ -274,7 +274,7 @@ func TestAdminHTTP(t *testing.T) {
 		l.Requests[0].AccessKeyID != "ak-test" || l.Requests[0].Source != "127.0.0.1" || l.Requests[0].Status != 200 {
 		t.Fatalf("log requests %+v", l.Requests)
 	}
-	if len(l.Changes) != 1 || !strings.Contains(l.Changes[0].Message, "active i-a -> i-b") || l.Changes[0].AccessKeyID != "ak-test" {
+	if len(l.Changes) != 1 || !strings.Contains(l.Changes[0].Message, "active dcgw-1 -> dcgw-2") || l.Changes[0].AccessKeyID != "ak-test" {
 		t.Fatalf("log changes %+v", l.Changes)
 	}
 	var s State
@@ -337,7 +337,7 @@ func activeNextHop(s State) string {
 func switchPair(t *testing.T, emu *Emulator, base string, hc *http.Client, token string) (rawResp, error) {
 	t.Helper()
 	active := "rr-ha1"
-	if activeNextHop(emu.State()) == "i-b" {
+	if activeNextHop(emu.State()) == "dcgw-2" {
 		active = "rr-ha2"
 	}
 	resp, err := hc.Do(signedRequest(t, base, "PUT", "/v1/route/rule/"+active, map[string]string{"switchRouteHA": "", "clientToken": token}, nil, testCred, nil))
@@ -372,8 +372,8 @@ func TestFaultLateAppliesAfterTheClientGaveUp(t *testing.T) {
 	if _, err := switchPair(t, emu, srv.URL, impatient, "late-1"); err == nil {
 		t.Fatal("the client got an answer before the late fault's delay")
 	}
-	if got := activeNextHop(emu.State()); got != "i-a" {
-		t.Fatalf("active next hop %s right after the request, want i-a (not applied yet)", got)
+	if got := activeNextHop(emu.State()); got != "dcgw-1" {
+		t.Fatalf("active next hop %s right after the request, want dcgw-1 (not applied yet)", got)
 	}
 	switched := func() bool {
 		for _, c := range emu.Changes() {
@@ -386,8 +386,8 @@ func TestFaultLateAppliesAfterTheClientGaveUp(t *testing.T) {
 	if !waitFor(switched) {
 		t.Fatal("the late request was never applied")
 	}
-	if got := activeNextHop(emu.State()); got != "i-b" {
-		t.Fatalf("active next hop %s after the late application, want i-b", got)
+	if got := activeNextHop(emu.State()); got != "dcgw-2" {
+		t.Fatalf("active next hop %s after the late application, want dcgw-2", got)
 	}
 	l := emu.Log()
 	var rec RequestRecord
@@ -419,8 +419,8 @@ func TestFaultLateAppliesAfterTheClientGaveUp(t *testing.T) {
 	if r, err := switchPair(t, emu, srv.URL, http.DefaultClient, "late-2"); err != nil || r.status != 200 {
 		t.Fatalf("patient client got %v %v", r.status, err)
 	}
-	if got := activeNextHop(emu.State()); got != "i-a" {
-		t.Fatalf("active next hop %s, want i-a", got)
+	if got := activeNextHop(emu.State()); got != "dcgw-1" {
+		t.Fatalf("active next hop %s, want dcgw-1", got)
 	}
 	l = emu.Log()
 	if last := l.Requests[len(l.Requests)-1]; last.Fault != string(FaultLate) || last.ClientGone || last.Status != 200 {
@@ -495,12 +495,12 @@ func TestFaultStaleReads(t *testing.T) {
 		}
 		add(Fault{Operation: OpRouteRuleList, Kind: FaultStale, Mutations: 1, Count: 2})
 		for i := range 2 {
-			if got := ruleActive(t, srv.URL); got != "i-a" {
-				t.Fatalf("stale read %d shows %s, want i-a (before the switch)", i, got)
+			if got := ruleActive(t, srv.URL); got != "dcgw-1" {
+				t.Fatalf("stale read %d shows %s, want dcgw-1 (before the switch)", i, got)
 			}
 		}
-		if got := ruleActive(t, srv.URL); got != "i-b" {
-			t.Fatalf("read after the fault shows %s, want i-b", got)
+		if got := ruleActive(t, srv.URL); got != "dcgw-2" {
+			t.Fatalf("read after the fault shows %s, want dcgw-2", got)
 		}
 		var stale int
 		for _, r := range emu.Requests() {
@@ -514,20 +514,20 @@ func TestFaultStaleReads(t *testing.T) {
 	})
 
 	t.Run("as it was some time ago, for a window", func(t *testing.T) {
-		// Active i-b since the last subtest; ten seconds later back to i-a.
+		// Active dcgw-2 since the last subtest; ten seconds later back to dcgw-1.
 		clock.advance(10 * time.Second)
 		if r, err := switchPair(t, emu, srv.URL, http.DefaultClient, "s-2"); err != nil || r.status != 200 {
 			t.Fatalf("switch: %v %v", r.status, err)
 		}
 		add(Fault{Operation: "route.*", Kind: FaultStale, Age: Duration(5 * time.Second), Window: Duration(20 * time.Second)})
 		for i := range 3 {
-			if got := ruleActive(t, srv.URL); got != "i-b" {
-				t.Fatalf("stale read %d shows %s, want i-b (five seconds ago)", i, got)
+			if got := ruleActive(t, srv.URL); got != "dcgw-2" {
+				t.Fatalf("stale read %d shows %s, want dcgw-2 (five seconds ago)", i, got)
 			}
 		}
 		clock.advance(6 * time.Second)
-		if got := ruleActive(t, srv.URL); got != "i-a" {
-			t.Fatalf("read shows %s, want i-a (the switch is older than the age)", got)
+		if got := ruleActive(t, srv.URL); got != "dcgw-1" {
+			t.Fatalf("read shows %s, want dcgw-1 (the switch is older than the age)", got)
 		}
 		if len(emu.Faults()) != 1 {
 			t.Fatalf("faults %+v, want the windowed one", emu.Faults())

@@ -28,7 +28,6 @@ func (e *Emulator) load(s *Seed) error {
 	default:
 		return fmt.Errorf("%s: ha_switch %q is neither %q nor %q", s.nameOr(), s.HASwitch, HASwitchPathType, HASwitchNextHops)
 	}
-	e.strictHA = s.StrictHANextHops
 	if s.EIPTransition != "" {
 		d, err := time.ParseDuration(s.EIPTransition)
 		if err != nil || d < 0 || d > maxLateDelay {

@@ -191,7 +191,7 @@ func (e *Emulator) createRuleLocked(c *call, req createRuleReq, ids ...string) (
 		if req.NexthopType != "" && req.NexthopType != nh.NexthopType {
 			return nil, invalidParam("nexthopType %q disagrees with nextHopList type %q.", req.NexthopType, nh.NexthopType)
 		}
-		if e.strictHA && nh.NexthopType != nexthopDCGateway {
+		if nh.NexthopType != nexthopDCGateway {
 			return nil, invalidParam("nextHopList: next hop type %q is not supported; the next hops of a multi-line route must be dedicated-line gateways (%s).", nh.NexthopType, nexthopDCGateway)
 		}
 		if err := e.checkNexthop(t, nh.NexthopType, nh.NexthopID); err != nil {

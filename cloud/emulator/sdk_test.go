@@ -48,16 +48,15 @@ func TestSDKUpdateRouteRuleKeepsType(t *testing.T) {
 	wantServiceError(t, err, 400, "RouteNexthopNotFound")
 }
 
-// A multi-line route of dedicated-line gateways, created and read with the SDK; with
-// strict_ha_nexthops an instance pair is refused. After a switch (the real request: the SDK's
+// A multi-line route of dedicated-line gateways, created and read with the SDK; an instance
+// pair is refused. After a switch (the real request: the SDK's
 // SwitchRoute drops the switchRouteHA flag) the SDK reads the standby's next hop on the
 // ha:active rule, under both switch behaviours.
 func TestSDKMultiLineRoutes(t *testing.T) {
 	for _, behaviour := range []string{HASwitchPathType, HASwitchNextHops} {
 		t.Run(behaviour, func(t *testing.T) {
-			// The test seed's instance pair predates the switch to strict.
 			emu, srv := newTest(t, Options{})
-			emu.strictHA, emu.haSwitch = true, behaviour
+			emu.haSwitch = behaviour
 			c := vpcClient(t, srv.URL)
 			_, err := c.CreateRouteRule(&bcevpc.CreateRouteRuleArgs{RouteTableId: "rt-1", SourceAddress: "0.0.0.0/0",
 				DestinationAddress: "192.0.2.0/24", NextHopList: []bcevpc.NextHop{

@@ -30,11 +30,6 @@ type Seed struct {
 	// HASwitchPathType (the default) swaps the pathType of the two rules, which keep their next
 	// hops; HASwitchNextHops swaps their next hops, the rules keep their pathType.
 	HASwitch string `toml:"ha_switch"`
-	// StrictHANextHops makes an HA (multi-line) route with next hops that are not dedicated-line
-	// gateways (dcGateway) an error, as the route documentation says (doc/VPC.md: the next hops
-	// of nextHopList currently support only dcGateway). Off by default for now: the e2e suites
-	// still use instance pairs.
-	StrictHANextHops bool `toml:"strict_ha_nexthops"`
 	// EIPTransition is how long an EIP bind or unbind stays in progress (status binding or
 	// unbinding; the EIP documents list both statuses and say binding is done in the
 	// background): a Go duration such as "2s", "" for none (the default).
