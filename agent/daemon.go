@@ -37,6 +37,9 @@ type Options struct {
 	// not nil, runs background work of the provider (credential refresh)
 	// until its context ends.
 	CloudSetup func(ctx context.Context) (cloud.Provider, func(context.Context), error)
+	// CloudCredentials, when set, reports the state of the cloud credentials for status; a
+	// nil answer (no cloud side yet) shows nothing.
+	CloudCredentials func() *CredentialsStatus
 	// Observer receives metrics; nil means none.
 	Observer Observer
 	// Ready is called once everything runs and every instance has been
@@ -101,6 +104,9 @@ type Daemon struct {
 	provider   *lateProvider
 	cloudSetup func(ctx context.Context) (cloud.Provider, func(context.Context), error)
 	loadConfig func(path string) (*config.Config, error)
+
+	// credentials reports the cloud credentials' state; nil without.
+	credentials func() *CredentialsStatus
 
 	runCtx context.Context
 	wg     sync.WaitGroup
@@ -178,6 +184,7 @@ func New(opts Options) (*Daemon, error) {
 		cloudSetup: opts.CloudSetup,
 		loadConfig: opts.LoadConfig,
 	}
+	d.credentials = opts.CloudCredentials
 	ok := false
 	defer func() {
 		if !ok {

@@ -24,6 +24,8 @@ type Status struct {
 	Checks       []health.Status   `json:"checks,omitempty"`
 	// Cloud says whether the cloud side is set up, and why not.
 	Cloud *CloudSetupStatus `json:"cloud_setup,omitempty"`
+	// Credentials is the state of the cloud credentials, once the cloud side has been set up.
+	Credentials *CredentialsStatus `json:"cloud_credentials,omitempty"`
 	// Reload is the outcome of the latest configuration reload.
 	Reload *reloadStatus `json:"reload,omitempty"`
 }
@@ -33,6 +35,44 @@ type CloudSetupStatus struct {
 	Ready  bool      `json:"ready"`
 	Reason string    `json:"reason,omitempty"`
 	Since  time.Time `json:"since"`
+}
+
+// CredentialsKind names where the cloud credentials come from.
+type CredentialsKind string
+
+// Kinds of cloud credentials.
+const (
+	// CredentialsInstanceRole: temporary credentials of the instance role, refreshed from the
+	// metadata service.
+	CredentialsInstanceRole CredentialsKind = "instance-role"
+	// CredentialsFile: a static access key read from a file at start.
+	CredentialsFile CredentialsKind = "file"
+)
+
+// CredentialsStatus is what the cloud credential source reports. It holds no secret: an
+// access key id identifies a key but does not sign anything.
+type CredentialsStatus struct {
+	Kind        CredentialsKind `json:"kind"`
+	AccessKeyID string          `json:"access_key_id,omitempty"`
+	// Expiration is when the credentials in use expire; zero for a static key, or before
+	// the first fetch.
+	Expiration time.Time `json:"expiration,omitzero"`
+	// LastRefresh is when the credentials in use were fetched.
+	LastRefresh time.Time `json:"last_refresh,omitzero"`
+	// NextRefresh is when the next refresh is due.
+	NextRefresh time.Time `json:"next_refresh,omitzero"`
+	// LastError is the error of the last refresh when it failed.
+	LastError   string    `json:"last_error,omitempty"`
+	LastErrorAt time.Time `json:"last_error_at,omitzero"`
+	// FailingSince is when the refreshes started failing; since then the last good
+	// credentials, if still valid, are in use.
+	FailingSince time.Time `json:"failing_since,omitzero"`
+	// Failures counts the refreshes failed in a row, FailuresTotal all since start.
+	Failures      int    `json:"failures,omitempty"`
+	FailuresTotal uint64 `json:"failures_total,omitempty"`
+	// Stale reports that the last refresh failed and the earlier credentials, still valid,
+	// are in use.
+	Stale bool `json:"stale,omitempty"`
 }
 
 // KeepalivedStatus is what the liveness watch knows.
@@ -84,6 +124,9 @@ func (d *Daemon) status() Status {
 		ready, reason, since := d.provider.status()
 		s.Cloud = &CloudSetupStatus{Ready: ready, Reason: reason, Since: since}
 	}
+	if d.credentials != nil {
+		s.Credentials = d.credentials()
+	}
 	d.kaMu.Lock()
 	s.Keepalived = KeepalivedStatus{Watching: d.fixed.Keepalived.PIDFile != "", State: d.kaState, Detail: d.kaDetail}
 	d.kaMu.Unlock()
@@ -134,6 +177,9 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 	}
 	if c := s.Cloud; c != nil && !c.Ready {
 		fmt.Fprintf(w, "cloud: not set up yet (since %s): %s\n", c.Since.Format(time.RFC3339), c.Reason)
+	}
+	if c := s.Credentials; c != nil {
+		c.writeText(w, now)
 	}
 	if r := s.Reload; r != nil {
 		if r.OK {
@@ -226,4 +272,45 @@ func okText(ok bool) string {
 		return "pass"
 	}
 	return "fail"
+}
+
+// writeText renders the credentials' state: one line, and one more while refreshing fails.
+func (c *CredentialsStatus) writeText(w io.Writer, now time.Time) {
+	at := func(t time.Time) string {
+		d := t.Sub(now).Round(time.Second)
+		if d < 0 {
+			return fmt.Sprintf("%s (%s ago)", t.Format(time.RFC3339), -d)
+		}
+		return fmt.Sprintf("%s (in %s)", t.Format(time.RFC3339), d)
+	}
+	switch {
+	case c.Kind != CredentialsInstanceRole:
+		fmt.Fprintf(w, "cloud credentials: %s", c.Kind)
+		if c.AccessKeyID != "" {
+			fmt.Fprintf(w, ", access key %s", c.AccessKeyID)
+		}
+		fmt.Fprintln(w)
+		return
+	case c.AccessKeyID == "":
+		fmt.Fprint(w, "cloud credentials: instance role, none fetched yet")
+	default:
+		expiry := "expires"
+		if !now.Before(c.Expiration) {
+			expiry = "EXPIRED"
+		}
+		fmt.Fprintf(w, "cloud credentials: instance role, access key %s, %s %s, fetched %s", c.AccessKeyID, expiry, at(c.Expiration), at(c.LastRefresh))
+	}
+	if !c.NextRefresh.IsZero() {
+		fmt.Fprintf(w, ", next refresh %s", at(c.NextRefresh))
+	}
+	fmt.Fprintln(w)
+	if c.LastError == "" {
+		return
+	}
+	fmt.Fprintf(w, "  refresh FAILING since %s, %d in a row, last %s: %s\n", at(c.FailingSince), c.Failures, at(c.LastErrorAt), c.LastError)
+	if c.Stale {
+		fmt.Fprintf(w, "  using the last good credentials until they expire at %s\n", at(c.Expiration))
+	} else {
+		fmt.Fprintln(w, "  no valid credentials: cloud calls fail until a refresh succeeds")
+	}
 }

@@ -101,6 +101,7 @@ type Metrics struct {
 	cloudReady     *prometheus.GaugeVec
 	reloadOK       prometheus.Gauge
 	reloadAt       prometheus.Gauge
+	creds          *credentialsCollector
 
 	now func() time.Time
 
@@ -128,6 +129,7 @@ func newMetrics(b BuildInfo, now func() time.Time) *Metrics {
 		reg:         prometheus.NewRegistry(),
 		stateGauges: map[string]*[len(states)]prometheus.Gauge{},
 		vips:        map[string]map[string]struct{}{},
+		creds:       newCredentialsCollector(),
 	}
 	vi := "vrrp_instance"
 	m.state = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -233,7 +235,7 @@ func newMetrics(b BuildInfo, now func() time.Time) *Metrics {
 		m.cloudRequests, m.cloudDuration, m.cloudOwned, m.reclaims, m.conflicts,
 		m.fifoLines, m.fifoIgnored,
 		m.checkHealthy, m.checkDuration, m.checkInstance,
-		m.connsRejected, m.cloudReady, m.reloadOK, m.reloadAt,
+		m.connsRejected, m.cloudReady, m.reloadOK, m.reloadAt, m.creds,
 	)
 	return m
 }

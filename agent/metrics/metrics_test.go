@@ -47,6 +47,9 @@ var families = []string{
 	"havip_agent_cloud_ready",
 	"havip_agent_config_last_reload_successful",
 	"havip_agent_config_last_reload_success_timestamp_seconds",
+	"havip_agent_cloud_credentials_expiry_timestamp_seconds",
+	"havip_agent_cloud_credentials_refresh_failures_total",
+	"havip_agent_cloud_credentials_stale",
 }
 
 // populate records one of everything with fixed values, as the agent would
@@ -86,6 +89,9 @@ func populate(m *Metrics) {
 	m.CloudReady(false)
 	m.CloudReady(true)
 	m.Reload(false)
+	m.CredentialsFrom(func() (Credentials, bool) {
+		return Credentials{Expiration: at.Add(time.Hour), RefreshFailures: 3, Stale: true}, true
+	})
 }
 
 // testStart is the start time of every test Metrics.

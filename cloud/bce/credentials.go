@@ -14,6 +14,7 @@ import (
 	"strconv"
 	"strings"
 	"sync"
+	"sync/atomic"
 	"syscall"
 	"time"
 
@@ -258,6 +259,9 @@ type RoleStatus struct {
 	LastError string
 	// LastErrorTime is when LastError happened.
 	LastErrorTime time.Time
+	// FailingSince is when the first of the refreshes failing in a row happened, zero when
+	// the last refresh succeeded: the last good credentials have been used since then.
+	FailingSince time.Time
 	// Failures counts the refreshes that failed in a row since the last success.
 	Failures int
 	// FailuresTotal counts every failed refresh since the source was made (a counter).
@@ -273,8 +277,8 @@ type RoleStatus struct {
 // minutes before expiry, and no later than 5 minutes after the last refresh. Credentials
 // refreshes on demand when due; Run refreshes ahead in the background so that a claim rarely
 // waits for the metadata service. A failed refresh keeps the last good credentials while they
-// are valid, is logged once per run of failures (the recovery once too) and shows in Status. It
-// is safe for concurrent use.
+// are valid and shows in Status; a run of failures is logged once when it starts, once if the
+// kept credentials expire during it, and once on recovery. It is safe for concurrent use.
 type RoleCredentialSource struct {
 	fetch  RoleFetcher
 	logger *slog.Logger
@@ -282,10 +286,14 @@ type RoleCredentialSource struct {
 	// retryWait is how long to wait after a failed refresh while the old credentials are valid.
 	retryWait time.Duration
 
+	// mu is held during a refresh, so that concurrent callers share one fetch.
 	mu        sync.Mutex
 	cur       Credentials
 	refreshAt time.Time
 	status    RoleStatus
+	// published is what Status answers, replaced after every change under mu: reading it
+	// does not wait for a fetch in flight.
+	published atomic.Pointer[RoleStatus]
 }
 
 // NewRoleCredentialSource returns a source fetching from f.
@@ -306,13 +314,20 @@ const (
 	maxRefreshInterval = 5 * time.Minute
 )
 
-// Status reports the refreshes so far. It makes no call.
+// Status reports the refreshes so far. It makes no call and does not wait for a refresh in
+// flight.
 func (s *RoleCredentialSource) Status() RoleStatus {
-	s.mu.Lock()
-	defer s.mu.Unlock()
+	if st := s.published.Load(); st != nil {
+		return *st
+	}
+	return RoleStatus{}
+}
+
+// publishLocked makes Status answer the current state.
+func (s *RoleCredentialSource) publishLocked() {
 	st := s.status
 	st.AccessKeyID, st.Expiration, st.NextRefresh = s.cur.AccessKeyID, s.cur.Expiration, s.refreshAt
-	return st
+	s.published.Store(&st)
 }
 
 // Credentials returns the current credentials, refreshing them first when due. When a refresh
@@ -346,25 +361,34 @@ func (s *RoleCredentialSource) Credentials(ctx context.Context) (Credentials, er
 	return Credentials{}, err
 }
 
-// failedLocked records a failed refresh and logs the first of a run of failures; valid tells
-// whether the earlier credentials are still in use.
+// failedLocked records a failed refresh; valid tells whether the earlier credentials are still
+// in use. Of a run of failures it logs the first and the one at which the credentials kept so
+// far expired, so that the log shows each change of what the agent signs with, once.
 func (s *RoleCredentialSource) failedLocked(now time.Time, err error, valid bool) {
 	st := &s.status
+	wasStale := st.Stale
 	st.Failures++
 	st.FailuresTotal++
+	if st.Failures == 1 {
+		st.FailingSince = now
+	}
 	st.LastError, st.LastErrorTime, st.Stale = err.Error(), now, valid
 	s.refreshAt = now.Add(s.retryWait)
 	if valid && s.refreshAt.After(s.cur.Expiration.Add(-expiryMargin)) {
 		s.refreshAt = s.cur.Expiration.Add(-expiryMargin)
 	}
 	lvl, msg := slog.LevelDebug, "refreshing instance-role credentials failed again"
-	if st.Failures == 1 {
+	switch {
+	case st.Failures > 1 && wasStale && !valid:
+		lvl, msg = slog.LevelError, "the instance-role credentials kept while refreshing fails have expired; none are valid, retrying"
+	case st.Failures == 1:
 		lvl = slog.LevelWarn
 		msg = "refreshing instance-role credentials failed; keeping the current ones while they are valid, retrying"
 		if !valid {
 			lvl, msg = slog.LevelError, "refreshing instance-role credentials failed and none are valid; retrying"
 		}
 	}
+	s.publishLocked()
 	s.logger.Log(context.Background(), lvl, msg, "err", err, "expiration", s.cur.Expiration, "failures", st.Failures, "retry_at", s.refreshAt)
 }
 
@@ -386,6 +410,8 @@ func (s *RoleCredentialSource) refreshLocked(ctx context.Context, now time.Time)
 	s.cur = c
 	s.refreshAt = refreshTime(now, rc.Expiration)
 	s.status.LastRefresh, s.status.LastError, s.status.Failures, s.status.Stale = now, "", 0, false
+	s.status.FailingSince = time.Time{}
+	s.publishLocked()
 	switch {
 	case failures > 0:
 		s.logger.Info("instance-role credentials refreshed again", "credentials", c, "failures", failures, "refresh_at", s.refreshAt)

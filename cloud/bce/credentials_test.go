@@ -2,12 +2,14 @@ package bce
 
 import (
 	"context"
+	"errors"
 	"fmt"
 	"log/slog"
 	"net/http"
 	"net/http/httptest"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"sync/atomic"
@@ -298,5 +300,114 @@ func TestRefreshTime(t *testing.T) {
 		if got := refreshTime(now, now.Add(tt.life)).Sub(now); got != tt.want {
 			t.Errorf("life %v: refresh after %v, want %v", tt.life, got, tt.want)
 		}
+	}
+}
+
+// TestRoleCredentialsLogOncePerStreak shows that a run of failed refreshes logs one line when
+// it starts, one when the credentials it kept expire, and one on recovery, however often the
+// refresh is tried, and that Status says since when the last good credentials are in use.
+func TestRoleCredentialsLogOncePerStreak(t *testing.T) {
+	base := time.Date(2030, 1, 1, 0, 0, 0, 0, time.UTC)
+	md := &fakeMetadata{ak: "AKstreak1", exp: base.Add(time.Hour)}
+	mdSrv := httptest.NewServer(md)
+	t.Cleanup(mdSrv.Close)
+	var lb logBuffer
+	src := NewRoleCredentialSource(metadata.New(mdSrv.URL, mdSrv.Client()), slog.New(slog.NewTextHandler(&lb, nil)))
+	now := base
+	src.now = func() time.Time { return now }
+	setFail := func(fail bool) { md.mu.Lock(); md.fail = fail; md.mu.Unlock() }
+	ctx := context.Background()
+	if _, err := src.Credentials(ctx); err != nil {
+		t.Fatal(err)
+	}
+	setFail(true)
+	steps := []struct {
+		at        time.Duration
+		wantErr   bool
+		wantStale bool
+	}{
+		{58 * time.Minute, false, true},
+		{58*time.Minute + 30*time.Second, false, true},
+		{59 * time.Minute, false, true},
+		// Past expiry less the margin: nothing valid is left.
+		{59*time.Minute + 40*time.Second, true, false},
+		{60*time.Minute + 10*time.Second, true, false},
+		{61 * time.Minute, true, false},
+	}
+	for _, s := range steps {
+		now = base.Add(s.at)
+		_, err := src.Credentials(ctx)
+		if gotErr := err != nil; gotErr != s.wantErr {
+			t.Fatalf("at %v: err = %v, want error %v", s.at, err, s.wantErr)
+		}
+		st := src.Status()
+		if st.Stale != s.wantStale || !st.FailingSince.Equal(base.Add(58*time.Minute)) || !st.LastErrorTime.Equal(now) {
+			t.Fatalf("at %v: Status() = %+v, want stale %v, failing since 00:58", s.at, st, s.wantStale)
+		}
+	}
+	md.mu.Lock()
+	md.fail, md.ak, md.exp = false, "AKstreak2", base.Add(2*time.Hour)
+	md.mu.Unlock()
+	now = base.Add(62 * time.Minute)
+	if _, err := src.Credentials(ctx); err != nil {
+		t.Fatal(err)
+	}
+	if st := src.Status(); !st.FailingSince.IsZero() || st.Failures != 0 || st.FailuresTotal != uint64(len(steps)) {
+		t.Fatalf("after recovery: Status() = %+v", st)
+	}
+	var got []string
+	for line := range strings.Lines(lb.String()) {
+		_, msg, _ := strings.Cut(line, "msg=")
+		msg, _, _ = strings.Cut(strings.TrimPrefix(msg, `"`), `"`)
+		got = append(got, msg)
+	}
+	want := []string{
+		"instance-role credentials fetched",
+		"refreshing instance-role credentials failed; keeping the current ones while they are valid, retrying",
+		"the instance-role credentials kept while refreshing fails have expired; none are valid, retrying",
+		"instance-role credentials refreshed again",
+	}
+	if !slices.Equal(got, want) {
+		t.Fatalf("log lines at info and above:\n%q\nwant:\n%q\n%s", got, want, lb.String())
+	}
+}
+
+// blockingFetcher answers a fetch only when release is closed.
+type blockingFetcher struct {
+	started chan struct{}
+	release chan struct{}
+}
+
+func (b *blockingFetcher) RoleCredentials(ctx context.Context) (metadata.RoleCredentials, error) {
+	close(b.started)
+	select {
+	case <-b.release:
+	case <-ctx.Done():
+	}
+	return metadata.RoleCredentials{}, errors.New("metadata service did not answer")
+}
+
+// TestRoleStatusDoesNotWaitForARefresh shows that Status, which status and every metrics
+// scrape call, answers while a refresh waits for the metadata service.
+func TestRoleStatusDoesNotWaitForARefresh(t *testing.T) {
+	f := &blockingFetcher{started: make(chan struct{}), release: make(chan struct{})}
+	src := NewRoleCredentialSource(f, nil)
+	done := make(chan struct{})
+	go func() { defer close(done); src.Credentials(context.Background()) }()
+	<-f.started
+	got := make(chan RoleStatus, 1)
+	go func() { got <- src.Status() }()
+	select {
+	case st := <-got:
+		if st.AccessKeyID != "" || st.Failures != 0 {
+			t.Errorf("Status() during the first fetch = %+v, want nothing yet", st)
+		}
+	case <-time.After(10 * time.Second):
+		t.Error("Status() waits for the refresh in flight")
+	}
+	close(f.release)
+	<-done
+	if st := src.Status(); st.Failures != 1 || st.LastError == "" {
+		t.Errorf("Status() after the failed fetch = %+v, want one failure", st)
 	}
 }

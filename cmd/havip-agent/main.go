@@ -151,10 +151,13 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 		opts.WatchdogInterval = wd
 	}
 	if cfg.Cloud.Enabled() {
+		var creds credentialState
+		opts.CloudCredentials = creds.status
+		m.CredentialsFrom(creds.metrics)
 		// Built in the background: a metadata service or credentials
 		// that are not there yet must not keep the local path down.
 		opts.CloudSetup = func(ctx context.Context) (cloud.Provider, func(context.Context), error) {
-			client, background, err := cloudClient(ctx, cfg, log, m.CloudRequest)
+			client, background, err := cloudClient(ctx, cfg, log, m.CloudRequest, &creds)
 			if err != nil {
 				return nil, nil, err
 			}
