@@ -52,6 +52,10 @@ type ResourceStatus struct {
 	Unconfirmed int       `json:"unconfirmed,omitempty"`
 	NextReclaim time.Time `json:"next_reclaim,omitzero"`
 	PublicIP    string    `json:"public_ip,omitempty"`
+	// ConfirmedAfter is the last measured cloud_confirmed phase: from the MASTER notification
+	// until the cloud showed this node owning the resource. No document says how fast, for
+	// example, the HAVIP master follows a gratuitous ARP; this is what the operator sees.
+	ConfirmedAfter time.Duration `json:"confirmed_after_ns,omitempty"`
 	// PublicIPProblem says why a HAVIP does not hold its public IP.
 	PublicIPProblem string `json:"public_ip_problem,omitempty"`
 	Error           string `json:"error,omitempty"`
@@ -461,8 +465,12 @@ func (w *claimer) claim(ctx context.Context) bool {
 	}
 	if o.Owned {
 		w.held, w.heldSince, w.unconfirmed = true, time.Now(), false
-		if w.claims == 1 && c.obs != nil {
-			c.obs.Phase(c.instance, "cloud_confirmed", time.Since(w.received))
+		if w.claims == 1 {
+			d := time.Since(w.received)
+			c.update(w.epoch, w.key, func(s *ResourceStatus) { s.ConfirmedAfter = d })
+			if c.obs != nil {
+				c.obs.Phase(c.instance, "cloud_confirmed", d)
+			}
 		}
 	}
 	w.scheduleVerify()

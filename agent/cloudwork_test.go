@@ -96,6 +96,10 @@ func TestCloudClaimsOnceAndConfirmsWithAnnouncements(t *testing.T) {
 	if got := f.claims[0]; got != "i-self/VI_1/1/havip/havip-1/1" {
 		t.Errorf("token base %q", got)
 	}
+	// Status shows how long the cloud took to show it: the last cloud_confirmed phase.
+	if d := c.snapshot()[0].ConfirmedAfter; d <= 0 {
+		t.Errorf("ConfirmedAfter = %v, want the measured confirmation time", d)
+	}
 }
 
 func TestCloudReclaimDampingAndConflicts(t *testing.T) {

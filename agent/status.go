@@ -227,6 +227,9 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 				fmt.Fprintf(w, " (points at %s)", c.Current)
 			}
 			fmt.Fprintf(w, ", claims %d, reclaims %d, conflicts %d", c.Claims, c.Reclaims, c.Conflicts)
+			if c.ConfirmedAfter > 0 {
+				fmt.Fprintf(w, ", last confirmed %s after MASTER", c.ConfirmedAfter.Round(time.Millisecond))
+			}
 			if !c.NextReclaim.IsZero() {
 				fmt.Fprintf(w, ", next reclaim not before %s", c.NextReclaim.Format(time.RFC3339))
 			}

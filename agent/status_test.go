@@ -147,3 +147,17 @@ func TestStatusAsksCloudCredentials(t *testing.T) {
 		})
 	}
 }
+
+// TestStatusTextCloudResource renders a resource of an instance, with the last measured
+// confirmation time (cloud_confirmed), which no document bounds.
+func TestStatusTextCloudResource(t *testing.T) {
+	var b bytes.Buffer
+	s := Status{Version: "test", Started: statusNow.Add(-time.Hour), IgnoredLines: map[string]uint64{},
+		Instances: []InstanceStatus{{Name: "VI_1", Kind: "instance", Interface: "eth0", State: StateMaster, Since: statusNow.Add(-time.Minute),
+			Generation: 3, Cloud: []ResourceStatus{
+				{Resource: "havip/havip-1", Owned: true, Current: "i-self", Checked: statusNow, Claims: 1, ConfirmedAfter: 1234567 * time.Microsecond},
+				{Resource: "route/rt-1/0.0.0.0/0", Checked: statusNow, Current: "dcgw-peer"},
+			}}}}
+	s.WriteText(&b, statusNow)
+	checkGolden(t, "status_cloud.golden", b.Bytes())
+}
