@@ -158,12 +158,6 @@ type counter struct {
 	logged atomic.Bool
 }
 
-// realNetwork joins netlink addresses and the announcer.
-type realNetwork struct {
-	*netif.Addrs
-	*netif.Announcer
-}
-
 // New prepares a daemon: it opens netlink and the state directory and
 // restores the persisted state, but starts nothing.
 func New(opts Options) (*Daemon, error) {
@@ -221,7 +215,7 @@ func New(opts Options) (*Daemon, error) {
 			return nil, err
 		}
 		ann := netif.NewAnnouncer()
-		d.net = realNetwork{addrs, ann}
+		d.net = netNetwork{addrs, ann}
 		d.cleanup = append(d.cleanup, addrs.Close, ann.Close)
 	}
 	if cfg.Keepalived.PIDFile != "" {

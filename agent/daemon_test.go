@@ -5,6 +5,7 @@ import (
 	"errors"
 	"os"
 	"path/filepath"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
@@ -12,6 +13,7 @@ import (
 
 	"github.com/havip-agent/havip-agent/agent/config"
 	"github.com/havip-agent/havip-agent/agent/control"
+	"github.com/havip-agent/havip-agent/agent/netif"
 	"golang.org/x/sys/unix"
 )
 
@@ -213,5 +215,39 @@ func TestDaemonFIFORecreated(t *testing.T) {
 	w.WriteString("INSTANCE \"VI_1\" MASTER 100\n")
 	if !eventually(func() bool { return net.has("eth0", vip4) }) {
 		t.Fatalf("MASTER written into the recreated FIFO not applied: %v", net.opsCopy())
+	}
+}
+
+// Network changes reach the daemon through its Network, never the host's netlink: a VIP taken
+// off the interface behind a MASTER's back is put back, and a link that went away is forgotten
+// (handle and sockets) before anything acts on it.
+func TestDaemonNetworkChanges(t *testing.T) {
+	cfg := testConfig(t)
+	if err := unix.Mkfifo(cfg.Keepalived.FIFO, 0o600); err != nil {
+		t.Fatal(err)
+	}
+	w, err := os.OpenFile(cfg.Keepalived.FIFO, os.O_RDWR, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer w.Close()
+	net := newFakeNet("eth0")
+	_, _ = runDaemon(t, cfg, net)
+	w.WriteString("INSTANCE \"VI_1\" MASTER 100\n")
+	if !eventually(func() bool { return net.has("eth0", vip4) }) {
+		t.Fatalf("VI_1 not MASTER: %v", net.opsCopy())
+	}
+	net.external("eth0", vip4, false)
+	net.changes <- netif.Change{Interface: "eth0", Addr: vip4.Addr()}
+	if !eventually(func() bool { return net.count("add 198.18.0.100/24") == 2 && net.has("eth0", vip4) }) {
+		t.Fatalf("the removed VIP was not put back: %v", net.opsCopy())
+	}
+	net.changes <- netif.Change{Interface: "eth0"}
+	if !eventually(func() bool {
+		net.mu.Lock()
+		defer net.mu.Unlock()
+		return slices.Contains(net.forgotten, "eth0 gone=true")
+	}) {
+		t.Fatal("a link that went away was not forgotten")
 	}
 }

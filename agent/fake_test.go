@@ -1,6 +1,7 @@
 package agent
 
 import (
+	"context"
 	"errors"
 	"fmt"
 	"net/netip"
@@ -23,10 +24,13 @@ type fakeNet struct {
 	failLists    int
 	failDels     int
 	failAnnounce bool
+	// changes feeds Watch; forgotten lists the Forget calls.
+	changes   chan netif.Change
+	forgotten []string
 }
 
 func newFakeNet(ifaces ...string) *fakeNet {
-	f := &fakeNet{addrs: map[string]map[netip.Prefix]bool{}, missing: map[string]bool{}}
+	f := &fakeNet{addrs: map[string]map[netip.Prefix]bool{}, missing: map[string]bool{}, changes: make(chan netif.Change, 16)}
 	for _, i := range ifaces {
 		f.addrs[i] = map[netip.Prefix]bool{}
 	}
@@ -100,6 +104,26 @@ func (f *fakeNet) Announce(ifname string, vip netip.Addr, reply bool) error {
 }
 
 // external changes the interface behind the agent's back.
+func (f *fakeNet) Prepare(string) error { return nil }
+
+func (f *fakeNet) Forget(ifname string, gone bool) {
+	f.mu.Lock()
+	defer f.mu.Unlock()
+	f.forgotten = append(f.forgotten, fmt.Sprintf("%s gone=%t", ifname, gone))
+}
+
+// Watch delivers what tests send on f.changes, as netlink would.
+func (f *fakeNet) Watch(ctx context.Context, fn func(netif.Change)) error {
+	for {
+		select {
+		case <-ctx.Done():
+			return ctx.Err()
+		case c := <-f.changes:
+			fn(c)
+		}
+	}
+}
+
 func (f *fakeNet) external(ifname string, p netip.Prefix, present bool) {
 	f.mu.Lock()
 	defer f.mu.Unlock()

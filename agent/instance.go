@@ -13,15 +13,6 @@ import (
 	"github.com/havip-agent/havip-agent/agent/netif"
 )
 
-// Network is what an instance needs from the node's network stack.
-// *netif.Addrs with *netif.Announcer satisfy it; tests use a fake.
-type Network interface {
-	Add(ifname string, p netip.Prefix) error
-	Del(ifname string, p netip.Prefix) error
-	List(ifname string) ([]netip.Prefix, error)
-	Announce(ifname string, vip netip.Addr, reply bool) error
-}
-
 // InstanceConfig is what one actor needs to know of its instance.
 type InstanceConfig struct {
 	Name         string
@@ -251,11 +242,9 @@ func (in *instance) run(ctx context.Context) {
 	defer in.refresh.Stop()
 	defer in.netRetry.Stop()
 	defer in.settle.Stop()
-	if p, ok := in.net.(interface{ Prepare(string) error }); ok {
-		// Best effort: an interface that does not exist yet is
-		// prepared on first use.
-		_ = p.Prepare(in.cfg.Interface)
-	}
+	// Best effort: an interface that does not exist yet is prepared on
+	// first use.
+	_ = in.net.Prepare(in.cfg.Interface)
 	switch {
 	case in.cur != StateMaster || in.hasQueuedState():
 	case in.handover:

@@ -189,33 +189,16 @@ func (d *Daemon) watchNetwork(ctx context.Context) {
 			in.post(pending{input: input{kind: kind}, received: now, source: "netlink"})
 		}
 	}
-	// up remembers each link's last carrier state, to tell a link that
-	// came back from one that merely changed.
 	up := map[string]bool{}
 	for {
-		err := netif.Watch(ctx, func(c netif.Change) {
-			t := d.table()
-			switch {
-			case c.Resync:
-				post(t.instances, inAddrChange)
-			case !c.Addr.IsValid():
-				if a, ok := d.net.(realNetwork); ok {
-					// The link changed: its remembered handle and
-					// sockets may be stale.
-					a.Addrs.Forget(c.Interface)
-					if !c.Present {
-						a.Announcer.Forget(c.Interface)
-					}
-				}
-				was, known := up[c.Interface]
-				up[c.Interface] = c.Up
-				if !c.Present {
-					delete(up, c.Interface)
-				}
-				post(t.onInterface(c.Interface), linkInput(was, known, c))
-			default:
-				post(t.byVIP[c.Interface][c.Addr], inAddrChange)
+		err := d.net.Watch(ctx, func(c netif.Change) {
+			if !c.Resync && !c.Addr.IsValid() {
+				// The link changed: its remembered handle and sockets may
+				// be stale.
+				d.net.Forget(c.Interface, !c.Present)
 			}
+			ins, kind := routeChange(d.table(), up, c)
+			post(ins, kind)
 		})
 		if ctx.Err() != nil {
 			return
@@ -230,6 +213,27 @@ func (d *Daemon) watchNetwork(ctx context.Context) {
 			return
 		case <-time.After(time.Second):
 		}
+	}
+}
+
+// routeChange says which instances a netlink change concerns and what input
+// it is for them, and updates up, each link's last carrier state (to tell a
+// link that came back from one that merely changed): a resync concerns every
+// instance, a link change the instances on that link, an address change the
+// instances holding that address as a VIP.
+func routeChange(t *table, up map[string]bool, c netif.Change) ([]*instance, inputKind) {
+	switch {
+	case c.Resync:
+		return t.instances, inAddrChange
+	case !c.Addr.IsValid():
+		was, known := up[c.Interface]
+		up[c.Interface] = c.Up
+		if !c.Present {
+			delete(up, c.Interface)
+		}
+		return t.onInterface(c.Interface), linkInput(was, known, c)
+	default:
+		return t.byVIP[c.Interface][c.Addr], inAddrChange
 	}
 }
 
