@@ -73,35 +73,26 @@ type instance struct {
 	wake  chan struct{}
 
 	// Owned by the actor goroutine.
-	cur       State
-	gen       uint64
-	since     time.Time
-	priority  int
-	burstLeft int
-	burst     *time.Timer
-	refresh   *time.Timer
-	added     bool
-	trans     *Transition
-	announced bool
-	// vipsAdded: this MASTER term's VIPs were added (or found present).
-	// IPv4 VIPs are announced before that, IPv6 ones only after (an
-	// unsolicited NA may have to be sent from the VIP itself); v6Owed
-	// marks a v6 announcement held back until the add.
-	vipsAdded bool
-	v6Owed    bool
+	cur      State
+	gen      uint64
+	since    time.Time
+	priority int
+	// term is what belongs to the state since the latest transition,
+	// which replaces it whole. It is embedded so that its fields read
+	// as the instance's too.
+	term
+	burst   *time.Timer
+	refresh *time.Timer
+	// missingIf: the interface was found missing; when it appears, its
+	// VIPs are announced.
 	missingIf bool
-	// netRetry re-adds VIPs whose netlink add failed, with backoff from
-	// netRetryMin; netFailures counts the failed adds of the streak.
+	// netRetry retries a failed netlink operation (add, list, remove),
+	// after the backoff kept in the term.
 	netRetry *time.Timer
-	// settle fires when a shared instance's address changes have settled.
-	settle      *time.Timer
-	settling    bool
-	netDelay    time.Duration
-	netFailures int
-	netLogged   time.Time
-	// cloudReadOnly: the cloud side was started read-only for a MASTER
-	// restored from disk, and keepalived has not confirmed it yet.
-	cloudReadOnly bool
+	// settle fires when a shared instance's address changes have
+	// settled; settling says it is armed.
+	settle   *time.Timer
+	settling bool
 	// restoredKA is the keepalived process of the record a MASTER was
 	// restored from; set before the actor runs, read-only after.
 	restoredKA *keepalived.Identity
@@ -248,7 +239,7 @@ func (in *instance) run(ctx context.Context) {
 	switch {
 	case in.cur != StateMaster || in.hasQueuedState():
 	case in.handover:
-		in.execute(time.Now(), handedOver(in.handoverCloud, in.cloudReadOnly))
+		in.execute(time.Now(), handedOver(in.handoverCloud, in.term.cloudReadOnly))
 		in.publish()
 	default:
 		in.execute(time.Now(), restored)
@@ -307,18 +298,16 @@ func (in *instance) apply(p pending) {
 	changed := next != in.cur
 	if changed {
 		in.gen++
-		in.trans = &Transition{From: in.cur, To: next, Generation: in.gen, Source: p.source, Received: p.received}
+		in.term = term{trans: &Transition{From: in.cur, To: next, Generation: in.gen, Source: p.source, Received: p.received}}
 		in.cur, in.since = next, p.received
-		in.announced = false
-		in.vipsAdded, in.v6Owed = false, false
 		in.publish()
 	}
 	in.execute(p.received, acts)
 	if changed {
 		// Metrics and systemd's STATUS after the actions: nothing but
 		// the actions sits on the failover path.
-		if next == StateMaster && in.trans.VIPsDone > 0 {
-			in.obs.Phase(in.cfg.Name, "vips_present", in.trans.VIPsDone)
+		if next == StateMaster && in.term.vipsDone {
+			in.obs.Phase(in.cfg.Name, "vips_present", in.term.trans.VIPsDone)
 		}
 		in.obs.SetState(in.cfg.Name, string(next))
 		in.obs.Transition(in.cfg.Name, string(next), p.received)
@@ -330,7 +319,8 @@ func (in *instance) apply(p pending) {
 }
 
 func (in *instance) execute(received time.Time, acts []action) {
-	in.added = false
+	// added: an actEnsurePresent of this plan added an address.
+	added := false
 	for _, a := range acts {
 		switch a {
 		case actPersist:
@@ -351,7 +341,7 @@ func (in *instance) execute(received time.Time, acts []action) {
 			in.markVIPs(received)
 			in.addedVIPs()
 		case actEnsurePresent:
-			in.ensurePresent()
+			added = in.ensurePresent()
 			in.markVIPs(received)
 		case actSettleLater:
 			// The first change of a burst arms the timer; later ones
@@ -363,31 +353,29 @@ func (in *instance) execute(received time.Time, acts []action) {
 		case actBurst:
 			in.startBurst()
 		case actBurstIfAdded:
-			if in.added {
+			if added {
 				in.startBurst()
 			}
 		case actStopAnnouncing:
 			in.burst.Stop()
 			in.refresh.Stop()
 			in.netRetry.Stop()
-			in.netDelay, in.netFailures = 0, 0
-			in.burstLeft = 0
 		case actRemoveAll:
 			in.removeAll()
 			in.markVIPs(received)
 		case actCloudStart:
-			in.cloudReadOnly = false
+			in.term.cloudReadOnly = false
 			if in.cloud != nil {
 				in.cloud.start(in.gen, received, true)
 			}
 		case actCloudObserve:
-			in.cloudReadOnly = true
+			in.term.cloudReadOnly = true
 			if in.cloud != nil {
 				in.cloud.start(in.gen, received, false)
 			}
 		case actCloudPermit:
-			if in.cloudReadOnly {
-				in.cloudReadOnly = false
+			if in.term.cloudReadOnly {
+				in.term.cloudReadOnly = false
 				in.log.Info("keepalived confirmed the restored MASTER (a MASTER line, or the same process still running after the backlog); the cloud may now be claimed")
 				if in.cloud != nil {
 					in.cloud.permitWrites(in.gen)
@@ -395,17 +383,17 @@ func (in *instance) execute(received time.Time, acts []action) {
 			}
 		case actCloudResume:
 			if in.cloud != nil {
-				in.cloud.start(in.gen, received, !in.cloudReadOnly)
+				in.cloud.start(in.gen, received, !in.term.cloudReadOnly)
 			}
 		case actCloudStop:
-			in.cloudReadOnly = false
+			in.term.cloudReadOnly = false
 			if in.cloud != nil {
 				in.cloud.stop()
 			}
 		case actReport:
 			in.reportVIPs()
 		case actLog:
-			if t := in.trans; t != nil && t.Generation == in.gen {
+			if t := in.term.trans; t != nil {
 				in.logTransition(t)
 			}
 		case actSync:
@@ -447,33 +435,34 @@ func (in *instance) netFailed(op, what string, err error) {
 		in.fail(op, err)
 		return
 	}
-	in.netFailures++
+	in.term.netFailures++
 	now := time.Now()
-	if in.netFailures == 1 || now.Sub(in.netLogged) >= netLogEvery {
-		in.netLogged = now
-		in.fail(op, fmt.Errorf("%s (attempt %d; retrying): %w", what, in.netFailures, err))
+	if in.term.netFailures == 1 || now.Sub(in.term.netLogged) >= netLogEvery {
+		in.term.netLogged = now
+		in.fail(op, fmt.Errorf("%s (attempt %d; retrying): %w", what, in.term.netFailures, err))
 	} else {
 		in.setError(op, err)
 	}
-	if in.netDelay == 0 {
-		in.netDelay = netRetryMin
+	if in.term.netDelay == 0 {
+		in.term.netDelay = netRetryMin
 	} else {
-		in.netDelay = min(2*in.netDelay, netRetryMax)
+		in.term.netDelay = min(2*in.term.netDelay, netRetryMax)
 	}
-	in.netRetry.Reset(in.netDelay)
+	in.netRetry.Reset(in.term.netDelay)
 }
 
 // netSucceeded ends a streak of failed netlink operations.
 func (in *instance) netSucceeded() {
-	if in.netFailures > 0 {
-		in.log.Info("addresses in order after failed attempts", "failed_attempts", in.netFailures, "interface", in.cfg.Interface, "state", string(in.cur))
+	if in.term.netFailures > 0 {
+		in.log.Info("addresses in order after failed attempts", "failed_attempts", in.term.netFailures, "interface", in.cfg.Interface, "state", string(in.cur))
 	}
-	in.netDelay, in.netFailures = 0, 0
+	in.term.netDelay, in.term.netFailures = 0, 0
 	in.netRetry.Stop()
 }
 
 func (in *instance) markVIPs(received time.Time) {
-	if t := in.trans; t != nil && t.Generation == in.gen && t.VIPsDone == 0 {
+	if t := in.term.trans; t != nil && !in.term.vipsDone {
+		in.term.vipsDone = true
 		t.VIPsDone = time.Since(received)
 	}
 }
@@ -481,11 +470,11 @@ func (in *instance) markVIPs(received time.Time) {
 // addedVIPs records that the VIPs are on the interface and sends the
 // IPv6 announcements the burst held back until then.
 func (in *instance) addedVIPs() {
-	in.vipsAdded = true
-	if !in.v6Owed {
+	in.term.vipsAdded = true
+	if !in.term.v6Owed {
 		return
 	}
-	in.v6Owed = false
+	in.term.v6Owed = false
 	n := 0
 	for _, v := range in.cfg.VIPs {
 		if !v.Addr().Is6() {
@@ -500,11 +489,13 @@ func (in *instance) addedVIPs() {
 	in.announcedNow(n)
 }
 
-func (in *instance) ensurePresent() {
+// ensurePresent reads the interface and adds the VIPs it lacks; added
+// says whether it added one, or found the interface that was missing.
+func (in *instance) ensurePresent() (added bool) {
 	have, err := in.net.List(in.cfg.Interface)
 	if err != nil {
 		in.netFailed("list", in.cfg.Interface, err)
-		return
+		return false
 	}
 	present := map[netip.Addr]bool{}
 	for _, p := range have {
@@ -520,7 +511,7 @@ func (in *instance) ensurePresent() {
 			failed = true
 			continue
 		}
-		in.added = true
+		added = true
 		in.log.Info("VIP restored", "vip", v.String(), "interface", in.cfg.Interface)
 	}
 	if !failed {
@@ -528,9 +519,10 @@ func (in *instance) ensurePresent() {
 	}
 	if in.missingIf {
 		in.missingIf = false
-		in.added = true
+		added = true
 	}
 	in.addedVIPs()
+	return added
 }
 
 func (in *instance) removeAll() {
@@ -561,14 +553,16 @@ func (in *instance) removeAll() {
 			failed = true
 			continue
 		}
-		if in.trans == nil || in.trans.Generation != in.gen || in.trans.VIPsDone != 0 {
+		// The removals of the transition itself are in its log line;
+		// later ones undo someone else's add and are logged each.
+		if in.term.trans == nil || in.term.vipsDone {
 			in.log.Info("VIP removed", "vip", v.String(), "interface", in.cfg.Interface, "state", string(in.cur))
 		}
 	}
 }
 
 func (in *instance) startBurst() {
-	in.burstLeft = in.cfg.GARPCount
+	in.term.burstLeft = in.cfg.GARPCount
 	in.burst.Stop()
 	in.announceAll()
 	if in.cfg.GARPRefresh > 0 {
@@ -579,14 +573,14 @@ func (in *instance) startBurst() {
 // announceAll sends one announcement of every VIP and schedules the next
 // of the burst.
 func (in *instance) announceAll() {
-	if in.cur != StateMaster || in.burstLeft <= 0 {
+	if in.term.burstLeft <= 0 {
 		return
 	}
-	in.burstLeft--
+	in.term.burstLeft--
 	n := 0
 	for _, v := range in.cfg.VIPs {
-		if v.Addr().Is6() && !in.vipsAdded {
-			in.v6Owed = true
+		if v.Addr().Is6() && !in.term.vipsAdded {
+			in.term.v6Owed = true
 			continue
 		}
 		if err := in.net.Announce(in.cfg.Interface, v.Addr(), in.cfg.GARPReply); err != nil {
@@ -595,7 +589,7 @@ func (in *instance) announceAll() {
 		}
 		n++
 	}
-	if in.burstLeft > 0 {
+	if in.term.burstLeft > 0 {
 		in.burst.Reset(in.cfg.GARPInterval)
 	}
 	in.announcedNow(n)
@@ -608,8 +602,8 @@ func (in *instance) announcedNow(n int) {
 		return
 	}
 	in.obs.Announcements(in.cfg.Name, n)
-	if t := in.trans; t != nil && t.Generation == in.gen && !in.announced {
-		in.announced = true
+	if t := in.term.trans; t != nil && !in.term.announced {
+		in.term.announced = true
 		t.FirstAnnouncement = time.Since(t.Received)
 		in.obs.Phase(in.cfg.Name, "first_announcement", t.FirstAnnouncement)
 	}
@@ -642,7 +636,7 @@ func (in *instance) fail(op string, err error) {
 // setError records an error in the transition and in the status without
 // logging it.
 func (in *instance) setError(op string, err error) {
-	if t := in.trans; t != nil && t.Generation == in.gen && len(t.Errors) < 8 {
+	if t := in.term.trans; t != nil && len(t.Errors) < 8 {
 		t.Errors = append(t.Errors, op+": "+err.Error())
 	}
 	in.snapMu.Lock()
@@ -667,8 +661,8 @@ func (in *instance) publish() {
 	if in.priority >= 0 {
 		in.snap.priority = in.priority
 	}
-	if in.trans != nil {
-		t := *in.trans
+	if in.term.trans != nil {
+		t := *in.term.trans
 		in.snap.last = &t
 	}
 }

@@ -21,14 +21,22 @@ func discard() *slog.Logger { return slog.New(slog.NewTextHandler(io.Discard, ni
 
 func testInstance(t *testing.T, net *fakeNet, garpCount int, garpInterval time.Duration) (*instance, *store) {
 	t.Helper()
+	return testInstanceLog(t, net, garpCount, garpInterval, discard())
+}
+
+// testInstanceLog is testInstance logging to log. The store is closed
+// when the test ends, so that a synctest bubble sees its goroutine end.
+func testInstanceLog(t *testing.T, net *fakeNet, garpCount int, garpInterval time.Duration, log *slog.Logger) (*instance, *store) {
+	t.Helper()
 	st, err := newStore(t.TempDir())
 	if err != nil {
 		t.Fatal(err)
 	}
+	t.Cleanup(st.close)
 	in := newInstance(InstanceConfig{
 		Name: "VI_1", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip4, vip6},
 		GARPCount: garpCount, GARPInterval: garpInterval, GARPRefresh: time.Hour, GARPReply: true,
-	}, net, st, discard(), nil)
+	}, net, st, log, nil)
 	return in, st
 }
 
