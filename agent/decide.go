@@ -1,6 +1,10 @@
 package agent
 
-import "github.com/havip-agent/havip-agent/agent/keepalived"
+import (
+	"fmt"
+
+	"github.com/havip-agent/havip-agent/agent/keepalived"
+)
 
 // State is what the agent knows of an instance's VRRP state.
 type State string
@@ -76,8 +80,12 @@ type input struct {
 	// (shared_vips): keepalived adds them just before it reports MASTER
 	// and removes them just before it reports leaving, so an address
 	// change is acted on only once it has settled, and MASTER reads
-	// before it adds.
+	// before it adds. The actor sets it from the configuration.
 	shared bool
+	// cloudReadOnly marks a MASTER restored from disk whose cloud side
+	// only reads until keepalived confirms the term. The actor sets it
+	// from its term.
+	cloudReadOnly bool
 	// sameKeepalived is set with inKeepalivedSeen when the keepalived
 	// process running is the one a restored MASTER's record names: the
 	// term is still the one keepalived gave, and nothing newer came
@@ -93,10 +101,16 @@ type input struct {
 type action int
 
 const (
+	// actPriority records the input's priority (shown by status).
+	actPriority action = iota
+	// actBeginTerm moves to the next state: a new generation, the
+	// transition's record, and a new term in place of the old one. It
+	// comes first in every transition's plan.
+	actBeginTerm
 	// actPersist records the new state with one pwrite, before any other
 	// action: a crash after an announcement must not restart with the
 	// old state.
-	actPersist action = iota
+	actPersist
 	// actAddAll adds every VIP with replace semantics, without reading
 	// first: the fastest path to VIPs present.
 	actAddAll
@@ -104,16 +118,15 @@ const (
 	actEnsurePresent
 	// actBurst starts a burst of announcements; the first is sent at
 	// once. On becoming MASTER it comes before actAddAll: the first
-	// gratuitous ARP then leaves without waiting for the netlink add
-	// (about 160 µs on the 2-core test VM, where the target is within
-	// 0.3 ms of keepalived's own announcement); a packet arriving in
-	// that window would have found no MASTER anyway. IPv6 VIPs are
-	// announced after the add (see instance.vipsAdded).
+	// gratuitous ARP then leaves without waiting for the netlink add; a
+	// packet arriving in that window would have found no MASTER anyway.
+	// IPv6 VIPs are announced after the add (see term.vipsAdded).
 	actBurst
-	// actBurstIfAdded starts a burst only if actEnsurePresent added an
-	// address.
+	// actBurstIfAdded starts a burst only if an actEnsurePresent of the
+	// same plan added an address: what it finds is known only then.
 	actBurstIfAdded
-	// actStopAnnouncing cancels bursts and the refresh.
+	// actStopAnnouncing cancels bursts, the refresh and a pending
+	// netlink retry.
 	actStopAnnouncing
 	// actRemoveAll removes every VIP.
 	actRemoveAll
@@ -125,12 +138,9 @@ const (
 	// actCloudObserve starts the cloud side read-only: a MASTER restored
 	// from disk has not been confirmed by keepalived in this run.
 	actCloudObserve
-	// actCloudPermit lets a read-only cloud side claim: keepalived said
-	// MASTER again.
+	// actCloudPermit lets the read-only cloud side claim: keepalived
+	// confirmed the restored MASTER.
 	actCloudPermit
-	// actCloudResume starts the cloud side again as it was (read-only or
-	// claiming): the provider became ready.
-	actCloudResume
 	// actSettleLater waits for address changes to settle (shared VIPs)
 	// before looking at them.
 	actSettleLater
@@ -140,11 +150,44 @@ const (
 	actLog
 	// actSync asks for the record to be made durable, off the actor.
 	actSync
+	// actPhaseVIPs reports how long a new MASTER took to have its VIPs
+	// (the vips_present phase).
+	actPhaseVIPs
+	// actNotify tells the metrics and systemd the new state. It comes
+	// last: nothing but the actions sits on the failover path.
+	actNotify
 )
 
+var actionNames = [...]string{
+	actPriority: "priority", actBeginTerm: "begin-term", actPersist: "persist", actAddAll: "add-all",
+	actEnsurePresent: "ensure-present", actBurst: "burst", actBurstIfAdded: "burst-if-added",
+	actStopAnnouncing: "stop-announcing", actRemoveAll: "remove-all", actCloudStart: "cloud-start",
+	actCloudStop: "cloud-stop", actCloudObserve: "cloud-observe", actCloudPermit: "cloud-permit",
+	actSettleLater: "settle-later", actReport: "report", actLog: "log", actSync: "sync",
+	actPhaseVIPs: "phase-vips", actNotify: "notify",
+}
+
+// String names the action, for test failures.
+func (a action) String() string {
+	if a >= 0 && int(a) < len(actionNames) {
+		return actionNames[a]
+	}
+	return fmt.Sprintf("action(%d)", int(a))
+}
+
 // decide returns the next state and the actions for an input. It is pure:
-// the actor carries the actions out, in order, and infers nothing.
+// the actor carries the actions out, in order, and infers nothing; the
+// state changes only through actBeginTerm.
 func decide(cur State, in input) (State, []action) {
+	next, acts := react(cur, in)
+	if (in.kind == inState || in.kind == inPriority) && in.priority >= 0 {
+		acts = append([]action{actPriority}, acts...)
+	}
+	return next, acts
+}
+
+// react is decide without the priority.
+func react(cur State, in input) (State, []action) {
 	switch in.kind {
 	case inState:
 		if in.state != cur {
@@ -154,18 +197,22 @@ func decide(cur State, in input) (State, []action) {
 			case in.shared:
 				// keepalived added the VIPs before it said MASTER:
 				// read, and add only what is missing.
-				return StateMaster, []action{actPersist, actBurst, actEnsurePresent, actCloudStart, actReport, actLog, actSync}
+				return StateMaster, []action{actBeginTerm, actPersist, actBurst, actEnsurePresent, actCloudStart, actReport, actLog, actSync, actPhaseVIPs, actNotify}
 			default:
-				return StateMaster, []action{actPersist, actBurst, actAddAll, actCloudStart, actReport, actLog, actSync}
+				return StateMaster, []action{actBeginTerm, actPersist, actBurst, actAddAll, actCloudStart, actReport, actLog, actSync, actPhaseVIPs, actNotify}
 			}
 		}
 		// The same state again is a reminder: make sure it holds. For a
 		// MASTER restored from disk it is also keepalived's confirmation.
 		if cur == StateMaster {
+			acts := []action{actEnsurePresent, actBurstIfAdded}
 			if in.rxLowerPri {
-				return cur, []action{actEnsurePresent, actBurst, actCloudPermit, actReport}
+				acts[1] = actBurst
 			}
-			return cur, []action{actEnsurePresent, actBurstIfAdded, actCloudPermit, actReport}
+			if in.cloudReadOnly {
+				acts = append(acts, actCloudPermit)
+			}
+			return cur, append(acts, actReport)
 		}
 		return cur, []action{actRemoveAll, actReport}
 	case inDead:
@@ -202,36 +249,60 @@ func decide(cur State, in input) (State, []action) {
 			return cur, []action{actBurst}
 		}
 	case inCloudReady:
+		// The provider became ready: start the cloud side as it would
+		// have started, read-only until keepalived confirms a restored
+		// MASTER.
 		if cur == StateMaster {
-			return cur, []action{actCloudResume}
+			return cur, []action{cloudStart(in.cloudReadOnly)}
 		}
 	case inKeepalivedSeen:
-		if cur == StateMaster && in.sameKeepalived {
+		if cur == StateMaster && in.sameKeepalived && in.cloudReadOnly {
 			return cur, []action{actCloudPermit}
 		}
 	}
 	return cur, nil
 }
 
-// leave is what every transition to a state other than MASTER does.
-var leave = []action{actPersist, actCloudStop, actStopAnnouncing, actRemoveAll, actReport, actLog, actSync}
-
-// restored is what a MASTER restored from disk does when its actor starts:
-// keep every address (replace, never remove), announce, and read the cloud
-// without claiming until keepalived confirms.
-var restored = []action{actEnsurePresent, actBurst, actCloudObserve, actReport}
-
-// handedOver is what a MASTER's new actor does after a reload changed its
-// instance: add the VIPs now configured, announce (which also resumes the
-// refresh), and start a new cloud side when the resources changed, as the
-// old one was (read-only until keepalived confirms, or claiming).
-func handedOver(newCloud, readOnly bool) []action {
-	acts := []action{actEnsurePresent, actBurst}
-	switch {
-	case newCloud && readOnly:
-		acts = append(acts, actCloudObserve)
-	case newCloud:
-		acts = append(acts, actCloudStart)
+// cloudStart is the action that starts a MASTER's cloud side: read-only,
+// or claiming.
+func cloudStart(readOnly bool) action {
+	if readOnly {
+		return actCloudObserve
 	}
-	return append(acts, actReport)
+	return actCloudStart
+}
+
+// leave is what every transition to a state other than MASTER does.
+var leave = []action{actBeginTerm, actPersist, actCloudStop, actStopAnnouncing, actRemoveAll, actReport, actLog, actSync, actNotify}
+
+// startup is what an actor knows of its instance when it starts.
+type startup struct {
+	state State
+	// queued: a state already waits in the mailbox, and decides.
+	queued bool
+	// handover: the actor continues one a reload replaced (takeOver);
+	// newCloud: with a new cloud side.
+	handover, newCloud bool
+	// cloudReadOnly: the term's cloud side only reads (see input).
+	cloudReadOnly bool
+}
+
+// decideStart returns what an actor does as it starts, before its first
+// input. Only a MASTER acts, and only if no state is queued: a MASTER
+// restored from disk keeps every address (replace, never remove),
+// announces, and reads the cloud without claiming until keepalived
+// confirms. One a reload handed over adds the VIPs now configured,
+// announces (which also resumes the refresh), and starts its new cloud
+// side, if the resources changed, as the old one was.
+func decideStart(s startup) []action {
+	switch {
+	case s.state != StateMaster || s.queued:
+		return nil
+	case !s.handover:
+		return []action{actEnsurePresent, actBurst, actCloudObserve, actReport}
+	case s.newCloud:
+		return []action{actEnsurePresent, actBurst, cloudStart(s.cloudReadOnly), actReport}
+	default:
+		return []action{actEnsurePresent, actBurst, actReport}
+	}
 }

@@ -236,15 +236,11 @@ func (in *instance) run(ctx context.Context) {
 	// Best effort: an interface that does not exist yet is prepared on
 	// first use.
 	_ = in.net.Prepare(in.cfg.Interface)
-	switch {
-	case in.cur != StateMaster || in.hasQueuedState():
-	case in.handover:
-		in.execute(time.Now(), handedOver(in.handoverCloud, in.term.cloudReadOnly))
-		in.publish()
-	default:
-		in.execute(time.Now(), restored)
-		in.publish()
-	}
+	in.execute(pending{received: time.Now()}, in.cur, decideStart(startup{
+		state: in.cur, queued: in.hasQueuedState(),
+		handover: in.handover, newCloud: in.handoverCloud, cloudReadOnly: in.term.cloudReadOnly,
+	}))
+	in.publish()
 	var recheck <-chan time.Time
 	if in.cfg.Recheck > 0 {
 		t := time.NewTicker(in.cfg.Recheck)
@@ -289,40 +285,28 @@ func (in *instance) hasQueuedState() bool {
 	return false
 }
 
+// apply decides what an input means and carries it out.
 func (in *instance) apply(p pending) {
-	if (p.kind == inState || p.kind == inPriority) && p.priority >= 0 {
-		in.priority = p.priority
-	}
-	p.shared = in.cfg.Shared
+	p.shared, p.cloudReadOnly = in.cfg.Shared, in.term.cloudReadOnly
 	next, acts := decide(in.cur, p.input)
-	changed := next != in.cur
-	if changed {
-		in.gen++
-		in.term = term{trans: &Transition{From: in.cur, To: next, Generation: in.gen, Source: p.source, Received: p.received}}
-		in.cur, in.since = next, p.received
-		in.publish()
-	}
-	in.execute(p.received, acts)
-	if changed {
-		// Metrics and systemd's STATUS after the actions: nothing but
-		// the actions sits on the failover path.
-		if next == StateMaster && in.term.vipsDone {
-			in.obs.Phase(in.cfg.Name, "vips_present", in.term.trans.VIPsDone)
-		}
-		in.obs.SetState(in.cfg.Name, string(next))
-		in.obs.Transition(in.cfg.Name, string(next), p.received)
-		if in.onTransition != nil {
-			in.onTransition()
-		}
-	}
+	in.execute(p, next, acts)
 	in.publish()
 }
 
-func (in *instance) execute(received time.Time, acts []action) {
+// execute carries out a plan of decide's, in order; next is the state
+// actBeginTerm moves to.
+func (in *instance) execute(p pending, next State, acts []action) {
 	// added: an actEnsurePresent of this plan added an address.
 	added := false
 	for _, a := range acts {
 		switch a {
+		case actPriority:
+			in.priority = p.priority
+		case actBeginTerm:
+			in.gen++
+			in.term = term{trans: &Transition{From: in.cur, To: next, Generation: in.gen, Source: p.source, Received: p.received}}
+			in.cur, in.since = next, p.received
+			in.publish()
 		case actPersist:
 			if err := in.store.save(in.record()); err != nil {
 				in.fail("persist", err)
@@ -338,11 +322,11 @@ func (in *instance) execute(received time.Time, acts []action) {
 			if !failed {
 				in.netSucceeded()
 			}
-			in.markVIPs(received)
+			in.markVIPs(p.received)
 			in.addedVIPs()
 		case actEnsurePresent:
 			added = in.ensurePresent()
-			in.markVIPs(received)
+			in.markVIPs(p.received)
 		case actSettleLater:
 			// The first change of a burst arms the timer; later ones
 			// ride on it.
@@ -362,28 +346,22 @@ func (in *instance) execute(received time.Time, acts []action) {
 			in.netRetry.Stop()
 		case actRemoveAll:
 			in.removeAll()
-			in.markVIPs(received)
+			in.markVIPs(p.received)
 		case actCloudStart:
 			in.term.cloudReadOnly = false
 			if in.cloud != nil {
-				in.cloud.start(in.gen, received, true)
+				in.cloud.start(in.gen, p.received, true)
 			}
 		case actCloudObserve:
 			in.term.cloudReadOnly = true
 			if in.cloud != nil {
-				in.cloud.start(in.gen, received, false)
+				in.cloud.start(in.gen, p.received, false)
 			}
 		case actCloudPermit:
-			if in.term.cloudReadOnly {
-				in.term.cloudReadOnly = false
-				in.log.Info("keepalived confirmed the restored MASTER (a MASTER line, or the same process still running after the backlog); the cloud may now be claimed")
-				if in.cloud != nil {
-					in.cloud.permitWrites(in.gen)
-				}
-			}
-		case actCloudResume:
+			in.term.cloudReadOnly = false
+			in.log.Info("keepalived confirmed the restored MASTER (a MASTER line, or the same process still running after the backlog); the cloud may now be claimed")
 			if in.cloud != nil {
-				in.cloud.start(in.gen, received, !in.term.cloudReadOnly)
+				in.cloud.permitWrites(in.gen)
 			}
 		case actCloudStop:
 			in.term.cloudReadOnly = false
@@ -393,11 +371,19 @@ func (in *instance) execute(received time.Time, acts []action) {
 		case actReport:
 			in.reportVIPs()
 		case actLog:
-			if t := in.term.trans; t != nil {
-				in.logTransition(t)
-			}
+			in.logTransition(in.term.trans)
 		case actSync:
 			in.store.requestSync(in.cfg.Kind, in.cfg.Name)
+		case actPhaseVIPs:
+			if in.term.vipsDone {
+				in.obs.Phase(in.cfg.Name, "vips_present", in.term.trans.VIPsDone)
+			}
+		case actNotify:
+			in.obs.SetState(in.cfg.Name, string(in.cur))
+			in.obs.Transition(in.cfg.Name, string(in.cur), in.since)
+			if in.onTransition != nil {
+				in.onTransition()
+			}
 		}
 	}
 }
@@ -610,6 +596,9 @@ func (in *instance) announcedNow(n int) {
 }
 
 func (in *instance) logTransition(t *Transition) {
+	if t == nil {
+		return
+	}
 	attrs := []any{"from", string(t.From), "to", string(t.To), "generation", t.Generation, "source", t.Source,
 		"vips_done", t.VIPsDone}
 	if t.To == StateMaster {

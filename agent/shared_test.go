@@ -2,7 +2,6 @@ package agent
 
 import (
 	"net/netip"
-	"reflect"
 	"strings"
 	"testing"
 	"time"
@@ -24,29 +23,20 @@ func addrChange() pending {
 	return pending{input: input{kind: inAddrChange}, received: time.Now(), source: "netlink"}
 }
 
+var decideSharedCases = []decideCase{
+	{"master reads before it adds", StateBackup, input{kind: inState, state: StateMaster, priority: noPriority, shared: true}, StateMaster, becomeMasterShared},
+	{"leaving is the same", StateMaster, input{kind: inState, state: StateBackup, priority: noPriority, shared: true}, StateBackup, leaveMaster},
+	{"address change while master settles", StateMaster, input{kind: inAddrChange, shared: true}, StateMaster, []action{actSettleLater}},
+	{"address change while backup settles", StateBackup, input{kind: inAddrChange, shared: true}, StateBackup, []action{actSettleLater}},
+	{"address change while unknown is nothing", StateUnknown, input{kind: inAddrChange, shared: true}, StateUnknown, nil},
+	{"settled master restores", StateMaster, input{kind: inSettled, shared: true}, StateMaster, []action{actEnsurePresent, actBurstIfAdded, actReport}},
+	{"settled backup removes", StateBackup, input{kind: inSettled, shared: true}, StateBackup, []action{actRemoveAll, actReport}},
+	{"add retry is not delayed", StateMaster, input{kind: inNetRetry, shared: true}, StateMaster, []action{actEnsurePresent, actBurstIfAdded, actReport}},
+	{"link up is not delayed", StateMaster, input{kind: inLinkUp, shared: true}, StateMaster, []action{actEnsurePresent, actBurst, actReport}},
+}
+
 func TestDecideShared(t *testing.T) {
-	for _, tt := range []struct {
-		name     string
-		cur      State
-		in       input
-		want     State
-		wantActs []action
-	}{
-		{"master reads before it adds", StateBackup, input{kind: inState, state: StateMaster, shared: true}, StateMaster,
-			[]action{actPersist, actBurst, actEnsurePresent, actCloudStart, actReport, actLog, actSync}},
-		{"leaving is the same", StateMaster, input{kind: inState, state: StateBackup, shared: true}, StateBackup, leave},
-		{"address change while master settles", StateMaster, input{kind: inAddrChange, shared: true}, StateMaster, []action{actSettleLater}},
-		{"address change while backup settles", StateBackup, input{kind: inAddrChange, shared: true}, StateBackup, []action{actSettleLater}},
-		{"address change while unknown is nothing", StateUnknown, input{kind: inAddrChange, shared: true}, StateUnknown, nil},
-		{"settled master restores", StateMaster, input{kind: inSettled, shared: true}, StateMaster, []action{actEnsurePresent, actBurstIfAdded, actReport}},
-		{"settled backup removes", StateBackup, input{kind: inSettled, shared: true}, StateBackup, []action{actRemoveAll, actReport}},
-		{"add retry is not delayed", StateMaster, input{kind: inNetRetry, shared: true}, StateMaster, []action{actEnsurePresent, actBurstIfAdded, actReport}},
-	} {
-		got, acts := decide(tt.cur, tt.in)
-		if got != tt.want || !reflect.DeepEqual(acts, tt.wantActs) {
-			t.Errorf("%s: decide(%s, %+v) = %s %v; want %s %v", tt.name, tt.cur, tt.in, got, acts, tt.want, tt.wantActs)
-		}
-	}
+	checkDecide(t, decideSharedCases)
 }
 
 // keepalived becomes MASTER: it adds the VIP, then writes MASTER. The
