@@ -4,6 +4,12 @@ VERSION   ?= $(shell git describe --tags --always --dirty 2>/dev/null || echo de
 REVISION  ?= $(shell git rev-parse --short HEAD 2>/dev/null || echo unknown)
 LDFLAGS   := -s -w -X main.version=$(VERSION) -X main.revision=$(REVISION)
 BIN       := bin
+# golangci-lint, pinned in its own module so that its dependencies stay
+# out of the agent's go.mod; the Go toolchain builds it on first use.
+LINT      := $(GO) tool -modfile=.ci/tools/go.mod golangci-lint
+# The packages whose tests need no network namespaces (agent/netif's
+# integration tests make their own), for the race detector, which needs cgo.
+RACE_PKGS  = $(shell $(GO) list ./agent/... ./cloud/... ./health/... ./cmd/... | grep -v '/agent/netif$$')
 
 .PHONY: all build test test-unit lint bench chaos demo package package-test rules-test clean
 
@@ -13,11 +19,13 @@ build:
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/havip-agent ./cmd/havip-agent
 	CGO_ENABLED=0 $(GO) build -trimpath -ldflags '$(LDFLAGS)' -o $(BIN)/bce-emulator ./cmd/bce-emulator
 
-# The whole suite. Root-only integration tests skip when not root; with
-# HAVIP_E2E=1 (CI) a skip is a failure.
+# The whole suite, then the packages that need no network namespaces again
+# under the race detector. Root-only integration tests skip when not root;
+# with HAVIP_E2E=1 (CI) a skip is a failure.
 test:
 	$(GO) vet ./...
 	$(GO) test -count=1 -timeout 20m ./...
+	$(GO) test -count=1 -race -short -timeout 20m $(RACE_PKGS)
 
 test-unit:
 	$(GO) test -count=1 -short ./...
@@ -26,6 +34,8 @@ lint:
 	@out=$$(gofmt -l $$(git ls-files '*.go')); if [ -n "$$out" ]; then echo "gofmt needed:"; echo "$$out"; exit 1; fi
 	$(GO) vet ./...
 	$(GO) mod tidy -diff
+	$(GO) -C .ci/tools mod tidy -diff
+	$(LINT) run ./...
 
 # The failover demo (root): keepalived pair (VRRPv3, shared VIPs) + agents +
 # emulator + client in network namespaces; prints the timelines of two
