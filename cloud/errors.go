@@ -32,11 +32,11 @@ const (
 )
 
 // Clamp returns s with every byte that is not part of a printable UTF-8 character (control
-// characters, invalid UTF-8) replaced by '?', cut to at most max bytes on a character boundary,
+// characters, invalid UTF-8) replaced by '?', cut to at most limit bytes on a character boundary,
 // "..." marking the cut. It returns s itself when s is already in bounds, and reads no more of
 // s than it keeps.
-func Clamp(s string, max int) string {
-	if len(s) <= max && printable(s) {
+func Clamp(s string, limit int) string {
+	if len(s) <= limit && printable(s) {
 		return s
 	}
 	const mark = "..."
@@ -45,11 +45,11 @@ func Clamp(s string, max int) string {
 	for i := 0; i < len(s); {
 		r, n := decode(s[i:])
 		i += n
-		if b.Len()+utf8.RuneLen(r) > max {
-			return (b.String()[:cut] + mark)[:min(cut+len(mark), max)]
+		if b.Len()+utf8.RuneLen(r) > limit {
+			return (b.String()[:cut] + mark)[:min(cut+len(mark), limit)]
 		}
 		b.WriteRune(r)
-		if b.Len() <= max-len(mark) {
+		if b.Len() <= limit-len(mark) {
 			cut = b.Len()
 		}
 	}

@@ -154,17 +154,17 @@ func TestKnownCode(t *testing.T) {
 func FuzzClamp(f *testing.F) {
 	f.Add("plain", 10)
 	f.Add("a\nb\xffc\u0085ü", 5)
-	f.Fuzz(func(t *testing.T, s string, max int) {
-		max = max & 0xfff
-		got := Clamp(s, max)
-		if len(got) > max {
-			t.Fatalf("Clamp(%q, %d) = %q: longer than %d", s, max, got, max)
+	f.Fuzz(func(t *testing.T, s string, limit int) {
+		limit = limit & 0xfff
+		got := Clamp(s, limit)
+		if len(got) > limit {
+			t.Fatalf("Clamp(%q, %d) = %q: longer than %d", s, limit, got, limit)
 		}
 		if !printable(got) {
-			t.Fatalf("Clamp(%q, %d) = %q: not printable", s, max, got)
+			t.Fatalf("Clamp(%q, %d) = %q: not printable", s, limit, got)
 		}
-		if Clamp(got, max) != got {
-			t.Fatalf("Clamp(%q, %d) = %q changes again", s, max, got)
+		if Clamp(got, limit) != got {
+			t.Fatalf("Clamp(%q, %d) = %q changes again", s, limit, got)
 		}
 	})
 }

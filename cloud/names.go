@@ -2,12 +2,12 @@ package cloud
 
 import "strings"
 
-// ASCIIName reports whether s has min to max bytes, each an ASCII letter,
+// ASCIIName reports whether s has minLen to maxLen bytes, each an ASCII letter,
 // a digit or one of extra: the shape of instance ids, role names, regions
 // and resource names. Hand-written rather than regular expressions, whose
 // compilation at start cost every short-lived command about a millisecond.
-func ASCIIName(s string, min, max int, extra string) bool {
-	if len(s) < min || len(s) > max {
+func ASCIIName(s string, minLen, maxLen int, extra string) bool {
+	if len(s) < minLen || len(s) > maxLen {
 		return false
 	}
 	for i := 0; i < len(s); i++ {

@@ -173,7 +173,7 @@ func TestAPIErrorClamped(t *testing.T) {
 	srv := httptest.NewServer(http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
 		w.Header().Set("Content-Type", "application/json")
 		w.WriteHeader(400)
-		json.NewEncoder(w).Encode(map[string]string{"code": code, "message": msg, "requestId": rid})
+		_ = json.NewEncoder(w).Encode(map[string]string{"code": code, "message": msg, "requestId": rid})
 	}))
 	defer srv.Close()
 	var codes []string
@@ -246,10 +246,10 @@ func TestProviderResultsClamped(t *testing.T) {
 			NexthopId: "i-other", PathType: "ha:active"},
 	}
 	c, _ := f.client(t, nil)
-	check := func(what, s string, max int) {
+	check := func(what, s string, limit int) {
 		t.Helper()
-		if len(s) > max || strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
-			t.Errorf("%s not clamped to %d printable bytes: %.200q", what, max, s)
+		if len(s) > limit || strings.ContainsFunc(s, func(r rune) bool { return r < ' ' || r == 0x7f }) {
+			t.Errorf("%s not clamped to %d printable bytes: %.200q", what, limit, s)
 		}
 	}
 	o, err := c.Observe(context.Background(), routeRes("rt-1", "10.1.0.0/16", ""))

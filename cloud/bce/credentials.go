@@ -79,7 +79,7 @@ func (c Credentials) String() string {
 func (c Credentials) GoString() string { return c.String() }
 
 // Format prints String for every verb.
-func (c Credentials) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
+func (c Credentials) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
 // LogValue logs the credentials without their secrets.
 func (c Credentials) LogValue() slog.Value {
@@ -108,7 +108,7 @@ func (c StaticCredentials) Credentials(context.Context) (Credentials, error) {
 func (c StaticCredentials) String() string { return Credentials(c).String() }
 
 // Format prints String for every verb.
-func (c StaticCredentials) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
+func (c StaticCredentials) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
 // maxCredentialsFile bounds what LoadCredentialsFile reads.
 const maxCredentialsFile = 64 << 10

@@ -217,7 +217,7 @@ func TestRoleCredentialsRefresh(t *testing.T) {
 	var wg sync.WaitGroup
 	for range 8 {
 		wg.Add(1)
-		go func() { defer wg.Done(); src.Credentials(context.Background()) }()
+		go func() { defer wg.Done(); _, _ = src.Credentials(context.Background()) }()
 	}
 	wg.Wait()
 	if r := observe(); r.AccessKeyID != "AKrole2" {
@@ -393,7 +393,7 @@ func TestRoleStatusDoesNotWaitForARefresh(t *testing.T) {
 	f := &blockingFetcher{started: make(chan struct{}), release: make(chan struct{})}
 	src := NewRoleCredentialSource(f, nil)
 	done := make(chan struct{})
-	go func() { defer close(done); src.Credentials(context.Background()) }()
+	go func() { defer close(done); _, _ = src.Credentials(context.Background()) }()
 	<-f.started
 	got := make(chan RoleStatus, 1)
 	go func() { got <- src.Status() }()

@@ -110,7 +110,7 @@ func writeErr(w http.ResponseWriter, status int, code, msg string) {
 	w.Header().Set("Content-Type", "application/json")
 	w.Header().Set("x-bce-request-id", "req-fake")
 	w.WriteHeader(status)
-	json.NewEncoder(w).Encode(map[string]string{"code": code, "message": msg, "requestId": "req-fake"})
+	_ = json.NewEncoder(w).Encode(map[string]string{"code": code, "message": msg, "requestId": "req-fake"})
 }
 
 func (f *fakeBCE) ServeHTTP(w http.ResponseWriter, r *http.Request) {
@@ -150,7 +150,7 @@ func (f *fakeBCE) ServeHTTP(w http.ResponseWriter, r *http.Request) {
 	w.Header().Set("Content-Type", "application/json")
 	w.WriteHeader(status)
 	if answer != nil {
-		json.NewEncoder(w).Encode(answer)
+		_ = json.NewEncoder(w).Encode(answer)
 	}
 }
 

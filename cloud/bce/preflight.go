@@ -66,7 +66,7 @@ func (r Report) WriteTo(w io.Writer) (int64, error) {
 // String returns the rendering of WriteTo.
 func (r Report) String() string {
 	var b strings.Builder
-	r.WriteTo(&b)
+	_, _ = r.WriteTo(&b) // a strings.Builder does not fail
 	return b.String()
 }
 

@@ -28,7 +28,7 @@ func TestFaults(t *testing.T) {
 		defer resp.Body.Close()
 		var b bytes.Buffer
 		_, err = b.ReadFrom(resp.Body)
-		return rawResp{status: resp.StatusCode, header: resp.Header, body: []byte(b.String())}, err
+		return rawResp{status: resp.StatusCode, header: resp.Header, body: b.Bytes()}, err
 	}
 	add := func(f Fault) {
 		t.Helper()

@@ -1,6 +1,7 @@
 package emulator
 
 import (
+	"net/netip"
 	"net/url"
 	"slices"
 	"strconv"
@@ -107,7 +108,7 @@ func (e *Emulator) createHaVipLocked(c *call, id, subnetID, name, desc, ip strin
 	if len(desc) > 200 {
 		return nil, invalidParam("description is longer than 200 characters.")
 	}
-	var addr = s.cidr.Addr()
+	var addr netip.Addr
 	if ip == "" {
 		a, ok := w.allocateIP(s)
 		if !ok {

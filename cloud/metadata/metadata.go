@@ -111,7 +111,7 @@ func (c RoleCredentials) String() string {
 func (c RoleCredentials) GoString() string { return c.String() }
 
 // Format prints String for every verb.
-func (c RoleCredentials) Format(f fmt.State, _ rune) { io.WriteString(f, c.String()) }
+func (c RoleCredentials) Format(f fmt.State, _ rune) { _, _ = io.WriteString(f, c.String()) }
 
 // LogValue logs the credentials without their secrets.
 func (c RoleCredentials) LogValue() slog.Value {
