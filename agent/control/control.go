@@ -172,11 +172,13 @@ func (s *Server) Serve(ctx context.Context, h Handler) {
 
 func (s *Server) handle(c *net.UnixConn, h Handler) {
 	defer c.Close()
-	c.SetDeadline(time.Now().Add(5 * time.Second))
+	// A deadline fails only on a closed connection, whose read or write
+	// fails in turn; a client that went away gets no answer.
+	_ = c.SetDeadline(time.Now().Add(5 * time.Second))
 	resp := s.answer(c, h)
-	c.SetWriteDeadline(time.Now().Add(5 * time.Second))
+	_ = c.SetWriteDeadline(time.Now().Add(5 * time.Second))
 	b, _ := json.Marshal(resp)
-	c.Write(append(b, '\n'))
+	_, _ = c.Write(append(b, '\n'))
 }
 
 func (s *Server) answer(c *net.UnixConn, h Handler) Response {
@@ -272,19 +274,21 @@ func Do(ctx context.Context, path string, req Request) (Response, error) {
 	var d net.Dialer
 	c, err := d.DialContext(ctx, "unix", path)
 	if err != nil {
-		return Response{}, fmt.Errorf("%w at %s: %v", ErrUnreachable, path, errors.Unwrap(err))
+		return Response{}, fmt.Errorf("%w at %s: %w", ErrUnreachable, path, errors.Unwrap(err))
 	}
 	defer c.Close()
 	if dl, ok := ctx.Deadline(); ok {
-		c.SetDeadline(dl)
+		if err := c.SetDeadline(dl); err != nil {
+			return Response{}, fmt.Errorf("%w at %s: %w", ErrUnreachable, path, err)
+		}
 	}
 	b, _ := json.Marshal(req)
 	if _, err := c.Write(append(b, '\n')); err != nil {
-		return Response{}, fmt.Errorf("%w at %s: %v", ErrUnreachable, path, err)
+		return Response{}, fmt.Errorf("%w at %s: %w", ErrUnreachable, path, err)
 	}
 	var resp Response
 	if err := json.NewDecoder(io.LimitReader(c, 16<<20)).Decode(&resp); err != nil {
-		return Response{}, fmt.Errorf("%w at %s: reading answer: %v", ErrUnreachable, path, err)
+		return Response{}, fmt.Errorf("%w at %s: reading answer: %w", ErrUnreachable, path, err)
 	}
 	if !resp.OK {
 		return resp, errors.New(resp.Error)

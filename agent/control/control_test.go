@@ -112,7 +112,9 @@ func TestRequests(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	c.Write([]byte("{\"op\": 1}\n"))
+	if _, err := c.Write([]byte("{\"op\": 1}\n")); err != nil {
+		t.Fatal(err)
+	}
 	b, _ := io.ReadAll(c)
 	c.Close()
 	if !strings.Contains(string(b), "bad request") {

@@ -432,7 +432,9 @@ func TestReadConfIncludes(t *testing.T) {
 		}
 	}
 	write("keepalived.conf", "global_defs {\n script_user root\n vrrp_notify_fifo /f\n}\ninclude conf.d/*.conf\n")
-	os.Mkdir(filepath.Join(dir, "conf.d"), 0o755)
+	if err := os.Mkdir(filepath.Join(dir, "conf.d"), 0o755); err != nil {
+		t.Fatal(err)
+	}
 	write("conf.d/vi1.conf", "vrrp_instance VI_1 {\n}\n")
 	write("conf.d/loop.conf", "include ../keepalived.conf\n")
 	if _, err := ReadConf(filepath.Join(dir, "keepalived.conf")); err == nil || !strings.Contains(err.Error(), "nested deeper") {

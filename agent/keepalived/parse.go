@@ -159,10 +159,10 @@ func parseFields(f []string) (Event, error) {
 func fields(line []byte) ([]string, error) {
 	var out []string
 	for i := 0; i < len(line); {
-		switch c := line[i]; {
-		case c == ' ' || c == '\t':
+		switch line[i] {
+		case ' ', '\t':
 			i++
-		case c == '"':
+		case '"':
 			end := bytes.IndexByte(line[i+1:], '"')
 			if end < 0 {
 				return nil, lineErr(ReasonMalformed, "unterminated quote")

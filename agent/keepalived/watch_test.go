@@ -25,12 +25,32 @@ func fakeProc(t *testing.T, pid, comm, state string) (procDir, pidFile string) {
 	t.Helper()
 	root := t.TempDir()
 	procDir = filepath.Join(root, "proc")
-	os.MkdirAll(filepath.Join(procDir, pid), 0o755)
-	os.WriteFile(filepath.Join(procDir, pid, "comm"), []byte(comm+"\n"), 0o644)
-	os.WriteFile(filepath.Join(procDir, pid, "stat"), []byte(pid+" ("+comm+") "+state+" 1 2 3"), 0o644)
+	if err := os.MkdirAll(filepath.Join(procDir, pid), 0o755); err != nil {
+		t.Fatal(err)
+	}
+	writeFixture(t, filepath.Join(procDir, pid, "comm"), comm+"\n")
+	writeFixture(t, filepath.Join(procDir, pid, "stat"), pid+" ("+comm+") "+state+" 1 2 3")
 	pidFile = filepath.Join(root, "vrrp.pid")
-	os.WriteFile(pidFile, []byte(pid+"\n"), 0o644)
+	writeFixture(t, pidFile, pid+"\n")
 	return procDir, pidFile
+}
+
+// writeFixture writes a file of a fake proc tree or a pid file.
+func writeFixture(t *testing.T, path, text string) {
+	t.Helper()
+	if err := os.WriteFile(path, []byte(text), 0o644); err != nil {
+		t.Fatal(err)
+	}
+}
+
+// touchLater moves the modification time of path a minute ahead, as when
+// keepalived writes its pid file again.
+func touchLater(t *testing.T, path string) {
+	t.Helper()
+	later := time.Now().Add(time.Minute)
+	if err := os.Chtimes(path, later, later); err != nil {
+		t.Fatal(err)
+	}
 }
 
 func TestWatcherCheck(t *testing.T) {
@@ -46,7 +66,7 @@ func TestWatcherCheck(t *testing.T) {
 		t.Run(tt.name, func(t *testing.T) {
 			proc, pidFile := fakeProc(t, "42", tt.comm, tt.state)
 			if tt.pidText != "" {
-				os.WriteFile(pidFile, []byte(tt.pidText), 0o644)
+				writeFixture(t, pidFile, tt.pidText)
 			}
 			w := NewWatcher(WatchOptions{PIDFile: pidFile, Proc: proc, DeadAfter: time.Second})
 			w.kill = func(int, syscall.Signal) error { return syscall.ESRCH }
@@ -61,7 +81,7 @@ func TestWatcherCheck(t *testing.T) {
 func TestWatcherHiddenProcess(t *testing.T) {
 	// /proc hides the process (ProtectProc=invisible) but it exists.
 	proc, pidFile := fakeProc(t, "42", "keepalived", "S")
-	os.WriteFile(pidFile, []byte("77"), 0o644)
+	writeFixture(t, pidFile, "77")
 	w := NewWatcher(WatchOptions{PIDFile: pidFile, Proc: proc, DeadAfter: time.Second})
 	for _, tt := range []struct {
 		errno error
@@ -100,7 +120,7 @@ func TestWatcherRun(t *testing.T) {
 	expect(true)
 	os.Remove(pidFile)
 	expect(false)
-	os.WriteFile(pidFile, []byte("42"), 0o644)
+	writeFixture(t, pidFile, "42")
 	expect(true)
 }
 
@@ -109,7 +129,7 @@ func TestWatcherRun(t *testing.T) {
 func TestWatcherIdentify(t *testing.T) {
 	proc, pidFile := fakeProc(t, "42", "keepalived", "S")
 	stat := "42 (keepalived) S 1 42 42 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 555 0 0"
-	os.WriteFile(filepath.Join(proc, "42", "stat"), []byte(stat), 0o644)
+	writeFixture(t, filepath.Join(proc, "42", "stat"), stat)
 	w := NewWatcher(WatchOptions{PIDFile: pidFile, Proc: proc, DeadAfter: time.Second})
 	w.kill = func(int, syscall.Signal) error { return syscall.ESRCH }
 	id, err := w.Identify()
@@ -117,8 +137,7 @@ func TestWatcherIdentify(t *testing.T) {
 		t.Fatalf("Identify = %+v, %v", id, err)
 	}
 	// keepalived restarted with the same pid: a new pid file.
-	later := time.Now().Add(time.Minute)
-	os.Chtimes(pidFile, later, later)
+	touchLater(t, pidFile)
 	id2, _ := w.Identify()
 	if id.Same(id2) {
 		t.Errorf("%+v and %+v are the same process", id, id2)
@@ -199,7 +218,7 @@ func startKeepalivedLike(t *testing.T, pidFile string) *exec.Cmd {
 	}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Wait() // the kill is how it ends
 	})
 	writePID(t, pidFile, cmd.Process.Pid)
 	return cmd
@@ -281,7 +300,7 @@ func TestWatcherReportsExitAtOnce(t *testing.T) {
 		t.Error("Current still names the dead process")
 	}
 	// Still a zombie (not reaped yet), then gone: no report either way.
-	cmd.Wait()
+	_ = cmd.Wait() // the kill is how it ended
 	select {
 	case r := <-reports:
 		t.Errorf("unexpected report %+v", r)
@@ -410,25 +429,24 @@ func TestWatcherWithoutPidfd(t *testing.T) {
 func TestWatcherExitWatchVerifiesAfterOpen(t *testing.T) {
 	for _, tt := range []struct {
 		name   string
-		change func(proc, pidFile string)
+		change func(t *testing.T, proc, pidFile string)
 		ok     bool
 		err    string
 	}{
 		{name: "same process", ok: true},
-		{name: "pid reused", change: func(proc, _ string) {
-			os.WriteFile(filepath.Join(proc, "42", "stat"), []byte(statLine("42", "keepalived", 556)), 0o644)
+		{name: "pid reused", change: func(t *testing.T, proc, _ string) {
+			writeFixture(t, filepath.Join(proc, "42", "stat"), statLine("42", "keepalived", 556))
 		}},
-		{name: "reused by another program", change: func(proc, _ string) {
-			os.WriteFile(filepath.Join(proc, "42", "comm"), []byte("nginx\n"), 0o644)
+		{name: "reused by another program", change: func(t *testing.T, proc, _ string) {
+			writeFixture(t, filepath.Join(proc, "42", "comm"), "nginx\n")
 		}, err: "not keepalived"},
-		{name: "pid file replaced", change: func(_, pidFile string) {
-			later := time.Now().Add(time.Minute)
-			os.Chtimes(pidFile, later, later)
+		{name: "pid file replaced", change: func(t *testing.T, _, pidFile string) {
+			touchLater(t, pidFile)
 		}},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			proc, pidFile := fakeProc(t, "42", "keepalived", "S")
-			os.WriteFile(filepath.Join(proc, "42", "stat"), []byte(statLine("42", "keepalived", 555)), 0o644)
+			writeFixture(t, filepath.Join(proc, "42", "stat"), statLine("42", "keepalived", 555))
 			w := NewWatcher(WatchOptions{PIDFile: pidFile, Proc: proc, DeadAfter: time.Minute})
 			w.kill = func(int, syscall.Signal) error { return syscall.ESRCH }
 			var opened int
@@ -437,7 +455,7 @@ func TestWatcherExitWatchVerifiesAfterOpen(t *testing.T) {
 				fd, err := unix.PidfdOpen(os.Getpid(), 0)
 				opened = fd
 				if tt.change != nil {
-					tt.change(proc, pidFile)
+					tt.change(t, proc, pidFile)
 				}
 				return fd, err
 			}
@@ -467,7 +485,9 @@ func TestWatcherHiddenZombie(t *testing.T) {
 	pidFile := filepath.Join(dir, "vrrp.pid")
 	cmd := startKeepalivedLike(t, pidFile)
 	emptyProc := filepath.Join(dir, "proc")
-	os.Mkdir(emptyProc, 0o755)
+	if err := os.Mkdir(emptyProc, 0o755); err != nil {
+		t.Fatal(err)
+	}
 	w := NewWatcher(WatchOptions{PIDFile: pidFile, Proc: emptyProc, DeadAfter: time.Minute, Poll: 10 * time.Millisecond})
 	w.pidfdOpen = unix.PidfdOpen
 	reports, _ := runWatcher(t, w)
