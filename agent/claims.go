@@ -156,7 +156,7 @@ func (c *cloudSide) start(gen uint64, received time.Time, writes bool) {
 	}
 	c.gate = gate
 	for _, r := range c.resources {
-		w := &claimer{c: c, gen: gen, epoch: c.epoch, r: r, key: r.Key(), received: received}
+		w := newClaimer(c, gen, c.epoch, r, received)
 		c.wg.Add(1)
 		go func() {
 			defer c.wg.Done()
@@ -247,7 +247,9 @@ func (c *cloudSide) tokenBase(gen uint64, r cloud.Resource, attempt int) string 
 	return fmt.Sprintf("%s/%s/%d/%s/%d", c.provider.NodeID(), c.instance, gen, r.Key(), attempt)
 }
 
-// claimer is the cloud side of one resource in one start.
+// claimer is the cloud side of one resource in one start. It carries out
+// what the reclaim policy (claimPolicy.decide) says, and feeds it what the
+// cloud answered.
 type claimer struct {
 	c        *cloudSide
 	gen      uint64
@@ -256,19 +258,20 @@ type claimer struct {
 	key      string
 	received time.Time
 
-	claims      int           // claims made by this claimer
-	backoff     time.Duration // 0: the next reclaim is the first
-	nextAllowed time.Time
-	heldSince   time.Time
-	// held is set once the cloud pointed here after a claim: losing it
-	// then is a reclaim; not having it yet is a claim still to finish.
-	held bool
-	// unconfirmed: the cloud accepted the last claim's change but never
-	// showed it; the next claim waits for the reclaim damping instead of
-	// the next reconcile.
-	unconfirmed bool
-	// verify are the re-verify reads due, earliest first.
-	verify []time.Time
+	policy claimPolicy
+	h      claimHistory
+}
+
+// newClaimer is the claimer of r in the start epoch of generation gen;
+// received is when the MASTER event arrived, from which phases are measured.
+func newClaimer(c *cloudSide, gen, epoch uint64, r cloud.Resource, received time.Time) *claimer {
+	return &claimer{c: c, gen: gen, epoch: epoch, r: r, key: r.Key(), received: received,
+		policy: claimPolicy{
+			interval:   c.opts.ReconcileInterval,
+			maxBackoff: c.opts.ReclaimMaxBackoff,
+			reverify:   c.opts.Reverify,
+			announces:  r.Kind == cloud.KindHAVIP && c.announce != nil,
+		}}
 }
 
 // run claims r at once (or, behind a closed gate, reads it until the gate
@@ -281,33 +284,39 @@ func (w *claimer) run(ctx context.Context, gate *writeGate) {
 			return
 		}
 		w.received = gate.at
-		if !w.reconcile(ctx, false) && ctx.Err() == nil {
-			// The read failed; a claim reads before it writes.
-			w.claim(ctx)
-		}
+		w.reconcile(ctx, readOpen)
 	} else {
-		w.claim(ctx)
+		w.execute(ctx, w.decide(heard{kind: heardStart}, time.Now()), cloud.Ownership{})
 	}
 	verify := time.NewTimer(time.Hour)
 	verify.Stop()
 	defer verify.Stop()
 	for {
 		var due <-chan time.Time
-		if len(w.verify) > 0 {
-			verify.Reset(time.Until(w.verify[0]))
+		if at, ok := w.h.nextVerify(); ok {
+			verify.Reset(time.Until(at))
 			due = verify.C
 		}
-		fromVerify := false
+		cause := readTick
 		select {
 		case <-ctx.Done():
 			return
 		case <-tick.C:
 		case <-due:
-			w.verify = w.verify[1:]
-			fromVerify = true
+			cause = readVerify
 		}
-		w.reconcile(ctx, fromVerify)
+		w.reconcile(ctx, cause)
+		if ctx.Err() != nil {
+			return
+		}
 	}
+}
+
+// decide asks the policy and keeps the new history.
+func (w *claimer) decide(e heard, now time.Time) claimDecision {
+	d, h := w.policy.decide(w.h, e, now)
+	w.h = h
+	return d
 }
 
 // observeUntil reads r now and at every tick, recording what it finds and
@@ -333,195 +342,130 @@ func (w *claimer) observeUntil(ctx context.Context, gate *writeGate, tick <-chan
 	}
 }
 
-// reconcile reads r and acts on what it finds: a resource the cloud no
-// longer points at this node is claimed again, with exponential damping so
-// that two nodes that both believe they are MASTER cannot fight without
-// end. A claim that never held is tried again at a reconcile tick only,
-// not at a re-verify (fromVerify): those exist to see late changes, not to
-// retry faster. It reports whether the read succeeded.
-func (w *claimer) reconcile(ctx context.Context, fromVerify bool) bool {
+// reconcile reads r, records what it finds and does what the policy says
+// of it. When the policy would claim a resource that points elsewhere, it
+// first asks MayReclaim.
+func (w *claimer) reconcile(ctx context.Context, cause readCause) {
 	c := w.c
 	o, err := c.provider.Observe(ctx, w.r)
 	if ctx.Err() != nil {
-		return false
+		return
 	}
-	if err != nil {
+	e := heard{cause: cause}
+	switch {
+	case err != nil:
 		c.fail(w.epoch, w.key, err)
-		return false
+		e.kind = heardReadFailed
+	case o.Owned:
+		c.record(w.epoch, w.key, o)
+		e.kind, e.bindable = heardOwned, o.PublicIPBindable
+	default:
+		c.record(w.epoch, w.key, o)
+		e.kind = heardElsewhere
 	}
-	c.record(w.epoch, w.key, o)
 	now := time.Now()
-	if o.Owned {
-		w.held = true
-		if w.heldSince.IsZero() {
-			w.heldSince = now
-		}
-		if o.PublicIPBindable {
-			// The HAVIP holds no public IP and the wanted one is
-			// free: bind it (a claim with a new token, not a
-			// reclaim: nobody took anything away).
-			w.claim(ctx)
-		}
-		if w.backoff > 0 && now.Sub(w.heldSince) >= c.opts.ReconcileInterval {
-			w.backoff = 0
-			c.update(w.epoch, w.key, func(s *ResourceStatus) { s.NextReclaim = time.Time{} })
-		}
-		return true
-	}
-	w.heldSince = time.Time{}
-	if !w.held && fromVerify {
-		return true
-	}
-	if c.opts.MayReclaim != nil {
-		if err := c.opts.MayReclaim(); err != nil {
-			c.log.Warn("cloud points elsewhere; not claiming it back now", "resource", w.key, "current", o.Current, "reason", err)
-			return true
-		}
-	}
-	if !w.held {
-		if w.unconfirmed && now.Before(w.nextAllowed) {
-			return true
-		}
-		// The last claim failed or is unconfirmed: try again, with
-		// a new token, without counting it as a reclaim.
-		w.claim(ctx)
-		return true
-	}
-	if now.Before(w.nextAllowed) {
-		return true
-	}
-	// Every reclaim after the first is a conflict: someone keeps
-	// taking the resource away.
-	conflict := w.backoff > 0
-	if w.backoff == 0 {
-		w.backoff = c.opts.ReconcileInterval
-	} else {
-		w.backoff = min(2*w.backoff, c.opts.ReclaimMaxBackoff)
-	}
-	w.nextAllowed = now.Add(w.backoff)
-	c.update(w.epoch, w.key, func(s *ResourceStatus) {
-		s.Reclaims++
-		if conflict {
-			s.Conflicts++
-		}
-		s.NextReclaim = w.nextAllowed
-		if c.obs != nil {
-			c.obs.Reclaim(c.instance, w.key)
-			if conflict {
-				c.obs.Conflict(c.instance, w.key)
+	d := w.decide(e, now)
+	if d.step == stepAsk {
+		if c.opts.MayReclaim != nil {
+			if err := c.opts.MayReclaim(); err != nil {
+				c.log.Warn("cloud points elsewhere; not claiming it back now", "resource", w.key, "current", o.Current, "reason", err)
+				return
 			}
 		}
-	})
-	lvl := slog.LevelWarn
-	if conflict {
-		lvl = slog.LevelError
+		d = w.decide(heard{kind: heardPermitted}, now)
 	}
-	c.log.Log(ctx, lvl, "cloud points elsewhere; claiming again", "resource", w.key, "current", o.Current, "conflict", conflict, "next_reclaim_after", w.backoff)
-	w.claim(ctx)
-	return true
+	w.execute(ctx, d, o)
 }
 
-// claim makes r point here and waits for the cloud to confirm it. Whatever
-// the outcome short of a refusal, r is read again at each re-verify delay:
-// a claim that timed out may still be applied, and is never repeated
-// blindly. It reports whether the cloud points here.
-func (w *claimer) claim(ctx context.Context) bool {
+// execute reports what d says and makes the claim it asks for; o is what
+// the cloud last showed.
+func (w *claimer) execute(ctx context.Context, d claimDecision, o cloud.Ownership) {
+	c := w.c
+	if d.step == stepReclaim {
+		c.update(w.epoch, w.key, func(s *ResourceStatus) {
+			s.Reclaims++
+			if d.conflict {
+				s.Conflicts++
+			}
+			s.NextReclaim = d.nextAt
+			if c.obs != nil {
+				c.obs.Reclaim(c.instance, w.key)
+				if d.conflict {
+					c.obs.Conflict(c.instance, w.key)
+				}
+			}
+		})
+		lvl := slog.LevelWarn
+		if d.conflict {
+			lvl = slog.LevelError
+		}
+		c.log.Log(ctx, lvl, "cloud points elsewhere; claiming again", "resource", w.key, "current", o.Current, "conflict", d.conflict, "next_reclaim_after", d.backoff)
+	} else if d.setNext {
+		c.update(w.epoch, w.key, func(s *ResourceStatus) { s.NextReclaim = d.nextAt })
+	}
+	if d.step == stepClaim || d.step == stepReclaim {
+		w.claim(ctx, d)
+	}
+}
+
+// claim makes r point here and waits for the cloud to confirm it, then
+// does what the policy says of the outcome: a claim that timed out may
+// still be applied, and is read again rather than repeated blindly.
+func (w *claimer) claim(ctx context.Context, d claimDecision) {
 	c := w.c
 	attempt := c.nextAttempt(w.epoch, w.key)
 	if attempt == 0 {
-		return false
+		return
 	}
-	w.claims++
-	if w.claims > 1 && w.r.Kind == cloud.KindHAVIP && c.announce != nil {
-		// The cloud moves a HAVIP's master when it sees this node's
-		// gratuitous ARP: the transition's burst is long over by a
-		// reclaim, so announce now rather than let the claim wait
-		// for confirm's first announcement.
+	if d.announce {
 		c.announce()
 	}
 	now := time.Now()
 	c.update(w.epoch, w.key, func(s *ResourceStatus) { s.LastClaim = now; s.Claims++ })
 	o, err := c.provider.Claim(ctx, w.r, c.tokenBase(w.gen, w.r, attempt))
 	if ctx.Err() != nil {
-		return false
+		return
 	}
-	if w.claims == 1 && c.obs != nil {
+	if d.first && c.obs != nil {
 		c.obs.Phase(c.instance, "cloud_request_sent", time.Since(w.received))
 	}
+	var e heard
 	var pending *cloud.PendingError
 	if err != nil && !errors.As(err, &pending) {
 		c.fail(w.epoch, w.key, err)
-		if mayHaveApplied(err) {
-			w.scheduleVerify()
-		}
-		return false
-	}
-	if !o.Owned {
-		o = w.confirm(ctx, o)
-	}
-	c.record(w.epoch, w.key, o)
-	if !o.Owned && cloud.IsUnconfirmed(err) {
-		w.damp(o)
-	}
-	if o.Owned {
-		w.held, w.heldSince, w.unconfirmed = true, time.Now(), false
-		if w.claims == 1 {
-			d := time.Since(w.received)
-			c.update(w.epoch, w.key, func(s *ResourceStatus) { s.ConfirmedAfter = d })
-			if c.obs != nil {
-				c.obs.Phase(c.instance, "cloud_confirmed", d)
-			}
-		}
-	}
-	w.scheduleVerify()
-	return o.Owned
-}
-
-// damp follows a change the cloud answered 200 to but does not show:
-// sending it again at every reconcile would not help (a toggle might even
-// undo it), so the next try waits as a reclaim would, and it is reported.
-func (w *claimer) damp(o cloud.Ownership) {
-	c := w.c
-	if w.backoff == 0 {
-		w.backoff = c.opts.ReconcileInterval
+		e = heard{kind: heardClaimFailed, mayHaveApplied: mayHaveApplied(err)}
 	} else {
-		w.backoff = min(2*w.backoff, c.opts.ReclaimMaxBackoff)
+		if !o.Owned {
+			o = w.confirm(ctx, o)
+		}
+		c.record(w.epoch, w.key, o)
+		e = heard{kind: heardClaimNotShown, accepted: cloud.IsUnconfirmed(err)}
+		if o.Owned {
+			e = heard{kind: heardClaimOwned}
+		}
 	}
-	w.nextAllowed = time.Now().Add(w.backoff)
-	first := !w.unconfirmed
-	w.unconfirmed = true
-	c.update(w.epoch, w.key, func(s *ResourceStatus) {
-		s.Unconfirmed++
-		s.NextReclaim = w.nextAllowed
-	})
-	if first {
+	out := w.decide(e, time.Now())
+	if out.unconfirmed || out.setNext {
+		c.update(w.epoch, w.key, func(s *ResourceStatus) {
+			if out.unconfirmed {
+				s.Unconfirmed++
+			}
+			if out.setNext {
+				s.NextReclaim = out.nextAt
+			}
+		})
+	}
+	if out.firstUnconfirmed {
 		c.log.Error("the cloud accepted the change but does not show this node within confirm_timeout; not sent again before the reclaim damping allows",
-			"resource", w.key, "current", o.Current, "next_try_after", w.backoff)
+			"resource", w.key, "current", o.Current, "next_try_after", out.backoff)
 	}
-}
-
-// scheduleVerify plans the re-verify reads after a claim that ends now,
-// replacing those of an earlier claim.
-func (w *claimer) scheduleVerify() {
-	now := time.Now()
-	w.verify = w.verify[:0]
-	for _, d := range w.c.opts.Reverify {
-		w.verify = append(w.verify, now.Add(d))
+	if out.confirmed {
+		took := time.Since(w.received)
+		c.update(w.epoch, w.key, func(s *ResourceStatus) { s.ConfirmedAfter = took })
+		if c.obs != nil {
+			c.obs.Phase(c.instance, "cloud_confirmed", took)
+		}
 	}
-}
-
-// mayHaveApplied reports whether a failed claim may still change the
-// cloud: without an answer, after a timeout or a server error the outcome
-// is unknown; only a refusal of the request says nothing was applied.
-func mayHaveApplied(err error) bool {
-	if errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded) {
-		return true
-	}
-	var pe *cloud.PermanentError
-	if errors.As(err, &pe) {
-		return false
-	}
-	return !cloud.IsAuth(err) && !cloud.IsExpired(err) && !cloud.IsPermanent(err)
 }
 
 // confirm waits for a claimed resource to point here, announcing every

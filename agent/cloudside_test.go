@@ -26,6 +26,9 @@ type scriptCloud struct {
 	// lateBy, when set with claimErr, lands the failed claim that long
 	// after it was sent.
 	lateBy time.Duration
+	// bindable: the resource holds no public IP and the wanted one is
+	// free, until a claim made while it points here binds it.
+	bindable bool
 }
 
 func (f *scriptCloud) NodeID() string {
@@ -38,7 +41,8 @@ func (f *scriptCloud) Observe(ctx context.Context, r cloud.Resource) (cloud.Owne
 	f.mu.Lock()
 	defer f.mu.Unlock()
 	f.observes = append(f.observes, time.Now())
-	return cloud.Ownership{Owned: f.owner == f.node, Current: f.owner}, nil
+	owned := f.owner == f.node
+	return cloud.Ownership{Owned: owned, Current: f.owner, PublicIPBindable: owned && f.bindable}, nil
 }
 
 func (f *scriptCloud) Claim(ctx context.Context, r cloud.Resource, tokenBase string) (cloud.Ownership, error) {
@@ -50,6 +54,9 @@ func (f *scriptCloud) Claim(ctx context.Context, r cloud.Resource, tokenBase str
 			time.AfterFunc(f.lateBy, func() { f.set(f.NodeID()) })
 		}
 		return cloud.Ownership{Current: f.owner}, f.claimErr
+	}
+	if f.owner == f.node {
+		f.bindable = false
 	}
 	f.owner = f.node
 	return cloud.Ownership{Owned: true, Current: f.owner}, nil
@@ -408,6 +415,33 @@ func TestCloudUnconfirmedClaimIsDamped(t *testing.T) {
 		}
 		if s := c.snapshot()[0]; s.Unconfirmed == 0 {
 			t.Errorf("not reported: %+v", s)
+		}
+	})
+}
+
+// A HAVIP that points here but holds no public IP, with the wanted one
+// free, gets it bound by a claim with a new token: not a reclaim, as
+// nobody took anything away.
+func TestCloudBindsAFreePublicIP(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		f := &scriptCloud{node: "i-self", owner: "i-peer", bindable: true}
+		c := newScriptSide(f, 10*time.Second, nil)
+		defer func() { c.stop(); c.wait() }()
+		c.start(1, time.Now(), true)
+		synctest.Wait()
+		if _, claims := f.counts(); claims != 1 {
+			t.Fatalf("%d claims at the start, want 1", claims)
+		}
+		sleep(time.Second) // the first re-verify sees the public IP free
+		if got := f.tokens(); len(got) != 2 || got[0] == got[1] {
+			t.Fatalf("token bases %q, want two different ones", got)
+		}
+		sleep(time.Minute)
+		if _, claims := f.counts(); claims != 2 {
+			t.Errorf("%d claims, want 2: the bound public IP is not claimed again", claims)
+		}
+		if s := c.snapshot()[0]; !s.Owned || s.Claims != 2 || s.Reclaims != 0 || s.Conflicts != 0 {
+			t.Errorf("status %+v, want owned after 2 claims and no reclaim", s)
 		}
 	})
 }
