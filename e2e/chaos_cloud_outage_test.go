@@ -122,7 +122,7 @@ func (s *chaosSuite) activeNextHop() string {
 	if err != nil {
 		return "?"
 	}
-	return rig.ActiveNextHop(st)
+	return rig.RouteHolder(st)
 }
 
 // switchTrail lists the switches after seq: when, from whom, late or not.

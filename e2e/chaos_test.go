@@ -156,7 +156,7 @@ func waitFor(timeout time.Duration, cond func() bool) (time.Duration, bool) {
 func (s *chaosSuite) cloudOn(node string) bool {
 	st, err := s.e.State()
 	id := "i-" + node
-	return err == nil && rig.ActiveNextHop(st) == id && rig.HAVIPMaster(st) == id
+	return err == nil && rig.RouteHolder(st) == id && rig.HAVIPMaster(st) == id
 }
 
 // settledOn: the VIP on node only and the cloud pointing at it.

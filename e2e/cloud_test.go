@@ -20,7 +20,7 @@ func TestIntegrationCloudFollowsMaster(t *testing.T) {
 	// n2 becomes MASTER: the route must switch to it, the HAVIP master too.
 	n1.write(`INSTANCE "VI_1" BACKUP 100`)
 	n2.write(`INSTANCE "VI_1" MASTER 100`)
-	eventually(t, "route active next hop i-n2", func() bool { return rig.ActiveNextHop(emuState(t, e)) == "i-n2" })
+	eventually(t, "route active next hop i-n2", func() bool { return rig.RouteHolder(emuState(t, e)) == "i-n2" })
 	eventually(t, "HAVIP master i-n2", func() bool { return rig.HAVIPMaster(emuState(t, e)) == "i-n2" })
 	eventually(t, "n2 status shows the cloud here", func() bool {
 		st := n2.status()
@@ -38,7 +38,7 @@ func TestIntegrationCloudFollowsMaster(t *testing.T) {
 	// Failover back to n1.
 	n2.write(`INSTANCE "VI_1" BACKUP 100`)
 	n1.write(`INSTANCE "VI_1" MASTER 100`)
-	eventually(t, "route active next hop i-n1", func() bool { return rig.ActiveNextHop(emuState(t, e)) == "i-n1" })
+	eventually(t, "route active next hop i-n1", func() bool { return rig.RouteHolder(emuState(t, e)) == "i-n1" })
 	eventually(t, "HAVIP master i-n1", func() bool { return rig.HAVIPMaster(emuState(t, e)) == "i-n1" })
 	if got := rig.Switches(emuLog(t, e)); got != 2 {
 		t.Errorf("%d switches after two failovers, want 2", got)
@@ -76,9 +76,9 @@ func TestIntegrationCloudReclaim(t *testing.T) {
 	eventually(t, "HAVIP master i-n1", func() bool { return rig.HAVIPMaster(emuState(t, e)) == "i-n1" })
 	// The backup's blip: MASTER, then BACKUP again.
 	n2.write(`INSTANCE "VI_1" MASTER 100`)
-	eventually(t, "route moved to i-n2 by the blip", func() bool { return rig.ActiveNextHop(emuState(t, e)) == "i-n2" })
+	eventually(t, "route moved to i-n2 by the blip", func() bool { return rig.RouteHolder(emuState(t, e)) == "i-n2" })
 	n2.write(`INSTANCE "VI_1" BACKUP 100`)
-	eventually(t, "n1 reclaimed the route", func() bool { return rig.ActiveNextHop(emuState(t, e)) == "i-n1" })
+	eventually(t, "n1 reclaimed the route", func() bool { return rig.RouteHolder(emuState(t, e)) == "i-n1" })
 	eventually(t, "n1 reclaimed the HAVIP master", func() bool { return rig.HAVIPMaster(emuState(t, e)) == "i-n1" })
 	st := n1.status()
 	reclaims := 0

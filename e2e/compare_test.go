@@ -50,10 +50,10 @@ id = "rr-s%02d-a"
 route_table_id = "rt-rig"
 source = "0.0.0.0/0"
 destination = "198.19.%d.0/24"
-next_hop_type = "custom"
-next_hop_id = "i-n1"
+next_hop_type = "dcGateway"
+next_hop_id = "dcgw-n1"
 standby_id = "rr-s%02d-b"
-standby_next_hop_id = "i-n2"
+standby_next_hop_id = "dcgw-n2"
 `, i, i, i)
 	}
 	return b.String()
@@ -229,7 +229,7 @@ func (c *cmpRig) use(w way, nvips, nroutes int) {
 	c.startKeepalived("n1")
 	c.waitAdvert("n1", since)
 	if w.cloud() {
-		eventually(b, "routes active on n1", func() bool { return c.routesAt("i-n1") })
+		eventually(b, "routes active on n1", func() bool { return c.routesAt("dcgw-n1") })
 	}
 	c.startKeepalived("n2")
 	time.Sleep(c.settle)
@@ -265,7 +265,7 @@ func (c *cmpRig) dropVIPs(name string) {
 func (c *cmpRig) startAgent(n *rig.Node) {
 	var extra strings.Builder
 	for i := 1; i < c.routes; i++ {
-		fmt.Fprintf(&extra, "[[instance.route]]\ntable = \"rt-rig\"\ndestination = %q\n", routeDest(i))
+		fmt.Fprintf(&extra, "[[instance.route]]\ntable = \"rt-rig\"\ndestination = %q\nnext_hop = %q\nnext_hop_type = \"dcGateway\"\n", routeDest(i), n.Gateway)
 	}
 	body, err := n.CloudConfig(c.e, extra.String())
 	if err != nil {
@@ -302,8 +302,8 @@ func (c *cmpRig) writeScripts(n *rig.Node) (master, backup string) {
 	}
 	master, backup = filepath.Join(n.Dir, "notify-master.sh"), filepath.Join(n.Dir, "notify-backup.sh")
 	scripts := map[string]string{
-		master: fmt.Sprintf("#!/bin/sh\n%sexec %s -endpoint %s -credentials %s -table rt-rig -instance-id %s%s >>%s 2>&1\n",
-			add.String(), c.switchBin, c.e.URL, creds, n.InstanceID, dests.String(), filepath.Join(n.Dir, "switchroute.log")),
+		master: fmt.Sprintf("#!/bin/sh\n%sexec %s -endpoint %s -credentials %s -table rt-rig -next-hop %s%s >>%s 2>&1\n",
+			add.String(), c.switchBin, c.e.URL, creds, n.Gateway, dests.String(), filepath.Join(n.Dir, "switchroute.log")),
 		backup: "#!/bin/sh\n" + del.String(),
 	}
 	for path, body := range scripts {
@@ -334,7 +334,7 @@ func (c *cmpRig) waitAdvert(node string, since time.Time) {
 	}
 }
 
-func (c *cmpRig) routesAt(instance string) bool {
+func (c *cmpRig) routesAt(nextHop string) bool {
 	s, err := c.e.State()
 	if err != nil {
 		return false
@@ -347,7 +347,7 @@ func (c *cmpRig) routesAt(instance string) bool {
 	}
 	for i := 0; i < c.routes; i++ {
 		ids := routeIDs(i)
-		if active[ids[0]] != instance && active[ids[1]] != instance {
+		if active[ids[0]] != nextHop && active[ids[1]] != nextHop {
 			return false
 		}
 	}
@@ -462,7 +462,7 @@ func (c *cmpRig) waitCloud(node *rig.Node, advert time.Time) (cloudResult, error
 			}
 		}
 		for _, ch := range l.Changes {
-			if ch.Time.Before(advert) || ch.After != node.InstanceID {
+			if ch.Time.Before(advert) || (ch.After != node.InstanceID && ch.After != node.Gateway) {
 				continue
 			}
 			if i, ok := rules[ch.Resource]; ok && ch.Operation == emulator.OpRouteRuleSwitch {

@@ -41,10 +41,7 @@ func havipPublicIP(s emulator.State) string {
 // MASTER (unbind from the old node, bind to the new one).
 func TestIntegrationPublicIPFollowsMaster(t *testing.T) {
 	h := newHARig(t)
-	e, err := h.StartEmulator(eipSeed)
-	if err != nil {
-		t.Fatal(err)
-	}
+	e := startEmulatorSeed(t, h, eipSeed)
 	extra := `havip_public_ip = "198.19.1.10"
 [[instance.eip]]
 address = "198.19.1.11"

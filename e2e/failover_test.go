@@ -84,7 +84,7 @@ func (s *haSuite) converged(master string) {
 	eventually(s.t, "VIP on "+master+" only", func() bool { return sameNodes(s.h.Holders(), master) })
 	eventually(s.t, "cloud points at "+master, func() bool {
 		st := emuState(s.t, s.e)
-		return rig.ActiveNextHop(st) == id && rig.HAVIPMaster(st) == id
+		return rig.RouteHolder(st) == id && rig.HAVIPMaster(st) == id
 	})
 	eventually(s.t, "client reaches the VIP at "+master+"'s MAC", func() bool {
 		_, err := s.h.NS.Exec("client", "ping", "-c", "1", "-W", "1", rig.VIP)
@@ -211,7 +211,7 @@ func TestIntegrationFailoverSuite(t *testing.T) {
 			st := emuState(t, s.e)
 			eventually(t, "cloud on n2", func() bool {
 				st = emuState(t, s.e)
-				return rig.ActiveNextHop(st) == "i-n2" && rig.HAVIPMaster(st) == "i-n2"
+				return rig.RouteHolder(st) == "i-n2" && rig.HAVIPMaster(st) == "i-n2"
 			})
 			if _, err := s.h.NS.IP("n1", "link", "set", "eth0", "up"); err != nil {
 				t.Fatal(err)

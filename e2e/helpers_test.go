@@ -12,6 +12,7 @@ import (
 	"time"
 
 	"github.com/havip-agent/havip-agent/agent"
+	"github.com/havip-agent/havip-agent/cloud/bce"
 	"github.com/havip-agent/havip-agent/e2e/netns"
 	"github.com/havip-agent/havip-agent/e2e/rig"
 	"github.com/mdlayher/packet"
@@ -185,11 +186,43 @@ func startKeepalived(t testing.TB, n *rig.Node, conf string) {
 
 func startEmulator(t testing.TB, h *rig.HA, args ...string) *rig.Emulator {
 	t.Helper()
-	e, err := h.StartEmulator("", args...)
+	return startEmulatorSeed(t, h, "", args...)
+}
+
+// startEmulatorSeed is startEmulator with a seed ("" for the rig's). When the test ends, every
+// request in the emulator's log must be in the agent's API contract.
+func startEmulatorSeed(t testing.TB, h *rig.HA, seed string, args ...string) *rig.Emulator {
+	t.Helper()
+	e, err := h.StartEmulator(seed, args...)
 	if err != nil {
 		t.Fatal(err)
 	}
+	// Registered after the rig's teardown, so it runs first, while the emulator still answers.
+	t.Cleanup(func() { checkContract(t, e) })
 	return e
+}
+
+// checkContract fails t for every request in the emulator's log that is not in the agent's API
+// contract (cloud/bce/testdata/api.md): a request, query flag or body field the real API may not
+// take. The log is bounded: it checks the newest entries.
+func checkContract(t testing.TB, e *rig.Emulator) {
+	t.Helper()
+	l, err := e.Log()
+	if err != nil {
+		t.Errorf("contract check: reading the emulator's log: %v", err)
+		return
+	}
+	bad := 0
+	for _, r := range l.Requests {
+		if _, err := bce.CheckRequest(r.Method, r.Path, r.Query, r.BodyFields); err != nil {
+			if bad++; bad <= 10 {
+				t.Errorf("request %d from %s: %v", r.Seq, r.Source, err)
+			}
+		}
+	}
+	if bad > 10 {
+		t.Errorf("%d requests outside the contract in all", bad)
+	}
 }
 
 // handleIn opens a netlink handle inside a namespace, for reading

@@ -244,7 +244,7 @@ func (m *mxRig) state(name string) agent.State {
 // describe is the rig's state for an error.
 func (m *mxRig) describe() string {
 	s, err := m.e.State()
-	cloud := fmt.Sprintf("route at %s, HAVIP master %s", rig.ActiveNextHop(s), rig.HAVIPMaster(s))
+	cloud := fmt.Sprintf("route at %s, HAVIP master %s", rig.RouteHolder(s), rig.HAVIPMaster(s))
 	if err != nil {
 		cloud = err.Error()
 	}
@@ -259,7 +259,7 @@ func (m *mxRig) settledOn(node string) bool {
 	}
 	s, err := m.e.State()
 	id := m.h.Nodes[node].InstanceID
-	return err == nil && rig.ActiveNextHop(s) == id && rig.HAVIPMaster(s) == id
+	return err == nil && rig.RouteHolder(s) == id && rig.HAVIPMaster(s) == id
 }
 
 // stable waits until one node is MASTER with the VIP and the cloud, the

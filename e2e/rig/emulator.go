@@ -16,7 +16,8 @@ import (
 
 // Seed is the emulator's world for the rig: both nodes, a HAVIP for the
 // VIP bound to both, and an HA route pair (n1 active) for a destination
-// outside the VPC.
+// outside the VPC. The pair's next hops are the nodes' dedicated-line
+// gateways, the only next hops the cloud takes in a pair.
 const Seed = `region = "bj"
 
 [[credential]]
@@ -44,6 +45,14 @@ eni_id = "eni-n2"
 subnet_id = "sbn-rig"
 private_ip = "198.18.0.12"
 
+[[dc_gateway]]
+id = "dcgw-n1"
+vpc_id = "vpc-rig"
+
+[[dc_gateway]]
+id = "dcgw-n2"
+vpc_id = "vpc-rig"
+
 [[route_table]]
 id = "rt-rig"
 vpc_id = "vpc-rig"
@@ -53,10 +62,10 @@ id = "rr-a"
 route_table_id = "rt-rig"
 source = "0.0.0.0/0"
 destination = "198.19.0.0/24"
-next_hop_type = "custom"
-next_hop_id = "i-n1"
+next_hop_type = "dcGateway"
+next_hop_id = "dcgw-n1"
 standby_id = "rr-b"
-standby_next_hop_id = "i-n2"
+standby_next_hop_id = "dcgw-n2"
 
 [[havip]]
 id = "havip-rig"
@@ -158,12 +167,28 @@ func (e *Emulator) Log() (emulator.Log, error) {
 	return l, err
 }
 
-// ActiveNextHop is the next hop of the active rule of the rig's HA pair.
+// ActiveNextHop is the next hop of the active rule of the rig's HA pair: a
+// node's gateway.
 func ActiveNextHop(s emulator.State) string {
 	for _, r := range s.RouteRules {
 		if r.Destination == Destination && r.PathType == "ha:active" {
 			return r.NexthopID
 		}
+	}
+	return ""
+}
+
+// RouteHolder is the instance of the node whose gateway is the active next
+// hop of the rig's HA pair, "" for none.
+func RouteHolder(s emulator.State) string {
+	return InstanceOfGateway(ActiveNextHop(s))
+}
+
+// InstanceOfGateway is the instance of the rig node whose gateway is gw, ""
+// for none.
+func InstanceOfGateway(gw string) string {
+	if id, ok := strings.CutPrefix(gw, "dcgw-"); ok {
+		return "i-" + id
 	}
 	return ""
 }
@@ -221,5 +246,7 @@ havip = "havip-rig"
 [[instance.route]]
 table = "rt-rig"
 destination = %q
-`, e.URL, e.URL, e.URL, creds, VIP, extra, Destination), nil
+next_hop = %q
+next_hop_type = "dcGateway"
+`, e.URL, e.URL, e.URL, creds, VIP, extra, Destination, n.Gateway), nil
 }

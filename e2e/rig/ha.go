@@ -48,10 +48,13 @@ type HA struct {
 // Node is one of the two VRRP peers.
 type Node struct {
 	Name, IP, Peer, InstanceID string
-	Dir                        string
-	Agent                      *Agent
-	Keepalived                 *Process
-	rig                        *HA
+	// Gateway is the node's dedicated-line gateway: its next hop in the rig's HA route pair,
+	// the only type of next hop such pairs take.
+	Gateway    string
+	Dir        string
+	Agent      *Agent
+	Keepalived *Process
+	rig        *HA
 }
 
 // NewHA builds the namespaces, the bridge and the addresses. dir holds
@@ -59,8 +62,8 @@ type Node struct {
 func NewHA(dir string, bins Binaries) (*HA, error) {
 	r := netns.New()
 	h := &HA{NS: r, Bins: bins, Dir: dir, Nodes: map[string]*Node{
-		"n1": {Name: "n1", IP: "198.18.0.11", Peer: "198.18.0.12", InstanceID: "i-n1"},
-		"n2": {Name: "n2", IP: "198.18.0.12", Peer: "198.18.0.11", InstanceID: "i-n2"},
+		"n1": {Name: "n1", IP: "198.18.0.11", Peer: "198.18.0.12", InstanceID: "i-n1", Gateway: "dcgw-n1"},
+		"n2": {Name: "n2", IP: "198.18.0.12", Peer: "198.18.0.11", InstanceID: "i-n2", Gateway: "dcgw-n2"},
 	}}
 	if err := h.build(); err != nil {
 		h.Close()

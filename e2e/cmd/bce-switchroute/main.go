@@ -5,10 +5,12 @@
 //
 // It lists the rules of a route table, finds the HA pair of each
 // destination (or of each rule id), and switches the pair when its active
-// rule does not already point at this instance:
+// rule does not already point at this node's next hop (its instance, or
+// the dedicated-line gateway it stands for, the only next hops the cloud
+// takes in a pair):
 //
 //	bce-switchroute -endpoint http://198.18.0.1:8080 -credentials creds.toml \
-//	    -table rt-1 -destination 198.19.0.0/24 -instance-id i-n2
+//	    -table rt-1 -destination 198.19.0.0/24 -next-hop dcgw-n2
 //
 // The credentials file holds access_key_id and secret_access_key (TOML).
 // The switch is PUT /v1/route/rule/{id}?switchRouteHA&clientToken=..., built
@@ -51,7 +53,7 @@ func run(args []string, out io.Writer) error {
 	endpoint := fs.String("endpoint", "", "VPC API endpoint, such as https://bcc.bj.baidubce.com")
 	credsPath := fs.String("credentials", "", "TOML file with access_key_id and secret_access_key")
 	table := fs.String("table", "", "route table id")
-	instance := fs.String("instance-id", "", "this node's instance id (the next hop to make active)")
+	nextHop := fs.String("next-hop", "", "this node's next hop id to make active (its dedicated-line gateway)")
 	timeoutMS := fs.Int("timeout-ms", 3000, "connection timeout of each request in milliseconds")
 	var dests, rules list
 	fs.Var(&dests, "destination", "destination CIDR of an HA route (repeatable)")
@@ -66,8 +68,8 @@ func run(args []string, out io.Writer) error {
 		return errors.New("-credentials is required")
 	case *table == "":
 		return errors.New("-table is required")
-	case *instance == "":
-		return errors.New("-instance-id is required")
+	case *nextHop == "":
+		return errors.New("-next-hop is required")
 	case len(dests)+len(rules) == 0:
 		return errors.New("give at least one -destination or -rule")
 	}
@@ -109,12 +111,12 @@ func run(args []string, out io.Writer) error {
 		wanted = append(wanted, p)
 	}
 	for _, p := range wanted {
-		if p.active.NexthopId == *instance {
-			fmt.Fprintf(out, "%s: active rule %s already points at %s\n", p.active.DestinationAddress, p.active.RouteRuleId, *instance)
+		if p.active.NexthopId == *nextHop {
+			fmt.Fprintf(out, "%s: active rule %s already points at %s\n", p.active.DestinationAddress, p.active.RouteRuleId, *nextHop)
 			continue
 		}
-		if p.standby.NexthopId != *instance {
-			return fmt.Errorf("%s: %s is in neither rule of the pair (%s -> %s, %s -> %s)", p.active.DestinationAddress, *instance,
+		if p.standby.NexthopId != *nextHop {
+			return fmt.Errorf("%s: %s is in neither rule of the pair (%s -> %s, %s -> %s)", p.active.DestinationAddress, *nextHop,
 				p.active.RouteRuleId, p.active.NexthopId, p.standby.RouteRuleId, p.standby.NexthopId)
 		}
 		token, err := clientToken()
@@ -130,7 +132,7 @@ func run(args []string, out io.Writer) error {
 		if err != nil {
 			return fmt.Errorf("switching %s (rule %s): %w", p.active.DestinationAddress, p.active.RouteRuleId, err)
 		}
-		fmt.Fprintf(out, "%s: switched, active next hop %s -> %s\n", p.active.DestinationAddress, p.active.NexthopId, *instance)
+		fmt.Fprintf(out, "%s: switched, active next hop %s -> %s\n", p.active.DestinationAddress, p.active.NexthopId, *nextHop)
 	}
 	return nil
 }

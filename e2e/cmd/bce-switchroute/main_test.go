@@ -15,7 +15,7 @@ import (
 )
 
 // newWorld serves the rig's seed (HA pair rr-a/rr-b for 198.19.0.0/24,
-// i-n1 active) and writes its credentials.
+// dcgw-n1 active) and writes its credentials.
 func newWorld(t *testing.T) (*emulator.Emulator, string, string) {
 	t.Helper()
 	seed, err := emulator.ParseSeed(strings.NewReader(rig.Seed), "rig-seed")
@@ -35,20 +35,20 @@ func newWorld(t *testing.T) (*emulator.Emulator, string, string) {
 	return emu, srv.URL, creds
 }
 
-func activeNextHop(emu *emulator.Emulator) string { return rig.ActiveNextHop(emu.State()) }
+func activeNextHop(emu *emulator.Emulator) string { return rig.RouteHolder(emu.State()) }
 
 func TestRunSwitchesOnceThenLeavesAlone(t *testing.T) {
 	emu, url, creds := newWorld(t)
 	for _, tc := range []struct {
 		name, selector, value, instance, wantOut, wantHop string
 	}{
-		{"switch to n2 by destination", "-destination", "198.19.0.0/24", "i-n2", "switched", "i-n2"},
-		{"already n2", "-destination", "198.19.0.0/24", "i-n2", "already points at i-n2", "i-n2"},
-		{"back to n1 by rule id", "-rule", "rr-b", "i-n1", "switched", "i-n1"},
+		{"switch to n2 by destination", "-destination", "198.19.0.0/24", "dcgw-n2", "switched", "i-n2"},
+		{"already n2", "-destination", "198.19.0.0/24", "dcgw-n2", "already points at dcgw-n2", "i-n2"},
+		{"back to n1 by rule id", "-rule", "rr-b", "dcgw-n1", "switched", "i-n1"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			var out bytes.Buffer
-			err := run([]string{"-endpoint", url, "-credentials", creds, "-table", "rt-rig", "-instance-id", tc.instance, tc.selector, tc.value}, &out)
+			err := run([]string{"-endpoint", url, "-credentials", creds, "-table", "rt-rig", "-next-hop", tc.instance, tc.selector, tc.value}, &out)
 			if err != nil {
 				t.Fatal(err)
 			}
@@ -73,12 +73,12 @@ func TestRunErrors(t *testing.T) {
 		args []string
 		want string
 	}{
-		{"no instance", append(base, "-destination", "198.19.0.0/24"), "-instance-id is required"},
-		{"nothing to switch", append(base, "-instance-id", "i-n2"), "give at least one"},
-		{"unknown destination", append(base, "-instance-id", "i-n2", "-destination", "198.19.9.0/24"), "found 0 rules"},
-		{"not in the pair", append(base, "-instance-id", "i-other", "-destination", "198.19.0.0/24"), "in neither rule"},
-		{"unknown rule", append(base, "-instance-id", "i-n2", "-rule", "rr-z"), "rule rr-z: not in table"},
-		{"bad credentials", []string{"-endpoint", url, "-credentials", "/nonexistent", "-table", "rt-rig", "-instance-id", "i-n2", "-destination", "198.19.0.0/24"}, "credentials /nonexistent"},
+		{"no next hop", append(base, "-destination", "198.19.0.0/24"), "-next-hop is required"},
+		{"nothing to switch", append(base, "-next-hop", "dcgw-n2"), "give at least one"},
+		{"unknown destination", append(base, "-next-hop", "dcgw-n2", "-destination", "198.19.9.0/24"), "found 0 rules"},
+		{"not in the pair", append(base, "-next-hop", "dcgw-other", "-destination", "198.19.0.0/24"), "in neither rule"},
+		{"unknown rule", append(base, "-next-hop", "dcgw-n2", "-rule", "rr-z"), "rule rr-z: not in table"},
+		{"bad credentials", []string{"-endpoint", url, "-credentials", "/nonexistent", "-table", "rt-rig", "-next-hop", "dcgw-n2", "-destination", "198.19.0.0/24"}, "credentials /nonexistent"},
 	} {
 		t.Run(tc.name, func(t *testing.T) {
 			err := run(tc.args, io.Discard)

@@ -197,7 +197,7 @@ func run(c *cleanup, o options, start time.Time) error {
 	d.sw = sw
 	defer sw.Close()
 	for _, n := range []string{"n1", "n2"} {
-		d.nodes = append(d.nodes, nodeInfo{Name: n, MAC: d.h.MAC(n), IP: d.h.Nodes[n].IP, Instance: d.h.Nodes[n].InstanceID})
+		d.nodes = append(d.nodes, nodeInfo{Name: n, MAC: d.h.MAC(n), IP: d.h.Nodes[n].IP, Instance: d.h.Nodes[n].InstanceID, Gateway: d.h.Nodes[n].Gateway})
 	}
 	d.say("sw:     bridge, BCE emulator at %s", d.e.URL)
 	for _, n := range d.nodes {
@@ -365,7 +365,7 @@ func (d *demo) steady(node string) error {
 	deadline := time.Now().Add(steadyWait)
 	for {
 		s, err := d.e.State()
-		if err == nil && strings.Join(d.h.Holders(), ",") == node && rig.ActiveNextHop(s) == inst && rig.HAVIPMaster(s) == inst {
+		if err == nil && strings.Join(d.h.Holders(), ",") == node && rig.RouteHolder(s) == inst && rig.HAVIPMaster(s) == inst {
 			return nil
 		}
 		if time.Now().After(deadline) {
@@ -418,7 +418,7 @@ func (d *demo) watch(p *phase, oldLoses bool) (result, error) {
 	for {
 		s, err := d.e.State()
 		if err == nil && d.rec.holds(p.New) && (!oldLoses || !d.rec.holds(p.Old)) && d.rec.servedBy(mac, p.Start) &&
-			rig.ActiveNextHop(s) == inst && rig.HAVIPMaster(s) == inst {
+			rig.RouteHolder(s) == inst && rig.HAVIPMaster(s) == inst {
 			break
 		}
 		if time.Now().After(deadline) {

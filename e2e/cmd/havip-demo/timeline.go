@@ -20,6 +20,8 @@ const maxReplyRuns = 6
 // nodeInfo is what the timeline needs to name a node.
 type nodeInfo struct {
 	Name, MAC, IP, Instance string
+	// Gateway is the node's dedicated-line gateway, its next hop in the route pair.
+	Gateway string
 }
 
 // presence is one sample at which a node's VIP appeared or went away.
@@ -115,6 +117,9 @@ func explain(p phase, s snapshot) result {
 	nodes := map[string]nodeInfo{}
 	for _, n := range s.Nodes {
 		byMAC[n.MAC], byInst[n.Instance], byIP[n.IP], nodes[n.Name] = n.Name, n.Name, n, n
+		if n.Gateway != "" {
+			byInst[n.Gateway] = n.Name
+		}
 	}
 	instName := func(id string) string {
 		if n, ok := byInst[id]; ok {

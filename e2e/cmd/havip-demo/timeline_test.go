@@ -17,8 +17,8 @@ var update = flag.Bool("update", false, "rewrite the golden files")
 var (
 	t0        = time.Date(2026, 12, 1, 10, 0, 0, 0, time.UTC)
 	testNodes = []nodeInfo{
-		{Name: "n1", MAC: "02:00:00:00:00:11", IP: "198.18.0.11", Instance: "i-n1"},
-		{Name: "n2", MAC: "02:00:00:00:00:12", IP: "198.18.0.12", Instance: "i-n2"},
+		{Name: "n1", MAC: "02:00:00:00:00:11", IP: "198.18.0.11", Instance: "i-n1", Gateway: "dcgw-n1"},
+		{Name: "n2", MAC: "02:00:00:00:00:12", IP: "198.18.0.12", Instance: "i-n2", Gateway: "dcgw-n2"},
 	}
 )
 
@@ -58,7 +58,7 @@ func cloudFailover(fromMS float64) emulator.Log {
 		},
 		Changes: []emulator.ChangeRecord{
 			{Time: at(fromMS + 0.5), Operation: "arp", Resource: havipID, Before: "i-n1", After: "i-n2", Message: "havip havip-rig master i-n1 -> i-n2 (arp from 02:00:00:00:00:12)"},
-			{Time: at(fromMS + 3), Operation: emulator.OpRouteRuleSwitch, Resource: "rr-a", Before: "i-n1", After: "i-n2", Message: "route rr-a/rr-b 198.19.0.0/24 active i-n1 -> i-n2"},
+			{Time: at(fromMS + 3), Operation: emulator.OpRouteRuleSwitch, Resource: "rr-a", Before: "dcgw-n1", After: "dcgw-n2", Message: "route rr-a/rr-b 198.19.0.0/24 active dcgw-n1 -> dcgw-n2"},
 		},
 	}
 }
