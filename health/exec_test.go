@@ -57,7 +57,7 @@ func startOwnGroup(t *testing.T) int {
 	}
 	t.Cleanup(func() {
 		cmd.Process.Kill()
-		cmd.Wait()
+		_ = cmd.Wait() // the kill is how it ends
 	})
 	return cmd.Process.Pid
 }

@@ -436,7 +436,7 @@ func TestServerServeTwice(t *testing.T) {
 func TestServerListenError(t *testing.T) {
 	m := newTestMetrics()
 	s := listen(t, m.Handler(nil), ServerOptions{})
-	defer serve(t, s)()
+	serve(t, s)
 	_, err := Listen(s.Addr().String(), m.Handler(nil), nil, ServerOptions{})
 	if err == nil || !strings.Contains(err.Error(), s.Addr().String()) {
 		t.Errorf("Listen on a busy address = %v, want an error naming it", err)

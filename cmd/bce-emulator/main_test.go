@@ -41,7 +41,7 @@ func TestCommand(t *testing.T) {
 		if sc.Scan() {
 			lines <- sc.Text()
 		}
-		io.Copy(io.Discard, stdout)
+		_, _ = io.Copy(io.Discard, stdout) // drains the pipe until the kill
 	}()
 	var line string
 	select {
@@ -87,7 +87,9 @@ func TestCommand(t *testing.T) {
 func TestBadSeed(t *testing.T) {
 	dir := t.TempDir()
 	seed := filepath.Join(dir, "seed.toml")
-	os.WriteFile(seed, []byte("region = \"bj\"\nbogus = 1\n"), 0o600)
+	if err := os.WriteFile(seed, []byte("region = \"bj\"\nbogus = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	err := run([]string{"-seed", seed}, io.Discard, io.Discard)
 	if err == nil || !regexp.MustCompile(`seed.toml:2: unknown key "bogus"`).MatchString(err.Error()) {
 		t.Fatalf("got %v", err)

@@ -145,8 +145,10 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 	defer stop()
 	m := metrics.New(metrics.BuildInfo{Version: version, Revision: revision})
 	opts := agent.Options{Config: cfg, Logger: log, Version: version, Observer: m, LoadConfig: loadConfig,
-		Notify: func(state string) { sdnotify.SdNotify(false, state) },
-		Ready:  func() { sdnotify.SdNotify(false, sdnotify.SdNotifyReady) }}
+		// Outside systemd SdNotify does nothing; a lost message shows
+		// there as a start or watchdog timeout.
+		Notify: func(state string) { _, _ = sdnotify.SdNotify(false, state) },
+		Ready:  func() { _, _ = sdnotify.SdNotify(false, sdnotify.SdNotifyReady) }}
 	if wd, err := sdnotify.SdWatchdogEnabled(false); err == nil && wd > 0 {
 		opts.WatchdogInterval = wd
 	}

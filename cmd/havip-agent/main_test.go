@@ -155,7 +155,9 @@ metadata_endpoint = "http://127.0.0.1:1"
 `)
 	dir := filepath.Dir(cfg)
 	creds := filepath.Join(dir, "credentials.toml")
-	os.WriteFile(creds, []byte("access_key_id = \"ak\"\nsecret_access_key = \"very-secret\"\n"), 0o644)
+	if err := os.WriteFile(creds, []byte("access_key_id = \"ak\"\nsecret_access_key = \"very-secret\"\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	var stderr lockedBuffer
 	ctx, cancel := context.WithCancel(context.Background())
 	done := make(chan int, 1)
@@ -269,7 +271,9 @@ metadata_endpoint = %q
 timeout = "1s"
 `, tt.havip, srv.URL, srv.URL, srv.URL))
 			creds := filepath.Join(filepath.Dir(cfg), "credentials.toml")
-			os.WriteFile(creds, []byte("access_key_id = \"ak-cli\"\nsecret_access_key = \"sk-cli-secret\"\n"), 0o600)
+			if err := os.WriteFile(creds, []byte("access_key_id = \"ak-cli\"\nsecret_access_key = \"sk-cli-secret\"\n"), 0o600); err != nil {
+				t.Fatal(err)
+			}
 			code, out, stderr := runCmd("config", "check", "-cloud", "-config", cfg)
 			if code != tt.want || !strings.Contains(out, tt.wantOut) {
 				t.Errorf("exit %d, want %d\nstdout:\n%s\nstderr:\n%s", code, tt.want, out, stderr)

@@ -91,7 +91,9 @@ func TestSignals(t *testing.T) {
 	}()
 
 	// A valid change: VI_2 appears.
-	os.WriteFile(cfg, []byte(strings.ReplaceAll(goodConfig, "DIR", dir)+"[metrics]\nlisten = \"\"\n[[instance]]\nname = \"VI_2\"\ninterface = \"eth0\"\nvips = [\"198.18.0.102/24\"]\n"), 0o600)
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(goodConfig, "DIR", dir)+"[metrics]\nlisten = \"\"\n[[instance]]\nname = \"VI_2\"\ninterface = \"eth0\"\nvips = [\"198.18.0.102/24\"]\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	if err := cmd.Process.Signal(syscall.SIGHUP); err != nil {
 		t.Fatal(err)
 	}
@@ -113,7 +115,9 @@ func TestSignals(t *testing.T) {
 	}
 
 	// An invalid file is refused whole; reload exits 1 with file:line.
-	os.WriteFile(cfg, []byte(strings.ReplaceAll(goodConfig, "DIR", dir)+"[metrics]\nlisten = \"\"\nbogus = 1\n"), 0o600)
+	if err := os.WriteFile(cfg, []byte(strings.ReplaceAll(goodConfig, "DIR", dir)+"[metrics]\nlisten = \"\"\nbogus = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	code, _, errOut := runCmd("reload", "-config", cfg)
 	if code != 1 || !strings.Contains(errOut, "havip-agent.toml:13") {
 		t.Errorf("reload of an invalid file: exit %d, %q", code, errOut)

@@ -1,6 +1,7 @@
 package keepalived_test
 
 import (
+	"errors"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -58,7 +59,8 @@ func TestExamplesParse(t *testing.T) {
 			lines = strings.Split(s, "\n")
 		}
 		code := 0
-		if ee, ok := err.(*exec.ExitError); ok {
+		var ee *exec.ExitError
+		if errors.As(err, &ee) {
 			code = ee.ExitCode()
 		} else if err != nil {
 			t.Fatalf("%s: %v", f, err)
