@@ -9,6 +9,7 @@ import (
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -54,183 +55,238 @@ func state(s State) pending {
 	return pending{input: input{kind: inState, state: s}, received: time.Now(), source: "test"}
 }
 
+// received is a pending input that arrived ago before now: in a synctest
+// bubble time stands still while the actor works, so the phases of a
+// transition measure exactly ago.
+func received(p pending, ago time.Duration) pending {
+	p.received = p.received.Add(-ago)
+	return p
+}
+
 func TestMasterAnnouncesAndAddsBurst(t *testing.T) {
-	net := newFakeNet("eth0")
-	in, st := testInstance(t, net, 3, 5*time.Millisecond)
-	start(t, in)
-	in.post(state(StateMaster))
-	if !eventually(func() bool { return net.count("announce 198.18.0.100") == 3 }) {
-		t.Fatalf("want 3 announcements, ops %v", net.opsCopy())
-	}
-	ops := net.opsCopy()
-	// IPv4 is announced before the netlink add, so the first gratuitous
-	// ARP does not wait for it; IPv6 right after the add, since an
-	// unsolicited NA may have to come from the VIP itself.
-	want := []string{"announce 198.18.0.100", "add 198.18.0.100/24", "add 2001:db8::100/64", "announce 2001:db8::100"}
-	if !reflect.DeepEqual(ops[:4], want) {
-		t.Errorf("first ops: got %v, want %v", ops[:4], want)
-	}
-	r, ok, err := st.load("instance", "VI_1")
-	if err != nil || !ok || r.State != StateMaster || r.Generation != 1 {
-		t.Errorf("persisted %+v %v %v", r, ok, err)
-	}
-	snap := in.snapshot()
-	if snap.last == nil || snap.last.FirstAnnouncement <= 0 || snap.last.VIPsDone <= 0 {
-		t.Errorf("transition timings missing: %+v", snap.last)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		in, st := testInstance(t, net, 3, 5*time.Millisecond)
+		start(t, in)
+		in.post(received(state(StateMaster), time.Millisecond))
+		synctest.Wait()
+		// IPv4 is announced before the netlink add, so the first
+		// gratuitous ARP does not wait for it; IPv6 right after the add,
+		// since an unsolicited NA may have to come from the VIP itself.
+		want := []string{"announce 198.18.0.100", "add 198.18.0.100/24", "add 2001:db8::100/64", "announce 2001:db8::100"}
+		if got := net.opsCopy(); !reflect.DeepEqual(got, want) {
+			t.Errorf("ops at once: got %v, want %v", got, want)
+		}
+		time.Sleep(4 * time.Millisecond)
+		synctest.Wait()
+		if n := net.count("announce 198.18.0.100"); n != 1 {
+			t.Errorf("%d announcements before the interval, want 1", n)
+		}
+		time.Sleep(6 * time.Millisecond)
+		synctest.Wait()
+		if n := net.count("announce 198.18.0.100"); n != 3 {
+			t.Errorf("%d announcements after two intervals, want 3", n)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if n := net.count("announce 198.18.0.100"); n != 3 {
+			t.Errorf("%d announcements after the burst, want 3", n)
+		}
+		r, ok, err := st.load("instance", "VI_1")
+		if err != nil || !ok || r.State != StateMaster || r.Generation != 1 {
+			t.Errorf("persisted %+v %v %v", r, ok, err)
+		}
+		snap := in.snapshot()
+		if snap.last == nil || snap.last.FirstAnnouncement != time.Millisecond || snap.last.VIPsDone != time.Millisecond {
+			t.Errorf("transition timings: %+v, want both phases %v after the input", snap.last, time.Millisecond)
+		}
+	})
 }
 
 // An IPv6-only instance adds before it announces, and its first
 // announcement is still recorded, and counted once per burst step.
 func TestMasterIPv6OnlyAddsThenAnnounces(t *testing.T) {
-	net := newFakeNet("eth0")
-	in, _ := testInstance(t, net, 2, 5*time.Millisecond)
-	in.cfg.VIPs = []netip.Prefix{vip6}
-	start(t, in)
-	in.post(state(StateMaster))
-	if !eventually(func() bool { return net.count("announce 2001:db8::100") == 2 }) {
-		t.Fatalf("want 2 announcements, ops %v", net.opsCopy())
-	}
-	if got, want := net.opsCopy()[:2], []string{"add 2001:db8::100/64", "announce 2001:db8::100"}; !reflect.DeepEqual(got, want) {
-		t.Errorf("first ops: got %v, want %v", got, want)
-	}
-	if snap := in.snapshot(); snap.last == nil || snap.last.FirstAnnouncement <= 0 {
-		t.Errorf("first announcement not recorded: %+v", snap.last)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		in, _ := testInstance(t, net, 2, 5*time.Millisecond)
+		in.cfg.VIPs = []netip.Prefix{vip6}
+		start(t, in)
+		in.post(received(state(StateMaster), time.Millisecond))
+		synctest.Wait()
+		if got, want := net.opsCopy(), []string{"add 2001:db8::100/64", "announce 2001:db8::100"}; !reflect.DeepEqual(got, want) {
+			t.Errorf("ops at once: got %v, want %v", got, want)
+		}
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if n := net.count("announce 2001:db8::100"); n != 2 {
+			t.Errorf("%d announcements, want 2: %v", n, net.opsCopy())
+		}
+		if snap := in.snapshot(); snap.last == nil || snap.last.FirstAnnouncement != time.Millisecond {
+			t.Errorf("first announcement not recorded: %+v", snap.last)
+		}
+	})
 }
 
 func TestBackupSupersedesMaster(t *testing.T) {
-	net := newFakeNet("eth0")
-	in, _ := testInstance(t, net, 50, 2*time.Millisecond)
-	start(t, in)
-	in.post(state(StateMaster))
-	if !eventually(func() bool { return net.count("announce 198.18.0.100") >= 1 }) {
-		t.Fatal("no announcement")
-	}
-	time.Sleep(time.Millisecond)
-	in.post(state(StateBackup))
-	if !eventually(func() bool { return !net.has("eth0", vip4) && !net.has("eth0", vip6) }) {
-		t.Fatal("VIPs still present after BACKUP")
-	}
-	// Nothing of the MASTER state may land after BACKUP's actions.
-	ops := net.opsCopy()
-	time.Sleep(20 * time.Millisecond)
-	after := net.opsCopy()[len(ops):]
-	if len(after) != 0 {
-		t.Errorf("operations after BACKUP: %v", after)
-	}
-	last := ops[len(ops)-1]
-	if !strings.HasPrefix(last, "del ") {
-		t.Errorf("last op %q, want a removal", last)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		in, _ := testInstance(t, net, 50, 2*time.Millisecond)
+		start(t, in)
+		in.post(state(StateMaster))
+		time.Sleep(3 * time.Millisecond) // one announcement of the burst more
+		synctest.Wait()
+		if n := net.count("announce 198.18.0.100"); n != 2 {
+			t.Fatalf("%d announcements, want 2: %v", n, net.opsCopy())
+		}
+		in.post(state(StateBackup))
+		synctest.Wait()
+		if net.has("eth0", vip4) || net.has("eth0", vip6) {
+			t.Fatal("VIPs still present after BACKUP")
+		}
+		// Nothing of the MASTER state may land after BACKUP's actions.
+		ops := net.opsCopy()
+		time.Sleep(time.Hour + time.Minute) // past the burst and the refresh
+		synctest.Wait()
+		if after := net.opsCopy()[len(ops):]; len(after) != 0 {
+			t.Errorf("operations after BACKUP: %v", after)
+		}
+		if last := ops[len(ops)-1]; !strings.HasPrefix(last, "del ") {
+			t.Errorf("last op %q, want a removal", last)
+		}
+	})
 }
 
 func TestQueuedStatesCoalesce(t *testing.T) {
-	net := newFakeNet("eth0")
-	in, _ := testInstance(t, net, 1, time.Millisecond)
-	// Queued before the actor runs, like a FIFO backlog.
-	in.post(state(StateMaster))
-	in.post(state(StateBackup))
-	in.post(state(StateMaster))
-	in.post(state(StateFault))
-	start(t, in)
-	if !eventually(func() bool { return in.snapshot().state == StateFault }) {
-		t.Fatal("did not reach FAULT")
-	}
-	for _, op := range net.opsCopy() {
-		if strings.HasPrefix(op, "add") || strings.HasPrefix(op, "announce") {
-			t.Errorf("intermediate MASTER acted on: %v", net.opsCopy())
-			break
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		in, _ := testInstance(t, net, 1, time.Millisecond)
+		// Queued before the actor runs, like a FIFO backlog.
+		in.post(state(StateMaster))
+		in.post(state(StateBackup))
+		in.post(state(StateMaster))
+		in.post(state(StateFault))
+		start(t, in)
+		synctest.Wait()
+		if s := in.snapshot().state; s != StateFault {
+			t.Fatalf("state %s, want FAULT", s)
 		}
-	}
-	if g := in.snapshot().gen; g != 1 {
-		t.Errorf("generation %d, want 1 (one transition)", g)
-	}
+		for _, op := range net.opsCopy() {
+			if strings.HasPrefix(op, "add") || strings.HasPrefix(op, "announce") {
+				t.Errorf("intermediate MASTER acted on: %v", net.opsCopy())
+				break
+			}
+		}
+		if g := in.snapshot().gen; g != 1 {
+			t.Errorf("generation %d, want 1 (one transition)", g)
+		}
+	})
 }
 
 func TestRestartWhileMasterNeverRemoves(t *testing.T) {
-	net := newFakeNet("eth0")
-	net.external("eth0", vip4, true)
-	net.external("eth0", vip6, true)
-	in, _ := testInstance(t, net, 2, time.Millisecond)
-	in.restore(record{Kind: "instance", Name: "VI_1", State: StateMaster, Generation: 7})
-	start(t, in)
-	if !eventually(func() bool { return net.count("announce 198.18.0.100") == 2 }) {
-		t.Fatalf("no burst after restart: %v", net.opsCopy())
-	}
-	for _, op := range net.opsCopy() {
-		if strings.HasPrefix(op, "del") {
-			t.Fatalf("removed an address on restart: %v", net.opsCopy())
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		net.external("eth0", vip4, true)
+		net.external("eth0", vip6, true)
+		in, _ := testInstance(t, net, 2, time.Millisecond)
+		in.restore(record{Kind: "instance", Name: "VI_1", State: StateMaster, Generation: 7})
+		start(t, in)
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if n := net.count("announce 198.18.0.100"); n != 2 {
+			t.Fatalf("%d announcements after restart, want a burst of 2: %v", n, net.opsCopy())
 		}
-	}
-	if g := in.snapshot().gen; g != 7 {
-		t.Errorf("generation %d, want 7", g)
-	}
+		for _, op := range net.opsCopy() {
+			if strings.HasPrefix(op, "del") {
+				t.Fatalf("removed an address on restart: %v", net.opsCopy())
+			}
+		}
+		if g := in.snapshot().gen; g != 7 {
+			t.Errorf("generation %d, want 7", g)
+		}
+	})
 }
 
 func TestUnknownLeavesAddressesAlone(t *testing.T) {
-	net := newFakeNet("eth0")
-	net.external("eth0", vip4, true)
-	in, _ := testInstance(t, net, 1, time.Millisecond)
-	start(t, in)
-	in.post(pending{input: input{kind: inAddrChange}, received: time.Now()})
-	time.Sleep(20 * time.Millisecond)
-	if ops := net.opsCopy(); len(ops) != 0 || !net.has("eth0", vip4) {
-		t.Errorf("unknown state acted: %v", ops)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		net.external("eth0", vip4, true)
+		in, _ := testInstance(t, net, 1, time.Millisecond)
+		start(t, in)
+		in.post(pending{input: input{kind: inAddrChange}, received: time.Now()})
+		time.Sleep(time.Minute)
+		synctest.Wait()
+		if ops := net.opsCopy(); len(ops) != 0 || !net.has("eth0", vip4) {
+			t.Errorf("unknown state acted: %v", ops)
+		}
+	})
 }
 
 func TestExternalChangesAreUndone(t *testing.T) {
-	net := newFakeNet("eth0")
-	in, _ := testInstance(t, net, 1, time.Millisecond)
-	start(t, in)
-	in.post(state(StateMaster))
-	if !eventually(func() bool { return net.has("eth0", vip4) }) {
-		t.Fatal("VIP not added")
-	}
-	net.external("eth0", vip4, false)
-	in.post(pending{input: input{kind: inAddrChange}, received: time.Now()})
-	if !eventually(func() bool { return net.has("eth0", vip4) && net.count("announce 198.18.0.100") == 2 }) {
-		t.Fatalf("VIP not restored and announced: %v", net.opsCopy())
-	}
-	in.post(state(StateBackup))
-	if !eventually(func() bool { return !net.has("eth0", vip4) }) {
-		t.Fatal("VIP not removed")
-	}
-	net.external("eth0", vip4, true)
-	in.post(pending{input: input{kind: inAddrChange}, received: time.Now()})
-	if !eventually(func() bool { return !net.has("eth0", vip4) }) {
-		t.Fatal("VIP that appeared while BACKUP was not removed")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		in, _ := testInstance(t, net, 1, time.Millisecond)
+		start(t, in)
+		in.post(state(StateMaster))
+		synctest.Wait()
+		if !net.has("eth0", vip4) {
+			t.Fatal("VIP not added")
+		}
+		net.external("eth0", vip4, false)
+		in.post(pending{input: input{kind: inAddrChange}, received: time.Now()})
+		synctest.Wait()
+		if !net.has("eth0", vip4) || net.count("announce 198.18.0.100") != 2 {
+			t.Fatalf("VIP not restored and announced: %v", net.opsCopy())
+		}
+		in.post(state(StateBackup))
+		synctest.Wait()
+		if net.has("eth0", vip4) {
+			t.Fatal("VIP not removed")
+		}
+		net.external("eth0", vip4, true)
+		in.post(pending{input: input{kind: inAddrChange}, received: time.Now()})
+		synctest.Wait()
+		if net.has("eth0", vip4) {
+			t.Fatal("VIP that appeared while BACKUP was not removed")
+		}
+	})
 }
 
 func TestMissingInterfaceActsWhenItAppears(t *testing.T) {
-	net := newFakeNet()
-	in, _ := testInstance(t, net, 1, time.Millisecond)
-	start(t, in)
-	in.post(state(StateMaster))
-	if !eventually(func() bool { return in.snapshot().state == StateMaster }) {
-		t.Fatal("not MASTER")
-	}
-	net.mu.Lock()
-	net.addrs["eth0"] = map[netip.Prefix]bool{}
-	net.mu.Unlock()
-	in.post(pending{input: input{kind: inAddrChange}, received: time.Now()})
-	if !eventually(func() bool { return net.has("eth0", vip4) && net.count("announce 198.18.0.100") >= 1 }) {
-		t.Fatalf("VIPs not added when the interface appeared: %v", net.opsCopy())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet()
+		in, _ := testInstance(t, net, 1, time.Millisecond)
+		start(t, in)
+		in.post(state(StateMaster))
+		synctest.Wait()
+		if s := in.snapshot().state; s != StateMaster {
+			t.Fatalf("state %s, want MASTER", s)
+		}
+		before := net.count("announce 198.18.0.100")
+		net.mu.Lock()
+		net.addrs["eth0"] = map[netip.Prefix]bool{}
+		net.mu.Unlock()
+		in.post(pending{input: input{kind: inAddrChange}, received: time.Now()})
+		synctest.Wait()
+		if !net.has("eth0", vip4) || net.count("announce 198.18.0.100") != before+1 {
+			t.Fatalf("VIPs not added and announced when the interface appeared: %v", net.opsCopy())
+		}
+	})
 }
 
 func TestKeepalivedDeathFaults(t *testing.T) {
-	net := newFakeNet("eth0")
-	in, _ := testInstance(t, net, 1, time.Millisecond)
-	start(t, in)
-	in.post(state(StateMaster))
-	if !eventually(func() bool { return net.has("eth0", vip4) }) {
-		t.Fatal("VIP not added")
-	}
-	in.post(pending{input: input{kind: inDead}, received: time.Now()})
-	if !eventually(func() bool { return !net.has("eth0", vip4) && in.snapshot().state == StateFault }) {
-		t.Fatal("VIP kept after keepalived died")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		in, _ := testInstance(t, net, 1, time.Millisecond)
+		start(t, in)
+		in.post(state(StateMaster))
+		synctest.Wait()
+		if !net.has("eth0", vip4) {
+			t.Fatal("VIP not added")
+		}
+		in.post(pending{input: input{kind: inDead}, received: time.Now()})
+		synctest.Wait()
+		if net.has("eth0", vip4) || in.snapshot().state != StateFault {
+			t.Fatal("VIP kept after keepalived died")
+		}
+	})
 }

@@ -9,9 +9,11 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"sync"
 	"testing"
+	"testing/synctest"
 	"time"
 
 	"github.com/havip-agent/havip-agent/agent/config"
@@ -269,89 +271,91 @@ func (o *orderCloud) String() string {
 // the watchdog. The record's write stays before the actions; its sync
 // runs on the store's own goroutine.
 func TestSlowSyncDoesNotHoldTheActor(t *testing.T) {
-	net := newFakeNet("eth0")
-	in, st := testInstance(t, net, 1, time.Millisecond)
-	release := make(chan struct{})
-	var syncs sync.WaitGroup
-	syncs.Add(1)
-	var once sync.Once
-	st.syncFn = func(f *os.File) error {
-		once.Do(syncs.Done)
-		<-release
-		return f.Sync()
-	}
-	defer close(release)
-	start(t, in)
-	in.post(state(StateMaster))
-	syncs.Wait() // the first sync is stuck from here on
-	in.post(state(StateBackup))
-	if !eventually(func() bool { return in.snapshot().state == StateBackup }) {
-		t.Fatal("BACKUP stuck behind the sync")
-	}
-	in.post(state(StateMaster))
-	reply := make(chan struct{})
-	select {
-	case in.pingC <- reply:
-		<-reply
-	case <-time.After(5 * time.Second):
-		t.Fatal("actor loop blocked behind the sync")
-	}
-	if !eventually(func() bool { return in.snapshot().state == StateMaster && in.snapshot().gen == 3 }) {
-		t.Fatalf("transitions stuck behind the sync: %+v", in.snapshot())
-	}
-	if r, ok, _ := st.load("instance", "VI_1"); !ok || r.Generation != 3 {
-		t.Errorf("record written before the actions: %+v", r)
-	}
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		in, st := testInstance(t, net, 1, time.Millisecond)
+		release := make(chan struct{})
+		var syncs sync.WaitGroup
+		syncs.Add(1)
+		var once sync.Once
+		st.syncFn = func(f *os.File) error {
+			once.Do(syncs.Done)
+			<-release
+			return f.Sync()
+		}
+		defer close(release)
+		start(t, in)
+		in.post(state(StateMaster))
+		syncs.Wait() // the first sync is stuck from here on
+		in.post(state(StateBackup))
+		synctest.Wait()
+		if s := in.snapshot().state; s != StateBackup {
+			t.Fatalf("state %s: BACKUP stuck behind the sync", s)
+		}
+		in.post(state(StateMaster))
+		reply := make(chan struct{})
+		select {
+		case in.pingC <- reply:
+			<-reply
+		case <-time.After(5 * time.Second):
+			t.Fatal("actor loop blocked behind the sync")
+		}
+		synctest.Wait()
+		if s := in.snapshot(); s.state != StateMaster || s.gen != 3 {
+			t.Fatalf("transitions stuck behind the sync: %+v", s)
+		}
+		if r, ok, _ := st.load("instance", "VI_1"); !ok || r.Generation != 3 {
+			t.Errorf("record written before the actions: %+v", r)
+		}
+	})
 }
 
 // Item 9: a failed netlink add waited 10 s for the next recheck while
 // announcements went out for a VIP that was not there.
 func TestFailedAddIsRetriedAndAnnouncedAgain(t *testing.T) {
-	net := newFakeNet("eth0")
-	net.failAdds = 3
-	in, _ := testInstance(t, net, 1, time.Millisecond)
-	in.cfg.VIPs = []netip.Prefix{vip4}
-	in.cfg.Recheck = 0
-	start(t, in)
-	in.post(state(StateMaster))
-	if !eventually(func() bool { return net.has("eth0", vip4) }) {
-		t.Fatalf("VIP never added: %v", net.opsCopy())
-	}
-	ops := net.opsCopy()
-	lastAdd := -1
-	for i, op := range ops {
-		if op == "add 198.18.0.100/24" {
-			lastAdd = i
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		net.failAdds = 3
+		in, _ := testInstance(t, net, 1, time.Millisecond)
+		in.cfg.VIPs = []netip.Prefix{vip4}
+		in.cfg.Recheck = 0
+		start(t, in)
+		in.post(state(StateMaster))
+		// Well within the recheck period the test above was about: the
+		// retries back off from milliseconds.
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if !net.has("eth0", vip4) {
+			t.Fatalf("VIP never added: %v", net.opsCopy())
 		}
-	}
-	if !eventually(func() bool {
-		for _, op := range net.opsCopy()[lastAdd+1:] {
-			if op == "announce 198.18.0.100" {
-				return true
-			}
+		ops := net.opsCopy()
+		added := slices.Index(ops, "add 198.18.0.100/24")
+		if !slices.Contains(ops[added+1:], "announce 198.18.0.100") {
+			t.Errorf("no announcement after the add finally succeeded: %v", ops)
 		}
-		return false
-	}) {
-		t.Errorf("no announcement after the add finally succeeded: %v", net.opsCopy())
-	}
-	if e := in.snapshot().errText; !strings.Contains(e, "add") {
-		t.Errorf("the failure was not reported: %q", e)
-	}
+		if e := in.snapshot().errText; !strings.Contains(e, "add") {
+			t.Errorf("the failure was not reported: %q", e)
+		}
+	})
 }
 
 // Item 10: a carrier flap sent no announcement, since the address stayed.
 func TestLinkBackUpAnnouncesAgain(t *testing.T) {
-	net := newFakeNet("eth0")
-	in, _ := testInstance(t, net, 1, time.Millisecond)
-	start(t, in)
-	in.post(state(StateMaster))
-	if !eventually(func() bool { return net.count("announce 198.18.0.100") == 1 }) {
-		t.Fatal("no first announcement")
-	}
-	in.post(pending{input: input{kind: inLinkUp}, received: time.Now(), source: "netlink"})
-	if !eventually(func() bool { return net.count("announce 198.18.0.100") == 2 }) {
-		t.Errorf("no announcement after the link came back: %v", net.opsCopy())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		in, _ := testInstance(t, net, 1, time.Millisecond)
+		start(t, in)
+		in.post(state(StateMaster))
+		synctest.Wait()
+		if n := net.count("announce 198.18.0.100"); n != 1 {
+			t.Fatalf("%d announcements, want 1", n)
+		}
+		in.post(pending{input: input{kind: inLinkUp}, received: time.Now(), source: "netlink"})
+		synctest.Wait()
+		if n := net.count("announce 198.18.0.100"); n != 2 {
+			t.Errorf("%d announcements after the link came back, want 2: %v", n, net.opsCopy())
+		}
+	})
 }
 
 func TestLinkInput(t *testing.T) {
@@ -376,28 +380,31 @@ func TestLinkInput(t *testing.T) {
 // Item 11: when every announcement failed the transition was never logged
 // and its record never synced.
 func TestTransitionLoggedAndSyncedWhenAnnouncementsFail(t *testing.T) {
-	net := newFakeNet("eth0")
-	net.failAnnounce = true
-	var buf syncBuffer
-	st, err := newStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.close()
-	synced := make(chan struct{}, 4)
-	st.onSync = func(string, error) { synced <- struct{}{} }
-	in := newInstance(InstanceConfig{Name: "VI_1", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip4},
-		GARPCount: 1, GARPInterval: time.Millisecond, GARPReply: true}, net, st, slog.New(slog.NewTextHandler(&buf, nil)), nil)
-	start(t, in)
-	in.post(state(StateMaster))
-	select {
-	case <-synced:
-	case <-time.After(5 * time.Second):
-		t.Fatal("record never synced")
-	}
-	if !eventually(func() bool { return strings.Contains(buf.String(), "msg=transition") }) {
-		t.Errorf("transition not logged: %s", buf.String())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		net.failAnnounce = true
+		var buf syncBuffer
+		st, err := newStore(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.close)
+		synced := make(chan struct{}, 4)
+		st.onSync = func(string, error) { synced <- struct{}{} }
+		in := newInstance(InstanceConfig{Name: "VI_1", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip4},
+			GARPCount: 1, GARPInterval: time.Millisecond, GARPReply: true}, net, st, slog.New(slog.NewTextHandler(&buf, nil)), nil)
+		start(t, in)
+		in.post(state(StateMaster))
+		synctest.Wait()
+		select {
+		case <-synced:
+		default:
+			t.Fatal("record never synced")
+		}
+		if !strings.Contains(buf.String(), "msg=transition") {
+			t.Errorf("transition not logged: %s", buf.String())
+		}
+	})
 }
 
 // Item 11: a priority-only line bypassed the mailbox; status showed it,
@@ -531,25 +538,31 @@ func TestDaemonCloudSetUpLater(t *testing.T) {
 // read of the interface failed and ended the retries; a failed removal
 // was never retried, leaving the VIP on the old MASTER beside the new.
 func TestFailedListAndRemoveAreRetried(t *testing.T) {
-	net := newFakeNet("eth0")
-	in, _ := testInstance(t, net, 1, time.Millisecond)
-	in.cfg.VIPs = []netip.Prefix{vip4}
-	in.cfg.Recheck = 0
-	start(t, in)
-	net.mu.Lock()
-	net.failAdds, net.failLists = 2, 3
-	net.mu.Unlock()
-	in.post(state(StateMaster))
-	if !eventually(func() bool { return net.has("eth0", vip4) }) {
-		t.Fatalf("VIP never added after failed lists: %v", net.opsCopy())
-	}
-	net.mu.Lock()
-	net.failDels = 3
-	net.mu.Unlock()
-	in.post(state(StateBackup))
-	if !eventually(func() bool { return !net.has("eth0", vip4) }) {
-		t.Fatalf("VIP never removed after failed removals: %v", net.opsCopy())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		in, _ := testInstance(t, net, 1, time.Millisecond)
+		in.cfg.VIPs = []netip.Prefix{vip4}
+		in.cfg.Recheck = 0
+		start(t, in)
+		net.mu.Lock()
+		net.failAdds, net.failLists = 2, 3
+		net.mu.Unlock()
+		in.post(state(StateMaster))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if !net.has("eth0", vip4) {
+			t.Fatalf("VIP never added after failed lists: %v", net.opsCopy())
+		}
+		net.mu.Lock()
+		net.failDels = 3
+		net.mu.Unlock()
+		in.post(state(StateBackup))
+		time.Sleep(time.Second)
+		synctest.Wait()
+		if net.has("eth0", vip4) {
+			t.Fatalf("VIP never removed after failed removals: %v", net.opsCopy())
+		}
+	})
 }
 
 // vipObserver records the last vip_present report of each VIP.
@@ -578,28 +591,30 @@ func (o *vipObserver) get(vip string) (present, reported bool) {
 // Item 14: vip_present was set from the state (MASTER: present), so a VIP
 // whose add failed showed as present. It comes from the interface now.
 func TestVIPPresentFromTheInterface(t *testing.T) {
-	net := newFakeNet("eth0")
-	net.failAdds = 1 << 20 // every add fails
-	st, err := newStore(t.TempDir())
-	if err != nil {
-		t.Fatal(err)
-	}
-	defer st.close()
-	obs := &vipObserver{}
-	in := newInstance(InstanceConfig{Name: "VI_1", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip4},
-		GARPCount: 1, GARPInterval: time.Millisecond, GARPReply: true}, net, st, discard(), obs)
-	start(t, in)
-	in.post(state(StateMaster))
-	if !eventually(func() bool { _, ok := obs.get(vip4.String()); return ok }) {
-		t.Fatal("vip_present never reported")
-	}
-	if p, _ := obs.get(vip4.String()); p {
-		t.Error("vip_present 1 for a VIP the interface does not hold")
-	}
-	net.mu.Lock()
-	net.failAdds = 0
-	net.mu.Unlock()
-	if !eventually(func() bool { p, _ := obs.get(vip4.String()); return p }) {
-		t.Error("vip_present not 1 once the VIP is on the interface")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		net.failAdds = 1 << 20 // every add fails
+		st, err := newStore(t.TempDir())
+		if err != nil {
+			t.Fatal(err)
+		}
+		t.Cleanup(st.close)
+		obs := &vipObserver{}
+		in := newInstance(InstanceConfig{Name: "VI_1", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip4},
+			GARPCount: 1, GARPInterval: time.Millisecond, GARPReply: true}, net, st, discard(), obs)
+		start(t, in)
+		in.post(state(StateMaster))
+		synctest.Wait()
+		if p, ok := obs.get(vip4.String()); !ok || p {
+			t.Fatalf("vip_present %v (reported %v) for a VIP the interface does not hold, want 0", p, ok)
+		}
+		net.mu.Lock()
+		net.failAdds = 0
+		net.mu.Unlock()
+		time.Sleep(2 * netRetryMax) // the next retry, however far the backoff went
+		synctest.Wait()
+		if p, _ := obs.get(vip4.String()); !p {
+			t.Error("vip_present not 1 once the VIP is on the interface")
+		}
+	})
 }

@@ -4,6 +4,7 @@ import (
 	"net/netip"
 	"strings"
 	"testing"
+	"testing/synctest"
 	"time"
 )
 
@@ -43,91 +44,120 @@ func TestDecideShared(t *testing.T) {
 // agent must not remove the address it sees appear while still BACKUP,
 // and its MASTER path does no netlink write for an address already there.
 func TestSharedMasterDoesNotFightKeepalived(t *testing.T) {
-	net := newFakeNet("eth0")
-	in := sharedInstance(t, net, 30*time.Millisecond)
-	start(t, in)
-	in.post(state(StateBackup))
-	if !eventually(func() bool { return in.snapshot().state == StateBackup }) {
-		t.Fatal("not BACKUP")
-	}
-	before := len(net.opsCopy())
-	net.external("eth0", vip4, true) // keepalived's add
-	in.post(addrChange())
-	in.post(state(StateMaster)) // keepalived's line, right after
-	if !eventually(func() bool { return net.count("announce 198.18.0.100") == 1 }) {
-		t.Fatalf("no announcement: %v", net.opsCopy())
-	}
-	time.Sleep(60 * time.Millisecond) // past the settle time
-	for _, op := range net.opsCopy()[before:] {
-		if strings.HasPrefix(op, "del") || strings.HasPrefix(op, "add") {
-			t.Errorf("agent fought keepalived or wrote what was there: %v", net.opsCopy()[before:])
-			break
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		in := sharedInstance(t, net, 30*time.Millisecond)
+		start(t, in)
+		in.post(state(StateBackup))
+		synctest.Wait()
+		if s := in.snapshot().state; s != StateBackup {
+			t.Fatalf("state %s, want BACKUP", s)
 		}
-	}
-	if !net.has("eth0", vip4) {
-		t.Error("VIP gone while MASTER")
-	}
+		before := len(net.opsCopy())
+		net.external("eth0", vip4, true) // keepalived's add
+		in.post(addrChange())
+		in.post(state(StateMaster)) // keepalived's line, right after
+		synctest.Wait()
+		if n := net.count("announce 198.18.0.100"); n != 1 {
+			t.Fatalf("%d announcements, want 1: %v", n, net.opsCopy())
+		}
+		time.Sleep(time.Second) // past the settle time
+		synctest.Wait()
+		for _, op := range net.opsCopy()[before:] {
+			if strings.HasPrefix(op, "del") || strings.HasPrefix(op, "add") {
+				t.Errorf("agent fought keepalived or wrote what was there: %v", net.opsCopy()[before:])
+				break
+			}
+		}
+		if !net.has("eth0", vip4) {
+			t.Error("VIP gone while MASTER")
+		}
+	})
 }
 
 // keepalived leaves MASTER: it removes the VIP, then writes BACKUP. The
 // agent must not put it back (and announce it) in between.
 func TestSharedLeavingIsNotUndone(t *testing.T) {
-	net := newFakeNet("eth0")
-	in := sharedInstance(t, net, 30*time.Millisecond)
-	net.external("eth0", vip4, true)
-	start(t, in)
-	in.post(state(StateMaster))
-	if !eventually(func() bool { return net.count("announce 198.18.0.100") == 1 }) {
-		t.Fatal("not MASTER")
-	}
-	before := len(net.opsCopy())
-	net.external("eth0", vip4, false) // keepalived's removal
-	in.post(addrChange())
-	time.Sleep(5 * time.Millisecond)
-	in.post(state(StateBackup)) // its line, a moment later
-	time.Sleep(60 * time.Millisecond)
-	for _, op := range net.opsCopy()[before:] {
-		if strings.HasPrefix(op, "add") || strings.HasPrefix(op, "announce") {
-			t.Errorf("the agent put back or announced a VIP keepalived was removing: %v", net.opsCopy()[before:])
-			break
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		in := sharedInstance(t, net, 30*time.Millisecond)
+		net.external("eth0", vip4, true)
+		start(t, in)
+		in.post(state(StateMaster))
+		synctest.Wait()
+		if n := net.count("announce 198.18.0.100"); n != 1 {
+			t.Fatalf("%d announcements, want 1: %v", n, net.opsCopy())
 		}
-	}
-	if net.has("eth0", vip4) {
-		t.Error("VIP present after BACKUP")
-	}
+		before := len(net.opsCopy())
+		net.external("eth0", vip4, false) // keepalived's removal
+		in.post(addrChange())
+		time.Sleep(5 * time.Millisecond)
+		in.post(state(StateBackup)) // its line, a moment later
+		time.Sleep(time.Second)
+		synctest.Wait()
+		for _, op := range net.opsCopy()[before:] {
+			if strings.HasPrefix(op, "add") || strings.HasPrefix(op, "announce") {
+				t.Errorf("the agent put back or announced a VIP keepalived was removing: %v", net.opsCopy()[before:])
+				break
+			}
+		}
+		if net.has("eth0", vip4) {
+			t.Error("VIP present after BACKUP")
+		}
+	})
 }
 
 // Someone else deletes the VIP of a shared MASTER: restored once the
-// change has settled, and announced.
+// change has settled (not before), and announced.
 func TestSharedRestoresAfterExternalDelete(t *testing.T) {
-	net := newFakeNet("eth0")
-	in := sharedInstance(t, net, 20*time.Millisecond)
-	net.external("eth0", vip4, true)
-	start(t, in)
-	in.post(state(StateMaster))
-	if !eventually(func() bool { return net.count("announce 198.18.0.100") == 1 }) {
-		t.Fatal("not MASTER")
-	}
-	net.external("eth0", vip4, false)
-	in.post(addrChange())
-	if !eventually(func() bool { return net.has("eth0", vip4) && net.count("announce 198.18.0.100") == 2 }) {
-		t.Errorf("not restored and announced: %v", net.opsCopy())
-	}
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		in := sharedInstance(t, net, 20*time.Millisecond)
+		net.external("eth0", vip4, true)
+		start(t, in)
+		in.post(state(StateMaster))
+		synctest.Wait()
+		if n := net.count("announce 198.18.0.100"); n != 1 {
+			t.Fatalf("%d announcements, want 1: %v", n, net.opsCopy())
+		}
+		net.external("eth0", vip4, false)
+		in.post(addrChange())
+		time.Sleep(19 * time.Millisecond)
+		synctest.Wait()
+		if net.has("eth0", vip4) {
+			t.Errorf("restored before the change settled: %v", net.opsCopy())
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if !net.has("eth0", vip4) || net.count("announce 198.18.0.100") != 2 {
+			t.Errorf("not restored and announced: %v", net.opsCopy())
+		}
+	})
 }
 
 // A VIP that appears on a shared BACKUP and is not followed by MASTER is
 // stale: removed once settled.
 func TestSharedStaleAddressOnBackupRemoved(t *testing.T) {
-	net := newFakeNet("eth0")
-	in := sharedInstance(t, net, 20*time.Millisecond)
-	start(t, in)
-	in.post(state(StateBackup))
-	if !eventually(func() bool { return in.snapshot().state == StateBackup }) {
-		t.Fatal("not BACKUP")
-	}
-	net.external("eth0", vip4, true)
-	in.post(addrChange())
-	if !eventually(func() bool { return !net.has("eth0", vip4) }) {
-		t.Error("stale VIP survived a BACKUP")
-	}
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		in := sharedInstance(t, net, 20*time.Millisecond)
+		start(t, in)
+		in.post(state(StateBackup))
+		synctest.Wait()
+		if s := in.snapshot().state; s != StateBackup {
+			t.Fatalf("state %s, want BACKUP", s)
+		}
+		net.external("eth0", vip4, true)
+		in.post(addrChange())
+		time.Sleep(19 * time.Millisecond)
+		synctest.Wait()
+		if !net.has("eth0", vip4) {
+			t.Error("removed before the change settled")
+		}
+		time.Sleep(time.Millisecond)
+		synctest.Wait()
+		if net.has("eth0", vip4) {
+			t.Error("stale VIP survived a BACKUP")
+		}
+	})
 }
