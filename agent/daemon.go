@@ -324,7 +324,7 @@ func (d *Daemon) buildInstance(cfg *config.Config, ic config.Instance) *instance
 	for _, ch := range ic.Checks {
 		d.obs.CheckInstance(ic.Name, ch)
 	}
-	if res := resourcesOf(ic); len(res) > 0 && d.provider != nil {
+	if res := ic.CloudResources(); len(res) > 0 && d.provider != nil {
 		in.cloud = d.newCloudSide(cfg, in, res)
 	}
 	return in

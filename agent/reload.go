@@ -118,7 +118,7 @@ func (d *Daemon) ApplyConfig(cfg *config.Config) (err error) {
 			ins = append(ins, prev)
 		default:
 			in := d.buildInstance(cfg, ic)
-			if in.cloud != nil && prev.cloud != nil && reflect.DeepEqual(resourcesOf(oldCfg[k]), resourcesOf(ic)) {
+			if in.cloud != nil && prev.cloud != nil && reflect.DeepEqual(oldCfg[k].CloudResources(), ic.CloudResources()) {
 				// Same resources: the running cloud side goes on (the
 				// one just built was never started).
 				in.cloud = prev.cloud

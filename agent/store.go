@@ -35,8 +35,8 @@ type record struct {
 // with BACKUP on record would remove the VIP it holds.
 //
 // The record is written in place, padded to a fixed size, with one
-// pwrite on a file kept open: a write and rename costs about 0.1 ms (and
-// up to 0.7 ms) on the failover path, a pwrite about 1 µs. A write torn by
+// pwrite on a file kept open: a write and rename is far slower on the
+// failover path (the README has the figures). A write torn by
 // a crash leaves a record that does not parse, which load reports and the
 // daemon treats as unknown: it leaves the addresses alone, which is safe.
 //

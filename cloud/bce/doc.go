@@ -78,15 +78,6 @@
 // # BBC (bare-metal) nodes
 //
 // With Options.InstanceType "BBC" the EIP bind says instanceType "BBC"; the HAVIP attach stays
-// SERVER (or ENI with Options.ENIID) and route next hops stay the instance (or ENI) id. What the
-// source documents say about BBC: it has its own API (bbc.<region>.baidubce.com, HTTP and
-// HTTPS) with the conventions of the other APIs (bce-auth-v1, x-bce-date, x-bce-request-id, the
-// common error codes, plus its own such as 404 InstanceNotFound and 403 OPERATION_DENY), and it
-// "can combine with EIP and BLB" and interconnect with the BCC private network. The agent makes
-// no BBC API call. The documents are silent on: the form of a BBC instance id (the agent treats
-// ids as opaque and sends them as given), whether the metadata service answers
-// instance-shortid and instance-role credentials on bare metal (if it does not, set the instance
-// id and a credentials file), whether a BBC can be attached to a HAVIP as SERVER, and which
-// instance types the EIP bind accepts (the SDK's example shows only BCC; BBC follows the issue
-// and the emulator).
+// SERVER (or ENI with Options.ENIID) and route next hops stay the instance (or ENI) id. The agent
+// makes no BBC API call; what the documents say and leave open is in the README.
 package bce

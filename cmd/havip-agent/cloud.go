@@ -127,7 +127,7 @@ func preflight(ctx context.Context, cfg *config.Config, log *slog.Logger) (strin
 	if client == nil {
 		return "no [cloud] section (or provider = \"none\"): nothing to check in the cloud\n", true, nil
 	}
-	var res = agent.Resources(cfg)
+	var res = cfg.CloudResources()
 	r := client.Preflight(ctx, res)
 	return r.String(), !r.Failed(), nil
 }

@@ -38,7 +38,7 @@ vrrp_instance VI_1 {
 }
 
 // StartKeepalived runs keepalived (VRRP only, -G: no syslog, whose
-// console fallback costs about 2 ms a line) with conf.
+// slow console fallback would otherwise take every line) with conf.
 func (n *Node) StartKeepalived(conf string, debug bool) error {
 	path := filepath.Join(n.Dir, "keepalived.conf")
 	if err := os.WriteFile(path, []byte(conf), 0o644); err != nil {

@@ -12,8 +12,8 @@ import (
 
 // pinger sends an ICMP echo request every pingEvery from a namespace.
 // It reads nothing: the client's capture sees the requests and replies.
-// ping(8) is not used because its interval drifts (about 17 ms for -i
-// 0.01 here), which would make the lost-ping count wrong.
+// ping(8) is not used because its interval drifts at short intervals,
+// which would make the lost-ping count wrong.
 type pinger struct {
 	fd   int
 	stop chan struct{}

@@ -1,23 +1,20 @@
-package agent
+package config
 
-import (
-	"github.com/havip-agent/havip-agent/agent/config"
-	"github.com/havip-agent/havip-agent/cloud"
-)
+import "github.com/havip-agent/havip-agent/cloud"
 
-// Resources lists every cloud resource of the configuration, for
+// CloudResources lists every cloud resource of the configuration, for
 // preflight checks.
-func Resources(cfg *config.Config) []cloud.Resource {
+func (c *Config) CloudResources() []cloud.Resource {
 	var out []cloud.Resource
-	for _, ic := range cfg.Instances {
-		out = append(out, resourcesOf(ic)...)
+	for _, ic := range c.Instances {
+		out = append(out, ic.CloudResources()...)
 	}
 	return out
 }
 
-// resourcesOf lists the cloud resources that must point at the node while
-// the instance is MASTER.
-func resourcesOf(ic config.Instance) []cloud.Resource {
+// CloudResources lists the cloud resources that must point at the node
+// while the instance is MASTER.
+func (ic Instance) CloudResources() []cloud.Resource {
 	var out []cloud.Resource
 	if ic.HAVIP != "" {
 		spec := &cloud.HAVIPSpec{ID: ic.HAVIP, Bind: cloud.BindMode(ic.HAVIPBind), PublicIP: ic.HAVIPPublicIP}
