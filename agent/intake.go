@@ -131,9 +131,9 @@ func (d *Daemon) ignore(r keepalived.Reason, err error, line []byte) {
 }
 
 func clipLine(b []byte) string {
-	const max = 80
-	if len(b) > max {
-		b = b[:max]
+	const limit = 80
+	if len(b) > limit {
+		b = b[:limit]
 	}
 	return fmt.Sprintf("%q", b)
 }
