@@ -431,40 +431,48 @@ func (w *claimer) claim(ctx context.Context, d claimDecision) {
 	}
 	var e heard
 	var pending *cloud.PendingError
-	if err != nil && !errors.As(err, &pending) {
+	failed := err != nil && !errors.As(err, &pending)
+	if failed {
 		c.fail(w.epoch, w.key, err)
 		e = heard{kind: heardClaimFailed, mayHaveApplied: mayHaveApplied(err)}
 	} else {
 		if !o.Owned {
 			o = w.confirm(ctx, o)
 		}
-		c.record(w.epoch, w.key, o)
 		e = heard{kind: heardClaimNotShown, accepted: cloud.IsUnconfirmed(err)}
 		if o.Owned {
 			e = heard{kind: heardClaimOwned}
 		}
 	}
 	out := w.decide(e, time.Now())
-	if out.unconfirmed || out.setNext {
-		c.update(w.epoch, w.key, func(s *ResourceStatus) {
-			if out.unconfirmed {
-				s.Unconfirmed++
-			}
-			if out.setNext {
-				s.NextReclaim = out.nextAt
-			}
-		})
+	var took time.Duration
+	if out.confirmed {
+		took = time.Since(w.received)
+	}
+	// One update with what the cloud showed, so that status never shows
+	// the resource owned without its confirmation time.
+	apply := func(s *ResourceStatus) {
+		if out.unconfirmed {
+			s.Unconfirmed++
+		}
+		if out.setNext {
+			s.NextReclaim = out.nextAt
+		}
+		if out.confirmed {
+			s.ConfirmedAfter = took
+		}
+	}
+	if failed {
+		c.update(w.epoch, w.key, apply)
+	} else {
+		c.recordWith(w.epoch, w.key, o, apply)
 	}
 	if out.firstUnconfirmed {
 		c.log.Error("the cloud accepted the change but does not show this node within confirm_timeout; not sent again before the reclaim damping allows",
 			"resource", w.key, "current", o.Current, "next_try_after", out.backoff)
 	}
-	if out.confirmed {
-		took := time.Since(w.received)
-		c.update(w.epoch, w.key, func(s *ResourceStatus) { s.ConfirmedAfter = took })
-		if c.obs != nil {
-			c.obs.Phase(c.instance, "cloud_confirmed", took)
-		}
+	if out.confirmed && c.obs != nil {
+		c.obs.Phase(c.instance, "cloud_confirmed", took)
 	}
 }
 
@@ -504,6 +512,12 @@ func (w *claimer) confirm(ctx context.Context, o cloud.Ownership) cloud.Ownershi
 
 // record sets what the cloud answered as the resource's status.
 func (c *cloudSide) record(epoch uint64, key string, o cloud.Ownership) {
+	c.recordWith(epoch, key, o, nil)
+}
+
+// recordWith is record followed by then under the same lock: a reader
+// sees what then sets together with the answer.
+func (c *cloudSide) recordWith(epoch uint64, key string, o cloud.Ownership, then func(s *ResourceStatus)) {
 	c.update(epoch, key, func(s *ResourceStatus) {
 		s.Owned, s.Current, s.Shape, s.Detail, s.Checked = o.Owned, o.Current, o.Shape, o.Detail, time.Now()
 		s.Error, s.ErrorKind = "", ""
@@ -514,6 +528,9 @@ func (c *cloudSide) record(epoch uint64, key string, o cloud.Ownership) {
 		s.PublicIP, s.PublicIPProblem = o.PublicIP, o.PublicIPProblem
 		if c.obs != nil {
 			c.obs.CloudOwned(c.instance, key, o.Owned)
+		}
+		if then != nil {
+			then(s)
 		}
 	})
 }
