@@ -375,8 +375,8 @@ func (in *instance) execute(p pending, next State, acts []action) {
 		case actSync:
 			in.store.requestSync(in.cfg.Kind, in.cfg.Name)
 		case actPhaseVIPs:
-			if in.term.vipsDone {
-				in.obs.Phase(in.cfg.Name, "vips_present", in.term.trans.VIPsDone)
+			if t := in.term.trans; t != nil && t.VIPsDone > 0 {
+				in.obs.Phase(in.cfg.Name, "vips_present", t.VIPsDone)
 			}
 		case actNotify:
 			in.obs.SetState(in.cfg.Name, string(in.cur))
@@ -447,8 +447,7 @@ func (in *instance) netSucceeded() {
 }
 
 func (in *instance) markVIPs(received time.Time) {
-	if t := in.term.trans; t != nil && !in.term.vipsDone {
-		in.term.vipsDone = true
+	if t := in.term.trans; t != nil && t.VIPsDone == 0 {
 		t.VIPsDone = time.Since(received)
 	}
 }
@@ -541,7 +540,7 @@ func (in *instance) removeAll() {
 		}
 		// The removals of the transition itself are in its log line;
 		// later ones undo someone else's add and are logged each.
-		if in.term.trans == nil || in.term.vipsDone {
+		if t := in.term.trans; t == nil || t.VIPsDone != 0 {
 			in.log.Info("VIP removed", "vip", v.String(), "interface", in.cfg.Interface, "state", string(in.cur))
 		}
 	}

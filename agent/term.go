@@ -18,9 +18,9 @@ type term struct {
 	// the term an actor starts in (restored from disk, or nothing heard
 	// yet).
 	trans *Transition
-	// vipsDone: trans records when the VIPs were done; announced: it
-	// records the term's first announcement.
-	vipsDone, announced bool
+	// announced: trans records the term's first announcement. (Its
+	// VIPsDone is zero until recorded.)
+	announced bool
 	// burstLeft is how many announcements the burst still sends; zero
 	// outside a MASTER term.
 	burstLeft int

@@ -3,6 +3,7 @@ package agent
 import (
 	"log/slog"
 	"net/netip"
+	"reflect"
 	"strings"
 	"testing"
 	"testing/synctest"
@@ -34,6 +35,49 @@ func TestFailureStreakEndsWithTheTerm(t *testing.T) {
 		synctest.Wait()
 		if !strings.Contains(buf.String(), `msg="add failed"`) || !strings.Contains(buf.String(), "attempt 1;") {
 			t.Errorf("the MASTER's failed add was not logged as a first attempt:\n%s", buf.String())
+		}
+	})
+}
+
+// Every transition replaces the term whole: what the old term had set is
+// gone, whatever the new plan does.
+func TestTransitionReplacesTheTerm(t *testing.T) {
+	in, _ := testInstance(t, newFakeNet("eth0"), 1, time.Millisecond)
+	in.cur, in.gen = StateMaster, 4
+	in.term = term{trans: &Transition{To: StateMaster, Generation: 4}, announced: true, burstLeft: 5, vipsAdded: true, v6Owed: true,
+		cloudReadOnly: true, netDelay: time.Second, netFailures: 7, netLogged: time.Now()}
+	in.apply(state(StateBackup))
+	got := in.term
+	if tr := got.trans; tr == nil || tr.From != StateMaster || tr.To != StateBackup || tr.Generation != 5 {
+		t.Errorf("the term's transition: %+v, want MASTER to BACKUP, generation 5", tr)
+	}
+	got.trans = nil
+	if !reflect.DeepEqual(got, term{}) {
+		t.Errorf("term after the transition: %+v, want only its transition", got)
+	}
+}
+
+// A MASTER a reload hands over to a new actor keeps its term's record:
+// the new actor's own adds are not its transition's phases.
+func TestHandoverKeepsTheTransition(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		net := newFakeNet("eth0")
+		old, _ := testInstance(t, net, 1, time.Millisecond)
+		stop := start(t, old)
+		old.post(received(state(StateMaster), time.Millisecond))
+		synctest.Wait()
+		stop()
+		time.Sleep(time.Second)
+		in, _ := testInstance(t, net, 1, time.Millisecond)
+		in.takeOver(old)
+		start(t, in)
+		synctest.Wait()
+		if n := net.count("announce 198.18.0.100"); n != 2 {
+			t.Errorf("%d announcements, want 2 (the new actor's burst)", n)
+		}
+		last := in.snapshot().last
+		if last == nil || last.Generation != 1 || last.VIPsDone != time.Millisecond || last.FirstAnnouncement != time.Millisecond {
+			t.Errorf("transition after the handover: %+v, want generation 1 with both phases %v", last, time.Millisecond)
 		}
 	})
 }
