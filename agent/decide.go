@@ -107,9 +107,9 @@ const (
 	// transition's record, and a new term in place of the old one. It
 	// comes first in every transition's plan.
 	actBeginTerm
-	// actPersist records the new state with one pwrite, before any other
-	// action: a crash after an announcement must not restart with the
-	// old state.
+	// actPersist records the new state with one pwrite, right after
+	// actBeginTerm and before any other action: a crash after an
+	// announcement must not restart with the old state.
 	actPersist
 	// actAddAll adds every VIP with replace semantics, without reading
 	// first: the fastest path to VIPs present.

@@ -78,8 +78,8 @@ type instance struct {
 	since    time.Time
 	priority int
 	// term is what belongs to the state since the latest transition,
-	// which replaces it whole. It is embedded so that its fields read
-	// as the instance's too.
+	// which replaces it whole. It is embedded because takeOver copies
+	// some of its fields by their promoted names.
 	term
 	burst   *time.Timer
 	refresh *time.Timer
