@@ -11,6 +11,7 @@ import (
 	"testing"
 
 	"github.com/havip-agent/havip-agent/cloud/emulator"
+	"go.uber.org/goleak"
 )
 
 // contractSeen collects the contract operations the tests' requests matched, so that TestMain
@@ -20,10 +21,19 @@ var contractSeen = struct {
 	ops map[string]bool
 }{ops: map[string]bool{}}
 
-// TestMain runs the tests, then, when all of them ran, fails if an entry of the contract was
-// never sent: an entry no request matches is stale or untested.
+// TestMain runs the tests, then fails if a goroutine outlives them (a call the provider
+// started must end with it) and, when all of them ran, if an entry of the contract was never
+// sent: an entry no request matches is stale or untested.
 func TestMain(m *testing.M) {
 	code := m.Run()
+	if code == 0 {
+		// The SDK's package-level logger runs a writer goroutine for the
+		// life of the process, started before any test.
+		if err := goleak.Find(goleak.IgnoreTopFunction("github.com/baidubce/bce-sdk-go/util/log.NewLogger.func1")); err != nil {
+			fmt.Fprintf(os.Stderr, "goleak: %v\n", err)
+			code = 1
+		}
+	}
 	if f := flag.Lookup("test.run"); code == 0 && f != nil && f.Value.String() == "" {
 		var missing []string
 		for _, r := range Contract {
