@@ -21,12 +21,10 @@ import (
 // daemon's actions, and a batch read lets the caller act only on the latest
 // state of each instance.
 type FIFO struct {
-	f       *os.File
-	rc      syscall.RawConn
-	buf     []byte
-	partial []byte
-	// discarding is set while the rest of an over-long line is skipped.
-	discarding bool
+	f     *os.File
+	rc    syscall.RawConn
+	buf   []byte
+	lines lineSplitter
 	// path, dev and ino identify the FIFO opened, for Replaced.
 	path     string
 	dev, ino uint64
@@ -139,14 +137,30 @@ func (p *FIFO) read(wait bool) ([]Line, error) {
 	if err == nil {
 		err = rerr
 	}
-	lines := p.split(data)
+	lines := p.lines.split(data)
 	if err != nil {
 		return lines, fmt.Errorf("read fifo %s: %w", p.f.Name(), err)
 	}
 	return lines, nil
 }
 
-func (p *FIFO) split(data []byte) []Line {
+// lineSplitter cuts the byte stream read from the FIFO into lines. It holds
+// no descriptor, so the splitting can be tested (and fuzzed) apart from the
+// pipe: what it returns depends only on the bytes fed so far, not on where
+// the reads ended.
+type lineSplitter struct {
+	// partial is the start of a line that a read left incomplete.
+	partial []byte
+	// discarding is set while the rest of an over-long line is skipped.
+	discarding bool
+}
+
+// split returns the lines that data completes, each a copy. A line longer
+// than MaxLineLength is returned once, cut to its first MaxLineLength bytes
+// and marked TooLong, as soon as it is known to be too long; the rest of it
+// is dropped up to its newline. An incomplete last line is kept for the next
+// call.
+func (s *lineSplitter) split(data []byte) []Line {
 	var out []Line
 	for len(data) > 0 {
 		var chunk []byte
@@ -156,20 +170,20 @@ func (p *FIFO) split(data []byte) []Line {
 		} else {
 			chunk, data = data[:i], data[i+1:]
 		}
-		if p.discarding {
-			p.discarding = i < 0
+		if s.discarding {
+			s.discarding = i < 0
 			continue
 		}
-		p.partial = append(p.partial, chunk...)
-		if len(p.partial) > MaxLineLength {
-			out = append(out, Line{Data: bytes.Clone(p.partial[:MaxLineLength]), TooLong: true})
-			p.partial = p.partial[:0]
-			p.discarding = i < 0
+		s.partial = append(s.partial, chunk...)
+		if len(s.partial) > MaxLineLength {
+			out = append(out, Line{Data: bytes.Clone(s.partial[:MaxLineLength]), TooLong: true})
+			s.partial = s.partial[:0]
+			s.discarding = i < 0
 			continue
 		}
 		if i >= 0 {
-			out = append(out, Line{Data: bytes.Clone(p.partial)})
-			p.partial = p.partial[:0]
+			out = append(out, Line{Data: bytes.Clone(s.partial)})
+			s.partial = s.partial[:0]
 		}
 	}
 	return out
