@@ -65,8 +65,11 @@ func stripIndexes(p string) string {
 
 func indexLines(src string) *lineIndex {
 	ix := &lineIndex{lines: map[string]int{}, elems: map[string]bool{}}
-	counts := map[string]int{} // array-of-tables path (unindexed parent resolved) -> next index
-	table := ""                // current table path, indexed
+	// arrays counts the elements of each array of tables seen so far, by
+	// its indexed path: a header names the latest element of every array
+	// on its path, however many other tables came in between.
+	arrays := map[string]int{}
+	table := "" // current table path, indexed
 	lines := strings.Split(src, "\n")
 	for n := 0; n < len(lines); n++ {
 		line := strings.TrimSpace(stripComment(lines[n]))
@@ -76,27 +79,30 @@ func indexLines(src string) *lineIndex {
 		switch {
 		case strings.HasPrefix(line, "[["):
 			name := cleanKey(strings.TrimSuffix(strings.TrimPrefix(line, "[["), "]]"))
-			base := resolveTable(table, name)
-			i := counts[base]
-			counts[base] = i + 1
+			base := resolveTable(arrays, name)
+			i := arrays[base]
+			arrays[base] = i + 1
 			table = base + "[" + strconv.Itoa(i) + "]"
 			ix.add(table, n+1)
 		case strings.HasPrefix(line, "["):
 			name := cleanKey(strings.TrimSuffix(strings.TrimPrefix(line, "["), "]"))
-			table = resolveTable(table, name)
+			table = resolveTable(arrays, name)
 			ix.add(table, n+1)
 		default:
-			eq := strings.IndexByte(line, '=')
-			if eq < 0 {
+			if strings.IndexByte(line, '=') < 0 {
 				continue
 			}
-			key := cleanKey(line[:eq])
+			// The key ends at the first '=', which the comment, if any,
+			// follows; the value is scanned from the raw line, whose
+			// strings may hold what looks like a comment.
+			key, rest, _ := strings.Cut(lines[n], "=")
+			key = cleanKey(key)
 			path := key
 			if table != "" {
 				path = table + "." + key
 			}
 			ix.add(path, n+1)
-			n = ix.value(path, lines, n, strings.TrimSpace(line[eq+1:]))
+			n = ix.value(path, lines, n, strings.TrimLeft(rest, " \t"))
 		}
 	}
 	return ix
@@ -109,45 +115,41 @@ func (ix *lineIndex) add(path string, line int) {
 	ix.lines[path] = line
 }
 
-// value follows a value that may span lines (arrays, multi-line strings)
-// and returns the index of its last line. Elements of an array that start on
-// their own line are recorded as path[i].
+// value follows a value that may span lines (arrays, inline tables,
+// multi-line strings, and strings inside them) and returns the index of its
+// last line. Each element of an array is recorded as path[i], at the line
+// where it starts.
 func (ix *lineIndex) value(path string, lines []string, n int, rest string) int {
-	if strings.HasPrefix(rest, `"""`) || strings.HasPrefix(rest, "'''") {
-		delim := rest[:3]
-		if strings.Contains(rest[3:], delim) {
-			return n
-		}
-		for n+1 < len(lines) {
-			n++
-			if strings.Contains(lines[n], delim) {
-				return n
-			}
-		}
-		return n
-	}
-	if !strings.HasPrefix(rest, "[") {
-		return n
-	}
+	array := strings.HasPrefix(rest, "[")
 	depth, elem := 0, 0
 	inElem := false
-	inStr := byte(0)
+	var str string // the delimiter of the string being read, if any
 	cur := rest
 	for {
+	scan:
 		for i := 0; i < len(cur); i++ {
 			c := cur[i]
-			if inStr != 0 {
-				if c == '\\' && inStr == '"' {
+			if str != "" {
+				switch {
+				case c == '\\' && str[0] == '"':
 					i++
-				} else if c == inStr {
-					inStr = 0
+				case strings.HasPrefix(cur[i:], str):
+					i += len(str) - 1
+					if len(str) == 3 {
+						// A multi-line string may end in one or two
+						// quotes of its own before the delimiter.
+						for k := 0; k < 2 && i+1 < len(cur) && cur[i+1] == str[0]; k++ {
+							i++
+						}
+					}
+					str = ""
 				}
 				continue
 			}
 			if c == '#' {
-				break
+				break scan
 			}
-			if depth == 1 && !inElem && !strings.ContainsRune(" \t\r,]", rune(c)) {
+			if array && depth == 1 && !inElem && !strings.ContainsRune(" \t\r,]", rune(c)) {
 				ep := path + "[" + strconv.Itoa(elem) + "]"
 				ix.add(ep, n+1)
 				ix.elems[ep] = true
@@ -156,12 +158,16 @@ func (ix *lineIndex) value(path string, lines []string, n int, rest string) int 
 			}
 			switch c {
 			case '"', '\'':
-				inStr = c
+				str = string(c)
+				if strings.HasPrefix(cur[i:], strings.Repeat(str, 3)) {
+					str = strings.Repeat(str, 3)
+					i += 2
+				}
 			case '[', '{':
 				depth++
 			case ']', '}':
 				depth--
-				if depth == 0 {
+				if depth <= 0 {
 					return n
 				}
 			case ',':
@@ -170,7 +176,12 @@ func (ix *lineIndex) value(path string, lines []string, n int, rest string) int 
 				}
 			}
 		}
-		if n+1 >= len(lines) {
+		if len(str) == 1 {
+			// A one-line string left open is a syntax error the decoder
+			// reports; do not let it swallow the lines that follow.
+			str = ""
+		}
+		if (depth == 0 && str == "") || n+1 >= len(lines) {
 			return n
 		}
 		n++
@@ -178,21 +189,23 @@ func (ix *lineIndex) value(path string, lines []string, n int, rest string) int 
 	}
 }
 
-// resolveTable turns a header name into an indexed path: a header
-// [[instance.route]] inside instance[1] becomes instance[1].route.
-func resolveTable(cur, name string) string {
-	if cur == "" {
-		return name
-	}
-	// Walk the current path's prefixes from the longest: the header extends
-	// the innermost table whose unindexed name is a prefix of it.
-	for p := cur; p != ""; p = parentPath(p) {
-		s := stripIndexes(p)
-		if strings.HasPrefix(name, s+".") && strings.HasSuffix(p, "]") {
-			return p + name[len(s):]
+// resolveTable turns a header name into an indexed path: every array of
+// tables on the way gets the index of its latest element, so a header
+// [instance.route] after the second [[instance]] becomes
+// instance[1].route. arrays holds the element counts by indexed path.
+func resolveTable(arrays map[string]int, name string) string {
+	path := ""
+	parts := strings.Split(name, ".")
+	for i, p := range parts {
+		if path != "" {
+			path += "."
+		}
+		path += p
+		if k := arrays[path]; k > 0 && i < len(parts)-1 {
+			path += "[" + strconv.Itoa(k-1) + "]"
 		}
 	}
-	return name
+	return path
 }
 
 func cleanKey(k string) string {
