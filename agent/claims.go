@@ -378,10 +378,18 @@ func (w *claimer) reconcile(ctx context.Context, cause readCause) {
 }
 
 // execute reports what d says and makes the claim it asks for; o is what
-// the cloud last showed.
+// the cloud last showed. A stepAsk is resolved before (see reconcile).
 func (w *claimer) execute(ctx context.Context, d claimDecision, o cloud.Ownership) {
 	c := w.c
-	if d.step == stepReclaim {
+	switch d.step {
+	case stepNone, stepWait:
+		// Nothing to send before the next reconcile or re-verify.
+		if d.setNext {
+			c.update(w.epoch, w.key, func(s *ResourceStatus) { s.NextReclaim = d.nextAt })
+		}
+	case stepClaim:
+		w.claim(ctx, d)
+	case stepReclaim:
 		c.update(w.epoch, w.key, func(s *ResourceStatus) {
 			s.Reclaims++
 			if d.conflict {
@@ -400,10 +408,6 @@ func (w *claimer) execute(ctx context.Context, d claimDecision, o cloud.Ownershi
 			lvl = slog.LevelError
 		}
 		c.log.Log(ctx, lvl, "cloud points elsewhere; claiming again", "resource", w.key, "current", o.Current, "conflict", d.conflict, "next_reclaim_after", d.backoff)
-	} else if d.setNext {
-		c.update(w.epoch, w.key, func(s *ResourceStatus) { s.NextReclaim = d.nextAt })
-	}
-	if d.step == stepClaim || d.step == stepReclaim {
 		w.claim(ctx, d)
 	}
 }
