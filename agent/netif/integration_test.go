@@ -115,9 +115,12 @@ func (n *testNS) addVeth(index ...int) {
 }
 
 // do runs f on an OS thread switched into the namespace: sockets and
-// netlink handles opened there stay in it. The goroutine ends with its
-// thread locked, so the runtime discards the thread rather than hand a
-// thread in the test's namespace to other goroutines.
+// netlink handles opened there stay in it. The thread is switched back
+// before it is unlocked; if that fails the goroutine ends with its thread
+// locked, so the runtime discards it rather than hand a thread in the
+// test's namespace to other goroutines. Switching back matters: the thread
+// may be the process's main one, whose namespace "ip netns pids" reports,
+// and the rig's teardown kills every process it lists.
 func (n *testNS) do(f func() error) error {
 	return <-n.start(f)
 }
@@ -127,6 +130,12 @@ func (n *testNS) start(f func() error) <-chan error {
 	done := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
+		orig, err := vnetns.Get()
+		if err != nil {
+			done <- err
+			return
+		}
+		defer orig.Close()
 		h, err := vnetns.GetFromName(n.name)
 		if err != nil {
 			done <- err
@@ -137,7 +146,11 @@ func (n *testNS) start(f func() error) <-chan error {
 			done <- fmt.Errorf("enter namespace %s: %w", n.name, err)
 			return
 		}
-		done <- f()
+		err = f()
+		if vnetns.Set(orig) == nil {
+			runtime.UnlockOSThread()
+		}
+		done <- err
 	}()
 	return done
 }
