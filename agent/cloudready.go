@@ -84,7 +84,7 @@ func (l *lateProvider) NodeID() string {
 
 // Bounds of the backoff between cloud set-up attempts.
 const (
-	cloudSetupMin = time.Second //nolint:revive // time-naming: Min is the lower bound, not minutes
+	cloudSetupMin = time.Second
 	cloudSetupMax = time.Minute
 )
 
