@@ -78,9 +78,8 @@ type instance struct {
 	since    time.Time
 	priority int
 	// term is what belongs to the state since the latest transition,
-	// which replaces it whole. It is embedded because takeOver copies
-	// some of its fields by their promoted names.
-	term
+	// which replaces it whole.
+	term term
 	burst   *time.Timer
 	refresh *time.Timer
 	// missingIf: the interface was found missing; when it appears, its

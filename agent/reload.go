@@ -220,7 +220,8 @@ func (d *Daemon) reloadStatus() reloadStatus {
 // to this actor already).
 func (in *instance) takeOver(prev *instance) {
 	in.cur, in.gen, in.since, in.priority = prev.cur, prev.gen, prev.since, prev.priority
-	in.trans, in.announced, in.cloudReadOnly, in.restoredKA = prev.trans, prev.announced, prev.cloudReadOnly, prev.restoredKA
+	in.term = term{trans: prev.term.trans, announced: prev.term.announced, cloudReadOnly: prev.term.cloudReadOnly}
+	in.restoredKA = prev.restoredKA
 	in.handover = true
 	in.handoverCloud = in.cloud != prev.cloud
 	prev.mu.Lock()
