@@ -321,8 +321,10 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 			finish(a, false)
 			return
 		case FaultDrop:
-			hijackClose(w)
+			// Logged before the connection drops: a client that sees the drop and looks
+			// at the log must find the request in it.
 			finish(answer{}, true)
+			hijackClose(w)
 			return
 		}
 	}
@@ -333,8 +335,8 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	if f != nil {
 		switch f.Kind {
 		case FaultLost:
-			hijackClose(w)
 			finish(a, true)
+			hijackClose(w)
 			return
 		case FaultLate:
 			if r.Context().Err() != nil {
