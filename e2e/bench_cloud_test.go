@@ -17,43 +17,18 @@ import (
 )
 
 // benchSeed puts the core rig's node (198.18.0.1) in the emulator's world.
-const benchSeed = `region = "bj"
-[[credential]]
-access_key_id = "ak-bench"
-secret_access_key = "sk-bench-secret"
-[[vpc]]
-id = "vpc-b"
-cidr = "198.18.0.0/16"
-[[subnet]]
-id = "sbn-b"
-vpc_id = "vpc-b"
-cidr = "198.18.0.0/24"
-[[instance]]
-id = "i-node"
-eni_id = "eni-node"
-subnet_id = "sbn-b"
-private_ip = "198.18.0.1"
-[[instance]]
-id = "i-other"
-eni_id = "eni-other"
-subnet_id = "sbn-b"
-private_ip = "198.18.0.3"
-[[havip]]
-id = "havip-b"
-subnet_id = "sbn-b"
-private_ip = "198.18.0.100"
-name = "bench"
-instances = ["i-other"]
-`
+func benchSeed() emulator.Seed {
+	return emulator.NewSeedBuilder("b", "ak-bench", "sk-bench-secret").
+		Instance("node", "198.18.0.1").
+		Instance("other", "198.18.0.3").
+		HAVIP("havip-b", "198.18.0.100", "bench", "i-other").
+		Seed()
+}
 
 // inProcessEmulator serves the emulator from the peer namespace and
 // reports the arrival time of every request on the returned channel.
 func inProcessEmulator(b *testing.B, c coreRig) (*emulator.Emulator, string, <-chan time.Time) {
-	seed, err := emulator.ParseSeed(strings.NewReader(benchSeed), "bench-seed")
-	if err != nil {
-		b.Fatal(err)
-	}
-	emu, err := emulator.New(seed, emulator.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
+	emu, err := emulator.New(benchSeed(), emulator.Options{}, slog.New(slog.NewTextHandler(io.Discard, nil)))
 	if err != nil {
 		b.Fatal(err)
 	}
@@ -119,25 +94,18 @@ func BenchmarkCloudFirstRequest(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer f.Close()
+	cycle := masterCycle{fifo: f, events: events, pause: 5 * time.Millisecond, logs: a.logs}
 	var first []time.Duration
 	for i := 0; i < transitions; i++ {
 		drainTimes(arrivals)
-		t0 := time.Now()
-		f.WriteString("INSTANCE \"VI_1\" MASTER 100\n")
-		select {
-		case at := <-arrivals:
-			first = append(first, at.Sub(t0))
-		case <-time.After(5 * time.Second):
-			b.Fatalf("transition %d: no cloud request\n%s", i, a.logs())
-		}
-		if _, ok := waitAddr(events, vip, true, 5*time.Second); !ok {
-			b.Fatal("VIP not added")
-		}
-		f.WriteString("INSTANCE \"VI_1\" BACKUP 100\n")
-		if _, ok := waitAddr(events, vip, false, 5*time.Second); !ok {
-			b.Fatal("VIP not removed")
-		}
-		time.Sleep(5 * time.Millisecond)
+		cycle.run(b, i, func(t0 time.Time) {
+			select {
+			case at := <-arrivals:
+				first = append(first, at.Sub(t0))
+			case <-time.After(5 * time.Second):
+				b.Fatalf("transition %d: no cloud request\n%s", i, a.logs())
+			}
+		})
 	}
 	report(b, "first-cloud-request", first)
 }
@@ -160,26 +128,12 @@ func BenchmarkCloudSlowDoesNotDelayAnnouncements(b *testing.B) {
 		b.Fatal(err)
 	}
 	defer f.Close()
+	cycle := masterCycle{fifo: f, events: events, frames: frames, pause: 2 * time.Millisecond, logs: a.logs}
 	var present, announced []time.Duration
 	for i := 0; i < transitions; i++ {
-		drainFrames(frames)
-		t0 := time.Now()
-		f.WriteString("INSTANCE \"VI_1\" MASTER 100\n")
-		at, ok := waitAddr(events, vip, true, 5*time.Second)
-		if !ok {
-			b.Fatal("VIP not added")
-		}
-		present = append(present, at.Sub(t0))
-		fr, ok := firstFrame(frames, vip, 5*time.Second)
-		if !ok {
-			b.Fatal("no announcement")
-		}
-		announced = append(announced, fr.Sub(t0))
-		f.WriteString("INSTANCE \"VI_1\" BACKUP 100\n")
-		if _, ok := waitAddr(events, vip, false, 5*time.Second); !ok {
-			b.Fatal("VIP not removed")
-		}
-		time.Sleep(2 * time.Millisecond)
+		m := cycle.run(b, i, nil)
+		present = append(present, m.present)
+		announced = append(announced, m.announced)
 	}
 	report(b, "slow-cloud-vip-present", present)
 	report(b, "slow-cloud-first-garp", announced)

@@ -9,7 +9,7 @@ import (
 
 // The EIP addresses are data in the emulator's world only; nothing is
 // ever sent to them.
-const eipSeed = rig.Seed + `
+var eipSeed = rig.Seed + `
 [[eip]]
 address = "198.19.1.10"
 

@@ -202,46 +202,20 @@ func TestVersion(t *testing.T) {
 	}
 }
 
-const emulatorSeed = `region = "bj"
-[[credential]]
-access_key_id = "ak-cli"
-secret_access_key = "sk-cli-secret"
-[[vpc]]
-id = "vpc-c"
-cidr = "198.18.0.0/16"
-[[subnet]]
-id = "sbn-c"
-vpc_id = "vpc-c"
-cidr = "198.18.0.0/24"
-[[instance]]
-id = "i-cli"
-eni_id = "eni-cli"
-subnet_id = "sbn-c"
-private_ip = "198.18.0.11"
-[[route_table]]
-id = "rt-c"
-vpc_id = "vpc-c"
-[[route_rule]]
-id = "rr-1"
-route_table_id = "rt-c"
-source = "0.0.0.0/0"
-destination = "198.19.0.0/24"
-next_hop_type = "custom"
-next_hop_id = "i-cli"
-[[havip]]
-id = "havip-c"
-subnet_id = "sbn-c"
-private_ip = "198.18.0.100"
-instances = ["i-cli"]
-`
+// emulatorSeed is the world of TestConfigCheckCloud: the node, its HAVIP
+// and a custom route to it.
+func emulatorSeed() emulator.Seed {
+	return emulator.NewSeedBuilder("c", "ak-cli", "sk-cli-secret").
+		Instance("cli", "198.18.0.11").
+		RouteTable("rt-c").
+		RouteRule(emulator.SeedRouteRule{ID: "rr-1", RouteTableID: "rt-c", Destination: "198.19.0.0/24", NextHopType: "custom", NextHopID: "i-cli"}).
+		HAVIP("havip-c", "198.18.0.100", "", "i-cli").
+		Seed()
+}
 
 // TestConfigCheckCloud runs "config check -cloud" against the emulator.
 func TestConfigCheckCloud(t *testing.T) {
-	seed, err := emulator.ParseSeed(strings.NewReader(emulatorSeed), "seed")
-	if err != nil {
-		t.Fatal(err)
-	}
-	emu, err := emulator.New(seed, emulator.Options{}, slog.New(slog.DiscardHandler))
+	emu, err := emulator.New(emulatorSeed(), emulator.Options{}, slog.New(slog.DiscardHandler))
 	if err != nil {
 		t.Fatal(err)
 	}

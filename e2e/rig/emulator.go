@@ -14,66 +14,28 @@ import (
 	"github.com/havip-agent/havip-agent/cloud/emulator"
 )
 
-// Seed is the emulator's world for the rig: both nodes, a HAVIP for the
-// VIP bound to both, and an HA route pair (n1 active) for a destination
-// outside the VPC. The pair's next hops are the nodes' dedicated-line
-// gateways, the only next hops the cloud takes in a pair.
-const Seed = `region = "bj"
+// NewSeed is the emulator's world for the rig: both nodes, a HAVIP for
+// the VIP bound to both, and an HA route pair (n1 active) for a
+// destination outside the VPC. The pair's next hops are the nodes'
+// dedicated-line gateways, the only next hops the cloud takes in a pair.
+// Tests that need more add it to the builder.
+func NewSeed() *emulator.SeedBuilder {
+	return emulator.NewSeedBuilder("rig", "ak-rig", "sk-rig-secret").
+		Instance("n1", "198.18.0.11").
+		Instance("n2", "198.18.0.12").
+		DCGateway("dcgw-n1").
+		DCGateway("dcgw-n2").
+		RouteTable("rt-rig").
+		RouteRule(emulator.SeedRouteRule{
+			ID: "rr-a", RouteTableID: "rt-rig", Destination: Destination,
+			NextHopType: "dcGateway", NextHopID: "dcgw-n1",
+			StandbyID: "rr-b", StandbyNextHopID: "dcgw-n2",
+		}).
+		HAVIP("havip-rig", VIP, "rig", "i-n1", "i-n2")
+}
 
-[[credential]]
-access_key_id = "ak-rig"
-secret_access_key = "sk-rig-secret"
-
-[[vpc]]
-id = "vpc-rig"
-cidr = "198.18.0.0/16"
-
-[[subnet]]
-id = "sbn-rig"
-vpc_id = "vpc-rig"
-cidr = "198.18.0.0/24"
-
-[[instance]]
-id = "i-n1"
-eni_id = "eni-n1"
-subnet_id = "sbn-rig"
-private_ip = "198.18.0.11"
-
-[[instance]]
-id = "i-n2"
-eni_id = "eni-n2"
-subnet_id = "sbn-rig"
-private_ip = "198.18.0.12"
-
-[[dc_gateway]]
-id = "dcgw-n1"
-vpc_id = "vpc-rig"
-
-[[dc_gateway]]
-id = "dcgw-n2"
-vpc_id = "vpc-rig"
-
-[[route_table]]
-id = "rt-rig"
-vpc_id = "vpc-rig"
-
-[[route_rule]]
-id = "rr-a"
-route_table_id = "rt-rig"
-source = "0.0.0.0/0"
-destination = "198.19.0.0/24"
-next_hop_type = "dcGateway"
-next_hop_id = "dcgw-n1"
-standby_id = "rr-b"
-standby_next_hop_id = "dcgw-n2"
-
-[[havip]]
-id = "havip-rig"
-subnet_id = "sbn-rig"
-private_ip = "198.18.0.100"
-name = "rig"
-instances = ["i-n1", "i-n2"]
-`
+// Seed is the rig's world (NewSeed) as a seed file.
+var Seed = NewSeed().TOML()
 
 // Emulator is bce-emulator running in the switch namespace, learning ARP
 // on the bridge.
