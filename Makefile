@@ -54,8 +54,10 @@ bench:
 # Chaos scenarios (root, keepalived; network namespaces only): every
 # scenario with its full run count (about 21 minutes; the split brain holds
 # for 2 minutes). Prints the table and writes e2e/results/chaos.md and
-# chaos.json. HAVIP_CHAOS_ONLY=1,5 runs only those scenarios. A subset with
-# fewer runs is part of "make test".
+# chaos.json. HAVIP_CHAOS_ONLY=cloud-faults,backup-blip runs only the
+# scenarios it names, in table order; an unknown name fails with the list
+# of names (the registry in e2e/chaos_suite_test.go). A subset with fewer
+# runs is part of "make test".
 chaos:
 	HAVIP_CHAOS=1 $(GO) test -count=1 -run '^TestChaos$$' -timeout 60m ./e2e/; \
 		rc=$$?; cat e2e/results/chaos.md 2>/dev/null; exit $$rc

@@ -13,7 +13,7 @@ import (
 	"github.com/havip-agent/havip-agent/e2e/rig"
 )
 
-// ---- 11 ----
+// ---- 11 late-stale ----
 
 // Faults of scenario 11: the failover's switch applied lateDelay after it
 // arrived, whether or not its sender still waits (longer than
@@ -136,7 +136,7 @@ func (s *chaosSuite) switchTrail(seq uint64) string {
 	return fmt.Sprint(out)
 }
 
-// ---- 14 ----
+// ---- 14 blackhole ----
 
 // blackholes are how long the new MASTER cannot reach the cloud, by run.
 var blackholes = []time.Duration{4 * time.Second, 8 * time.Second, 15 * time.Second}

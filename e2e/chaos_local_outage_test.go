@@ -48,7 +48,7 @@ func (s *chaosSuite) restartAgentWith(node string, env []string, wrapper ...stri
 	}
 }
 
-// ---- 15 ----
+// ---- 15 slow-fsync ----
 
 // syncDelay is how long strace holds each fsync and fdatasync of the
 // agent; a record's sync is two of them (the file, then its directory).
@@ -336,7 +336,7 @@ func scenarioSlowSync(s *chaosSuite, runs int) chaos.Result {
 	return r
 }
 
-// ---- 16 ----
+// ---- 16 netlink-failing ----
 
 // netlinkFailure is how long the agent's sendto calls (netlink requests,
 // and the ARP sends with them) fail with ENOBUFS, from the line that

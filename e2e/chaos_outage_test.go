@@ -23,46 +23,31 @@ import (
 	"github.com/vishvananda/netlink"
 )
 
-// The chaos scenarios of issue 11 ("never the cause of an outage"), by
-// number. Under make chaos each runs on a rig of its own (onOwnRig);
-// under make test they run one after the other on one rig
-// (TestIntegrationChaosOutage), since a rig costs about 8 s to build and
-// tear down. Each leaves the rig as it found it: n1 MASTER with the VIP
-// and the cloud, both keepalived and both agents running, no fault.
-var sharedOutage = map[string]func(*chaosSuite, int) chaos.Result{
-	"10": scenarioReboot,
-	"11": scenarioLateStale,
-	"12": scenarioKilledSteppingDown,
-	"13": scenarioPaused,
-	"14": scenarioBlackhole,
-	"15": scenarioSlowSync,
-	"16": scenarioNetlinkFailing,
-}
-
-// onOwnRig runs a shared scenario on a rig of its own, like the one they
-// share under make test.
-func onOwnRig(run func(*chaosSuite, int) chaos.Result) func(*testing.T, int) chaos.Result {
-	return func(t *testing.T, runs int) chaos.Result { return run(newDefaultInitialSuite(t), runs) }
-}
+// The chaos scenarios of issue 11 ("never the cause of an outage"). Under
+// make chaos each runs on a rig of its own; under make test they run one
+// after the other on one rig (TestIntegrationChaosOutage). Each leaves the
+// rig as it found it (chaosScenario.shared).
 
 // TestIntegrationChaosOutage checks that an agent restart does not FAULT
 // the MASTER (issue 11, item 3: restartKeepsTrack), then runs the chaos
 // scenarios of issue 11 with their CI run counts, all on one rig whose
 // checks start from the default initial verdict, failed
-// (HAVIP_CHAOS_ONLY picks scenarios, as for TestChaos, and skips the
-// first step).
+// (HAVIP_CHAOS_ONLY picks scenarios by name, as for TestChaos, and skips
+// the first step).
 func TestIntegrationChaosOutage(t *testing.T) {
+	only := os.Getenv(chaosOnlyEnv)
+	picked, err := selectScenarios(chaosScenarios, only)
+	if err != nil {
+		t.Fatal(err)
+	}
 	s := newDefaultInitialSuite(t)
-	only := os.Getenv("HAVIP_CHAOS_ONLY")
 	if only == "" {
 		start := time.Now()
 		restartKeepsTrack(t, s)
 		t.Logf("agent restarts with a tracked check: %s", time.Since(start).Round(100*time.Millisecond))
 	}
-	for _, sc := range chaosScenarios {
-		num := strings.Fields(sc.name)[0]
-		run, ok := sharedOutage[num]
-		if !ok || sc.ciRuns == 0 || only != "" && !strings.Contains(","+only+",", ","+num+",") {
+	for _, sc := range picked {
+		if sc.shared == nil || sc.ciRuns == 0 {
 			continue
 		}
 		runs := sc.ciRuns
@@ -70,12 +55,11 @@ func TestIntegrationChaosOutage(t *testing.T) {
 			runs = n // while developing a scenario
 		}
 		start := time.Now()
-		r := run(s, runs)
-		r.Scenario = sc.name
+		r := sc.named(sc.shared(s, runs))
 		checkResult(t, r)
-		t.Logf("%s: %d runs in %s", sc.name, runs, time.Since(start).Round(100*time.Millisecond))
+		t.Logf("%s: %d runs in %s", r.Scenario, runs, time.Since(start).Round(100*time.Millisecond))
 		if !s.settledOn("n1") {
-			t.Fatalf("%s left the rig off its baseline: holders %v, cloud on n1 %v", sc.name, s.h.Holders(), s.cloudOn("n1"))
+			t.Fatalf("%s left the rig off its baseline: holders %v, cloud on n1 %v", r.Scenario, s.h.Holders(), s.cloudOn("n1"))
 		}
 	}
 }
@@ -428,7 +412,7 @@ func quantiles(ds []time.Duration) string {
 	return fmt.Sprintf("p50 %s, max %s (n=%d)", chaos.Quantile(ds, 0.5).Round(100*time.Microsecond), chaos.Quantile(ds, 1).Round(100*time.Microsecond), len(ds))
 }
 
-// ---- 10 ----
+// ---- 10 reboot ----
 
 var historyRe = regexp.MustCompile(`state on record is history.* recorded=(\S+) reason="?([^"\n]*)"?`)
 
@@ -568,7 +552,7 @@ func scenarioReboot(s *chaosSuite, runs int) chaos.Result {
 	return r
 }
 
-// ---- 12 ----
+// ---- 12 killed-stepping-down ----
 
 // stepDown is a way for the MASTER n1 to step down: start makes it begin
 // and returns once keepalived has been told, back brings n1 back to
@@ -695,7 +679,7 @@ func scenarioKilledSteppingDown(s *chaosSuite, runs int) chaos.Result {
 	return r
 }
 
-// ---- 13 ----
+// ---- 13 paused ----
 
 // pauseAgent stops (SIGSTOP) or resumes (SIGCONT) a node's agent.
 func (s *chaosSuite) pauseAgent(node string, sig syscall.Signal) {

@@ -20,7 +20,9 @@ type Figure struct {
 
 // Result is what one scenario measured over its runs.
 type Result struct {
-	Scenario  string `json:"scenario"`
+	Scenario string `json:"scenario"`
+	// Name is the scenario's short name, by which HAVIP_CHAOS_ONLY picks it.
+	Name      string `json:"name,omitempty"`
 	Runs      int    `json:"runs"`
 	Converged int    `json:"converged"`
 	// Times are the times to converge of the converged runs.
@@ -93,14 +95,14 @@ func dur(d time.Duration) string {
 // every violation.
 func WriteMarkdown(w io.Writer, results []Result) error {
 	var b strings.Builder
-	b.WriteString("| scenario | runs | converged | converge p50 | converge max | invariant violations | figures |\n")
-	b.WriteString("|---|---:|---:|---:|---:|---:|---|\n")
+	b.WriteString("| scenario | name | runs | converged | converge p50 | converge max | invariant violations | figures |\n")
+	b.WriteString("|---|---|---:|---:|---:|---:|---:|---|\n")
 	for _, r := range results {
 		var fs []string
 		for _, f := range r.Figures {
 			fs = append(fs, f.Name+": "+f.Value)
 		}
-		fmt.Fprintf(&b, "| %s | %d | %d | %s | %s | %d | %s |\n", cell(r.Scenario), r.Runs, r.Converged,
+		fmt.Fprintf(&b, "| %s | %s | %d | %d | %s | %s | %d | %s |\n", cell(r.Scenario), cell(r.Name), r.Runs, r.Converged,
 			dur(r.P50()), dur(r.Max()), r.Violations, cell(strings.Join(fs, "; ")))
 	}
 	for _, r := range results {

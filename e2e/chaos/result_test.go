@@ -29,14 +29,14 @@ func TestQuantile(t *testing.T) {
 
 func sample() []Result {
 	var a Result
-	a.Scenario = "cloud faults"
+	a.Scenario, a.Name = "1 cloud faults", "cloud-faults"
 	a.Run(true, 3*time.Second)
 	a.Run(true, 5*time.Second)
 	a.Run(false, 0)
 	a.Figure("switches per failover", "1")
 	a.Figure("switches per failover", "1 (all)")
 	a.Violate("run %d: %d switches", 3, 2)
-	b := Result{Scenario: "bad | input", Runs: 1, Converged: 1, Times: []time.Duration{time.Second}}
+	b := Result{Scenario: "8 bad | input", Name: "bad-input", Runs: 1, Converged: 1, Times: []time.Duration{time.Second}}
 	b.Figure("crashes", "0")
 	return []Result{a, b}
 }
