@@ -43,6 +43,9 @@ commands:
                  pass a keepalived notify event to the daemon
   reload         make the daemon read its configuration again (ExecReload)
   status [-json] show the daemon's state
+  history [-json] [-n N] [-since DURATION] [INSTANCE]
+                 print the failover history from the journal in state_dir
+                 (works while the daemon is down)
   check NAME     exit 0 if check NAME is healthy, 1 if failed, 2 if unknown
   config check [-cloud] [-keepalived FILE]
                  validate the configuration
@@ -78,6 +81,8 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdNotify(rest, stderr)
 	case "status":
 		return cmdStatus(rest, stdout, stderr)
+	case "history":
+		return cmdHistory(rest, stdout, stderr, time.Now())
 	case "check":
 		return cmdCheck(rest, stdout, stderr)
 	case "config":
