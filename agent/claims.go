@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"log/slog"
 	"slices"
 	"sync"
@@ -12,8 +13,8 @@ import (
 	"github.com/havip-agent/havip-agent/cloud"
 )
 
-// CloudOptions are the timings of the cloud side.
-type CloudOptions struct {
+// cloudOptions are the timings of the cloud side.
+type cloudOptions struct {
 	ReconcileInterval time.Duration
 	ReclaimMaxBackoff time.Duration
 	ConfirmTimeout    time.Duration
@@ -59,11 +60,12 @@ type ResourceStatus struct {
 	// PublicIPProblem says why a HAVIP does not hold its public IP.
 	PublicIPProblem string `json:"public_ip_problem,omitempty"`
 	Error           string `json:"error,omitempty"`
-	// ErrorKind is "auth", "validation", "expired" or "transient".
-	ErrorKind string `json:"error_kind,omitempty"`
+	// ErrorKind says whether the error is retried (transient) or needs an
+	// operator (auth, validation, expired).
+	ErrorKind vocab.ErrorKind `json:"error_kind,omitempty"`
 }
 
-// DefaultReverify are the re-verify delays when CloudOptions.Reverify is nil.
+// DefaultReverify are the re-verify delays when cloudOptions.Reverify is nil.
 var DefaultReverify = []time.Duration{time.Second, 3 * time.Second}
 
 // CloudObserver is told what the cloud side does (metrics).
@@ -71,7 +73,7 @@ type CloudObserver interface {
 	CloudOwned(vrrpInstance, resource string, owned bool)
 	Reclaim(vrrpInstance, resource string)
 	Conflict(vrrpInstance, resource string)
-	Phase(vrrpInstance, phase string, d time.Duration)
+	Phase(vrrpInstance string, phase vocab.Phase, d time.Duration)
 }
 
 // cloudSide claims an instance's resources while it is MASTER. The actor
@@ -81,7 +83,7 @@ type cloudSide struct {
 	instance  string
 	provider  cloud.Provider
 	resources []cloud.Resource
-	opts      CloudOptions
+	opts      cloudOptions
 	log       *slog.Logger
 	announce  func()
 	obs       CloudObserver
@@ -108,7 +110,7 @@ type writeGate struct {
 	at time.Time
 }
 
-func newCloudSide(instance string, p cloud.Provider, res []cloud.Resource, opts CloudOptions, log *slog.Logger, announce func(), obs CloudObserver) *cloudSide {
+func newCloudSide(instance string, p cloud.Provider, res []cloud.Resource, opts cloudOptions, log *slog.Logger, announce func(), obs CloudObserver) *cloudSide {
 	if opts.ConfirmEvery == 0 {
 		opts.ConfirmEvery = time.Second
 	}
@@ -431,7 +433,7 @@ func (w *claimer) claim(ctx context.Context, d claimDecision) {
 		return
 	}
 	if d.first && c.obs != nil {
-		c.obs.Phase(c.instance, "cloud_request_sent", time.Since(w.received))
+		c.obs.Phase(c.instance, vocab.PhaseCloudRequestSent, time.Since(w.received))
 	}
 	var e heard
 	var pending *cloud.PendingError
@@ -476,7 +478,7 @@ func (w *claimer) claim(ctx context.Context, d claimDecision) {
 			"resource", w.key, "current", o.Current, "next_try_after", out.backoff)
 	}
 	if out.confirmed && c.obs != nil {
-		c.obs.Phase(c.instance, "cloud_confirmed", took)
+		c.obs.Phase(c.instance, vocab.PhaseCloudConfirmed, took)
 	}
 }
 
@@ -541,16 +543,16 @@ func (c *cloudSide) recordWith(epoch uint64, key string, o cloud.Ownership, then
 
 // fail sets a failed call as the resource's status.
 func (c *cloudSide) fail(epoch uint64, key string, err error) {
-	kind := "transient"
+	kind := vocab.ErrorTransient
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
 		// A call cut short inside the provider, not by a stop.
 	case cloud.IsAuth(err):
-		kind = "auth"
+		kind = vocab.ErrorAuth
 	case cloud.IsExpired(err):
-		kind = "expired"
+		kind = vocab.ErrorExpired
 	case cloud.IsPermanent(err):
-		kind = "validation"
+		kind = vocab.ErrorValidation
 	}
 	if kind == "transient" {
 		c.log.Warn("cloud call failed", "resource", key, "err", err)

@@ -70,7 +70,7 @@ func (f *fakeCloud) claimCount() int {
 var havipRes = cloud.Resource{Kind: cloud.KindHAVIP, HAVIP: &cloud.HAVIPSpec{ID: "havip-1"}}
 
 func newTestCloud(f *fakeCloud, interval, maxBackoff time.Duration, announce func()) *cloudSide {
-	return newCloudSide("VI_1", f, []cloud.Resource{havipRes}, CloudOptions{
+	return newCloudSide("VI_1", f, []cloud.Resource{havipRes}, cloudOptions{
 		ReconcileInterval: interval, ReclaimMaxBackoff: maxBackoff, ConfirmTimeout: time.Second, ConfirmEvery: 5 * time.Millisecond,
 	}, discard(), announce, nil)
 }
@@ -180,7 +180,7 @@ func TestCloudNoReclaimWhileKeepalivedGone(t *testing.T) {
 	f := &fakeCloud{owner: "i-peer"}
 	var mu sync.Mutex
 	var gone error
-	c := newCloudSide("VI_1", f, []cloud.Resource{havipRes}, CloudOptions{
+	c := newCloudSide("VI_1", f, []cloud.Resource{havipRes}, cloudOptions{
 		ReconcileInterval: 5 * time.Millisecond, ReclaimMaxBackoff: 5 * time.Millisecond, ConfirmTimeout: time.Second, ConfirmEvery: 5 * time.Millisecond,
 		MayReclaim: func() error { mu.Lock(); defer mu.Unlock(); return gone },
 	}, discard(), nil, nil)

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"strings"
 	"sync"
 	"testing"
@@ -94,9 +95,9 @@ func (o *ownedObserver) CloudOwned(vrrpInstance, resource string, owned bool) {
 	}
 	o.owned[resource] = owned
 }
-func (o *ownedObserver) Reclaim(vrrpInstance, resource string)             {}
-func (o *ownedObserver) Conflict(vrrpInstance, resource string)            {}
-func (o *ownedObserver) Phase(vrrpInstance, phase string, d time.Duration) {}
+func (o *ownedObserver) Reclaim(vrrpInstance, resource string)    {}
+func (o *ownedObserver) Conflict(vrrpInstance, resource string)   {}
+func (o *ownedObserver) Phase(string, vocab.Phase, time.Duration) {}
 
 func (o *ownedObserver) get(resource string) (owned, reported bool) {
 	o.mu.Lock()
@@ -113,7 +114,7 @@ func newScriptSide(f *scriptCloud, interval time.Duration, obs CloudObserver, re
 	if len(res) == 0 {
 		res = []cloud.Resource{routeRes}
 	}
-	return newCloudSide("VI_1", f, res, CloudOptions{
+	return newCloudSide("VI_1", f, res, cloudOptions{
 		ReconcileInterval: interval, ReclaimMaxBackoff: 4 * interval, ConfirmTimeout: time.Second, ConfirmEvery: 100 * time.Millisecond,
 	}, discard(), nil, obs)
 }
@@ -403,7 +404,7 @@ func TestCloudUnconfirmedClaimIsDamped(t *testing.T) {
 	synctest.Test(t, func(t *testing.T) {
 		f := &scriptCloud{node: "i-self", owner: "i-peer",
 			claimErr: &cloud.PendingError{Op: "route.switch", Reason: "read-back shows i-peer", Accepted: true}}
-		c := newCloudSide("VI_1", f, []cloud.Resource{routeRes}, CloudOptions{
+		c := newCloudSide("VI_1", f, []cloud.Resource{routeRes}, cloudOptions{
 			ReconcileInterval: 10 * time.Second, ReclaimMaxBackoff: 40 * time.Second, ConfirmTimeout: time.Second, ConfirmEvery: 100 * time.Millisecond,
 		}, discard(), nil, nil)
 		defer func() { c.stop(); c.wait() }()

@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"fmt"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"log/slog"
 	"net/netip"
 	"path/filepath"
@@ -247,8 +248,8 @@ func New(opts Options) (*Daemon, error) {
 }
 
 // actorConfig is what the actor of ic needs.
-func actorConfig(ic config.Instance) InstanceConfig {
-	return InstanceConfig{
+func actorConfig(ic config.Instance) instanceConfig {
+	return instanceConfig{
 		Name:         ic.Name,
 		Kind:         ic.Kind,
 		Interface:    ic.Interface,
@@ -264,9 +265,9 @@ func actorConfig(ic config.Instance) InstanceConfig {
 }
 
 // cloudOptions are the cloud-side timings of cfg.
-func (d *Daemon) cloudOptions(cfg *config.Config) CloudOptions {
+func (d *Daemon) cloudOptions(cfg *config.Config) cloudOptions {
 	cl := cfg.Cloud
-	co := CloudOptions{
+	co := cloudOptions{
 		ReconcileInterval: cl.ReconcileInterval.Duration,
 		ReclaimMaxBackoff: cl.ReclaimMaxBackoff.Duration,
 		ConfirmTimeout:    cl.ConfirmTimeout.Duration,
@@ -284,7 +285,7 @@ func (d *Daemon) newInstance(cfg *config.Config, ic config.Instance) (*instance,
 	if err := d.store.open(ic.Kind, ic.Name); err != nil {
 		return nil, fmt.Errorf("state_dir: %w", err)
 	}
-	d.obs.SetState(ic.Name, string(StateUnknown))
+	d.obs.SetState(ic.Name, StateUnknown)
 	r, ok, err := d.store.load(ic.Kind, ic.Name)
 	trusted, why := false, "no state on record"
 	switch {
@@ -301,7 +302,7 @@ func (d *Daemon) newInstance(cfg *config.Config, ic config.Instance) (*instance,
 	}
 	if trusted {
 		in.restore(r)
-		d.obs.SetState(ic.Name, string(r.State))
+		d.obs.SetState(ic.Name, r.State)
 		d.log.Info("state restored", "vrrp_instance", ic.Name, "state", string(r.State), "generation", r.Generation)
 		return in, nil
 	}
@@ -391,7 +392,7 @@ func (d *Daemon) syncOutcome() func(path string, err error) {
 	}
 }
 
-func key(kind, name string) string { return kind + "/" + name }
+func key(kind vocab.Kind, name string) string { return string(kind) + "/" + name }
 
 // isCheckProcess tells the control socket whether pid is one of the
 // health checks' processes, whose write requests it refuses.

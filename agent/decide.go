@@ -4,20 +4,20 @@ import (
 	"fmt"
 
 	"github.com/havip-agent/havip-agent/agent/keepalived"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 )
 
-// State is what the agent knows of an instance's VRRP state.
-type State string
+// State is what the agent knows of an instance's VRRP state (vocab.State).
+type State = vocab.State
 
-// States. Unknown is the state of an instance the agent has heard nothing
-// about: its addresses are left alone until keepalived speaks.
+// States, from the agent's vocabulary.
 const (
-	StateUnknown State = "UNKNOWN"
-	StateMaster  State = "MASTER"
-	StateBackup  State = "BACKUP"
-	StateFault   State = "FAULT"
-	StateStop    State = "STOP"
-	StateDeleted State = "DELETED"
+	StateUnknown = vocab.StateUnknown
+	StateMaster  = vocab.StateMaster
+	StateBackup  = vocab.StateBackup
+	StateFault   = vocab.StateFault
+	StateStop    = vocab.StateStop
+	StateDeleted = vocab.StateDeleted
 )
 
 // stateFromKeepalived maps a keepalived state to the agent's; ok is false

@@ -4,6 +4,7 @@ import (
 	"context"
 	"errors"
 	"fmt"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -13,10 +14,10 @@ import (
 	"github.com/havip-agent/havip-agent/agent/netif"
 )
 
-// InstanceConfig is what one actor needs to know of its instance.
-type InstanceConfig struct {
+// instanceConfig is what one actor needs to know of its instance.
+type instanceConfig struct {
 	Name         string
-	Kind         string // "instance" or "group"
+	Kind         vocab.Kind
 	Interface    string
 	VIPs         []netip.Prefix
 	GARPCount    int
@@ -63,7 +64,7 @@ type pending struct {
 }
 
 type instance struct {
-	cfg   InstanceConfig
+	cfg   instanceConfig
 	net   Network
 	store *store
 	log   *slog.Logger
@@ -79,7 +80,7 @@ type instance struct {
 	priority int
 	// term is what belongs to the state since the latest transition,
 	// which replaces it whole.
-	term term
+	term    term
 	burst   *time.Timer
 	refresh *time.Timer
 	// missingIf: the interface was found missing; when it appears, its
@@ -129,7 +130,7 @@ type instanceSnapshot struct {
 	errText  string
 }
 
-func newInstance(cfg InstanceConfig, net Network, st *store, log *slog.Logger, obs Observer) *instance {
+func newInstance(cfg instanceConfig, net Network, st *store, log *slog.Logger, obs Observer) *instance {
 	if obs == nil {
 		obs = nopObserver{}
 	}
@@ -375,11 +376,11 @@ func (in *instance) execute(p pending, next State, acts []action) {
 			in.store.requestSync(in.cfg.Kind, in.cfg.Name)
 		case actPhaseVIPs:
 			if t := in.term.trans; t != nil && t.VIPsDone > 0 {
-				in.obs.Phase(in.cfg.Name, "vips_present", t.VIPsDone)
+				in.obs.Phase(in.cfg.Name, vocab.PhaseVIPsPresent, t.VIPsDone)
 			}
 		case actNotify:
-			in.obs.SetState(in.cfg.Name, string(in.cur))
-			in.obs.Transition(in.cfg.Name, string(in.cur), in.since)
+			in.obs.SetState(in.cfg.Name, in.cur)
+			in.obs.Transition(in.cfg.Name, in.cur, in.since)
 			if in.onTransition != nil {
 				in.onTransition()
 			}
@@ -589,7 +590,7 @@ func (in *instance) announcedNow(n int) {
 	if t := in.term.trans; t != nil && !in.term.announced {
 		in.term.announced = true
 		t.FirstAnnouncement = time.Since(t.Received)
-		in.obs.Phase(in.cfg.Name, "first_announcement", t.FirstAnnouncement)
+		in.obs.Phase(in.cfg.Name, vocab.PhaseFirstAnnouncement, t.FirstAnnouncement)
 	}
 }
 
@@ -600,7 +601,7 @@ func (in *instance) logTransition(t *Transition) {
 	attrs := []any{"from", string(t.From), "to", string(t.To), "generation", t.Generation, "source", t.Source,
 		"vips_done", t.VIPsDone}
 	if t.To == StateMaster {
-		attrs = append(attrs, "first_announcement", t.FirstAnnouncement)
+		attrs = append(attrs, string(vocab.PhaseFirstAnnouncement), t.FirstAnnouncement)
 	}
 	if len(t.Errors) > 0 {
 		attrs = append(attrs, "errors", t.Errors)

@@ -34,7 +34,7 @@ func testInstanceLog(t *testing.T, net *fakeNet, garpCount int, garpInterval tim
 		t.Fatal(err)
 	}
 	t.Cleanup(st.close)
-	in := newInstance(InstanceConfig{
+	in := newInstance(instanceConfig{
 		Name: "VI_1", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip4, vip6},
 		GARPCount: garpCount, GARPInterval: garpInterval, GARPRefresh: time.Hour, GARPReply: true,
 	}, net, st, log, nil)

@@ -12,8 +12,8 @@ import (
 // concerns, and as what input, given the carrier states seen before.
 func TestRouteChange(t *testing.T) {
 	vip := netip.MustParsePrefix("198.18.0.100/24")
-	a := &instance{cfg: InstanceConfig{Name: "A", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip}}}
-	b := &instance{cfg: InstanceConfig{Name: "B", Kind: "instance", Interface: "eth1"}}
+	a := &instance{cfg: instanceConfig{Name: "A", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip}}}
+	b := &instance{cfg: instanceConfig{Name: "B", Kind: "instance", Interface: "eth1"}}
 	tab := newTable([]*instance{a, b})
 	tests := []struct {
 		name     string

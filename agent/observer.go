@@ -1,13 +1,16 @@
 package agent
 
-import "time"
+import (
+	"github.com/havip-agent/havip-agent/agent/vocab"
+	"time"
+)
 
 // Observer receives what the daemon does, for metrics. Every method must
 // be cheap and must not block: some run on the failover path.
 type Observer interface {
 	CloudObserver
-	SetState(vrrpInstance, state string)
-	Transition(vrrpInstance, to string, at time.Time)
+	SetState(vrrpInstance string, state vocab.State)
+	Transition(vrrpInstance string, to vocab.State, at time.Time)
 	VIPPresent(vrrpInstance, vip string, present bool)
 	Announcements(vrrpInstance string, n int)
 	FIFOLine()
@@ -27,19 +30,19 @@ type Observer interface {
 // no nil checks.
 type nopObserver struct{}
 
-func (nopObserver) CloudOwned(string, string, bool)         {}
-func (nopObserver) Reclaim(string, string)                  {}
-func (nopObserver) Conflict(string, string)                 {}
-func (nopObserver) Phase(string, string, time.Duration)     {}
-func (nopObserver) SetState(string, string)                 {}
-func (nopObserver) Transition(string, string, time.Time)    {}
-func (nopObserver) VIPPresent(string, string, bool)         {}
-func (nopObserver) Announcements(string, int)               {}
-func (nopObserver) FIFOLine()                               {}
-func (nopObserver) FIFOIgnored(string)                      {}
-func (nopObserver) CheckResult(string, bool, time.Duration) {}
-func (nopObserver) CheckVerdict(string, bool)               {}
-func (nopObserver) CheckInstance(string, string)            {}
-func (nopObserver) CloudReady(bool)                         {}
-func (nopObserver) Reload(bool)                             {}
-func (nopObserver) ForgetInstance(string)                   {}
+func (nopObserver) CloudOwned(string, string, bool)           {}
+func (nopObserver) Reclaim(string, string)                    {}
+func (nopObserver) Conflict(string, string)                   {}
+func (nopObserver) Phase(string, vocab.Phase, time.Duration)  {}
+func (nopObserver) SetState(string, vocab.State)              {}
+func (nopObserver) Transition(string, vocab.State, time.Time) {}
+func (nopObserver) VIPPresent(string, string, bool)           {}
+func (nopObserver) Announcements(string, int)                 {}
+func (nopObserver) FIFOLine()                                 {}
+func (nopObserver) FIFOIgnored(string)                        {}
+func (nopObserver) CheckResult(string, bool, time.Duration)   {}
+func (nopObserver) CheckVerdict(string, bool)                 {}
+func (nopObserver) CheckInstance(string, string)              {}
+func (nopObserver) CloudReady(bool)                           {}
+func (nopObserver) Reload(bool)                               {}
+func (nopObserver) ForgetInstance(string)                     {}

@@ -391,7 +391,7 @@ func TestTransitionLoggedAndSyncedWhenAnnouncementsFail(t *testing.T) {
 		t.Cleanup(st.close)
 		synced := make(chan struct{}, 4)
 		st.onSync = func(string, error) { synced <- struct{}{} }
-		in := newInstance(InstanceConfig{Name: "VI_1", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip4},
+		in := newInstance(instanceConfig{Name: "VI_1", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip4},
 			GARPCount: 1, GARPInterval: time.Millisecond, GARPReply: true}, net, st, slog.New(slog.NewTextHandler(&buf, nil)), nil)
 		start(t, in)
 		in.post(state(StateMaster))
@@ -600,7 +600,7 @@ func TestVIPPresentFromTheInterface(t *testing.T) {
 		}
 		t.Cleanup(st.close)
 		obs := &vipObserver{}
-		in := newInstance(InstanceConfig{Name: "VI_1", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip4},
+		in := newInstance(instanceConfig{Name: "VI_1", Kind: "instance", Interface: "eth0", VIPs: []netip.Prefix{vip4},
 			GARPCount: 1, GARPInterval: time.Millisecond, GARPReply: true}, net, st, discard(), obs)
 		start(t, in)
 		in.post(state(StateMaster))

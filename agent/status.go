@@ -2,6 +2,7 @@ package agent
 
 import (
 	"fmt"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"io"
 	"net/netip"
 	"runtime"
@@ -85,7 +86,7 @@ type KeepalivedStatus struct {
 // InstanceStatus is one instance's state.
 type InstanceStatus struct {
 	Name       string           `json:"name"`
-	Kind       string           `json:"kind"`
+	Kind       vocab.Kind       `json:"kind"`
 	Interface  string           `json:"interface"`
 	State      State            `json:"state"`
 	Since      time.Time        `json:"since,omitzero"`

@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"io"
 	"io/fs"
 	"os"
@@ -18,11 +19,11 @@ import (
 
 // record is what is persisted per instance.
 type record struct {
-	Kind       string    `json:"kind"`
-	Name       string    `json:"name"`
-	State      State     `json:"state"`
-	Generation uint64    `json:"generation"`
-	Since      time.Time `json:"since"`
+	Kind       vocab.Kind `json:"kind"`
+	Name       string     `json:"name"`
+	State      State      `json:"state"`
+	Generation uint64     `json:"generation"`
+	Since      time.Time  `json:"since"`
 	// BootID and Keepalived say under which boot and which keepalived
 	// process the state was written: a state is authority only while
 	// both still hold (see restorable).
@@ -95,7 +96,7 @@ func (s *store) close() {
 
 // requestSync asks the sync goroutine to make the record durable; it
 // never blocks.
-func (s *store) requestSync(kind, name string) {
+func (s *store) requestSync(kind vocab.Kind, name string) {
 	s.mu.Lock()
 	s.dirty[s.path(kind, name)] = true
 	s.mu.Unlock()
@@ -158,12 +159,12 @@ func (s *store) syncPath(p string) error {
 // open opens (creating) the record file of an instance ahead of its first
 // save, so that the failover path finds it open; a file longer than a
 // record (an older or damaged one) is cut to one record.
-func (s *store) open(kind, name string) error {
+func (s *store) open(kind vocab.Kind, name string) error {
 	_, err := s.file(kind, name)
 	return err
 }
 
-func (s *store) file(kind, name string) (*os.File, error) {
+func (s *store) file(kind vocab.Kind, name string) (*os.File, error) {
 	s.mu.Lock()
 	defer s.mu.Unlock()
 	p := s.path(kind, name)
@@ -187,14 +188,14 @@ func (s *store) file(kind, name string) (*os.File, error) {
 	return f, nil
 }
 
-func (s *store) path(kind, name string) string {
-	return filepath.Join(s.dir, kind+"-"+name+".json")
+func (s *store) path(kind vocab.Kind, name string) string {
+	return filepath.Join(s.dir, string(kind)+"-"+name+".json")
 }
 
 // load returns the record of an instance; a missing file is not an error
 // (the state is unknown), a damaged one is reported and ignored by the
 // caller.
-func (s *store) load(kind, name string) (record, bool, error) {
+func (s *store) load(kind vocab.Kind, name string) (record, bool, error) {
 	p := s.path(kind, name)
 	f, err := os.OpenFile(p, os.O_RDONLY|syscall.O_NOFOLLOW|syscall.O_NONBLOCK, 0)
 	if errors.Is(err, fs.ErrNotExist) {
@@ -260,7 +261,7 @@ func (s *store) save(r record) error {
 
 // sync makes a saved record durable now (tests and shutdown; the
 // failover path uses requestSync).
-func (s *store) sync(kind, name string) error {
+func (s *store) sync(kind vocab.Kind, name string) error {
 	if _, err := s.file(kind, name); err != nil {
 		return fmt.Errorf("sync state: %w", err)
 	}

@@ -3,6 +3,7 @@ package config
 import (
 	"errors"
 	"fmt"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"net/netip"
 	"regexp"
 	"sort"
@@ -65,15 +66,15 @@ type Metrics struct {
 // Instance is one keepalived vrrp_instance (or vrrp_sync_group) whose VIPs
 // the agent owns.
 type Instance struct {
-	Name         string   `toml:"name"`
-	Kind         string   `toml:"kind"`
-	Interface    string   `toml:"interface"`
-	VIPStrings   []string `toml:"vips"`
-	GARPCount    int      `toml:"garp_count"`
-	GARPInterval Duration `toml:"garp_interval"`
-	GARPRefresh  Duration `toml:"garp_refresh"`
-	GARPReply    *bool    `toml:"garp_reply"`
-	Checks       []string `toml:"checks"`
+	Name         string     `toml:"name"`
+	Kind         vocab.Kind `toml:"kind"`
+	Interface    string     `toml:"interface"`
+	VIPStrings   []string   `toml:"vips"`
+	GARPCount    int        `toml:"garp_count"`
+	GARPInterval Duration   `toml:"garp_interval"`
+	GARPRefresh  Duration   `toml:"garp_refresh"`
+	GARPReply    *bool      `toml:"garp_reply"`
+	Checks       []string   `toml:"checks"`
 	// SharedVIPs says keepalived also manages the VIPs (they are in its
 	// virtual_ipaddress, as VRRPv3 requires): keepalived adds them just
 	// before it reports MASTER and removes them just before it reports
@@ -105,10 +106,10 @@ type EIP struct {
 	Address string `toml:"address"`
 }
 
-// Kinds of keepalived notification sources.
+// Kinds of keepalived notification sources, from the agent's vocabulary.
 const (
-	KindInstance = "instance"
-	KindGroup    = "group"
+	KindInstance = vocab.KindInstance
+	KindGroup    = vocab.KindGroup
 )
 
 // Load reads and validates the file at path. It refuses anything but a

@@ -72,7 +72,7 @@ func (c *Config) applyDefaults(md *toml.MetaData, ix *lineIndex) {
 	}
 }
 
-func setDefault(s *string, def string) {
+func setDefault[T ~string](s *T, def T) {
 	if *s == "" {
 		*s = def
 	}
@@ -140,13 +140,13 @@ func (c *Config) validate(v *validator) {
 		case !validInstanceName(in.Name):
 			v.add(p+".name", "%q is not a keepalived instance name (letters, digits, _ . : -, at most 64)", in.Name)
 		default:
-			key := in.Kind + "/" + in.Name
+			key := string(in.Kind) + "/" + in.Name
 			if j, dup := names[key]; dup {
 				v.add(p+".name", "%q is already used by instance[%d]", in.Name, j)
 			}
 			names[key] = i
 		}
-		oneOf(v, p+".kind", in.Kind, KindInstance, KindGroup)
+		oneOf(v, p+".kind", string(in.Kind), string(KindInstance), string(KindGroup))
 		if in.Interface == "" {
 			v.add(p+".interface", "is required")
 		} else if !ValidInterfaceName(in.Interface) {

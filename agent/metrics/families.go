@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"strings"
 	"time"
 )
@@ -11,9 +12,9 @@ import (
 // everything on a throwaway registry.
 func Families() (map[string]bool, error) {
 	m := New(BuildInfo{Version: "families"})
-	m.SetState("VI_1", StateMaster)
-	m.Transition("VI_1", StateMaster, time.Now())
-	m.Phase("VI_1", PhaseFirstAnnouncement, time.Millisecond)
+	m.SetState("VI_1", vocab.StateMaster)
+	m.Transition("VI_1", vocab.StateMaster, time.Now())
+	m.Phase("VI_1", vocab.PhaseFirstAnnouncement, time.Millisecond)
 	m.VIPPresent("VI_1", "198.18.0.100/24", true)
 	m.Announcements("VI_1", 1)
 	m.CloudRequest("havip.attach", CodeOK, time.Millisecond)

@@ -1,6 +1,7 @@
 package metrics
 
 import (
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"runtime"
 	"strings"
 	"sync"
@@ -25,27 +26,8 @@ const DefaultPort = 19112
 
 const namespace = "havip_agent"
 
-// VRRP states as keepalived reports them; SetState keeps one series per
-// state.
-const (
-	StateMaster  = "MASTER"
-	StateBackup  = "BACKUP"
-	StateFault   = "FAULT"
-	StateStop    = "STOP"
-	StateDeleted = "DELETED"
-	StateUnknown = "UNKNOWN"
-)
-
 // states lists every value of the state label, in exposition order.
-var states = [...]string{StateMaster, StateBackup, StateFault, StateStop, StateDeleted, StateUnknown}
-
-// Failover phases measured from the moment the MASTER notification arrived.
-const (
-	PhaseVIPsPresent       = "vips_present"
-	PhaseFirstAnnouncement = "first_announcement"
-	PhaseCloudRequestSent  = "cloud_request_sent"
-	PhaseCloudConfirmed    = "cloud_confirmed"
-)
+var states = [...]vocab.State{vocab.StateMaster, vocab.StateBackup, vocab.StateFault, vocab.StateStop, vocab.StateDeleted, vocab.StateUnknown}
 
 // CodeOK is the code label of a successful cloud request.
 const CodeOK = "OK"
@@ -253,7 +235,7 @@ func (m *Metrics) Registry() *prometheus.Registry { return m.reg }
 // keepalived reports): the first call also creates the instance's
 // transitions_total series at 0, and increase() only sees a counter's first
 // increment if a 0 sample preceded it.
-func (m *Metrics) SetState(vrrpInstance, state string) {
+func (m *Metrics) SetState(vrrpInstance string, state vocab.State) {
 	g := m.stateSeries(vrrpInstance)
 	cur := len(states) - 1 // UNKNOWN
 	for i, s := range states {
@@ -279,10 +261,10 @@ func (m *Metrics) stateSeries(vrrpInstance string) *[len(states)]prometheus.Gaug
 		g = new([len(states)]prometheus.Gauge)
 		v := label(vrrpInstance)
 		for i, s := range states {
-			g[i] = m.state.WithLabelValues(v, s)
+			g[i] = m.state.WithLabelValues(v, string(s))
 			// Counters start at 0 so that increase() in alerts sees the
 			// first transition too.
-			m.transitions.WithLabelValues(v, s)
+			m.transitions.WithLabelValues(v, string(s))
 		}
 		m.stateGauges[vrrpInstance] = g
 	}
@@ -291,9 +273,9 @@ func (m *Metrics) stateSeries(vrrpInstance string) *[len(states)]prometheus.Gaug
 
 // Transition counts a transition of the instance into state to and records
 // its time.
-func (m *Metrics) Transition(vrrpInstance, to string, at time.Time) {
+func (m *Metrics) Transition(vrrpInstance string, to vocab.State, at time.Time) {
 	v := label(vrrpInstance)
-	m.transitions.WithLabelValues(v, label(to)).Inc()
+	m.transitions.WithLabelValues(v, label(string(to))).Inc()
 	m.lastTransition.WithLabelValues(v).Set(unixSeconds(at))
 }
 
@@ -304,9 +286,9 @@ func unixSeconds(t time.Time) float64 {
 }
 
 // Phase observes how long after the MASTER notification a failover phase
-// ended; phase is one of the Phase constants.
-func (m *Metrics) Phase(vrrpInstance, phase string, d time.Duration) {
-	m.phase.WithLabelValues(label(vrrpInstance), label(phase)).Observe(d.Seconds())
+// ended.
+func (m *Metrics) Phase(vrrpInstance string, phase vocab.Phase, d time.Duration) {
+	m.phase.WithLabelValues(label(vrrpInstance), label(string(phase))).Observe(d.Seconds())
 }
 
 // VIPPresent records whether vip (as written in the configuration, e.g.

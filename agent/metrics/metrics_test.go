@@ -4,6 +4,7 @@ import (
 	"bytes"
 	"errors"
 	"flag"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"io"
 	"maps"
 	"net/http"
@@ -56,15 +57,15 @@ var families = []string{
 // during a failover of VI_1.
 func populate(m *Metrics) {
 	at := time.Unix(1700000000, 250000000)
-	m.SetState("VI_1", StateBackup)
-	m.SetState("VI_1", StateMaster)
-	m.SetState("VI_2", StateBackup)
-	m.Transition("VI_1", StateMaster, at)
-	m.Transition("VI_2", StateBackup, at.Add(-time.Hour))
-	m.Phase("VI_1", PhaseVIPsPresent, 300*time.Microsecond)
-	m.Phase("VI_1", PhaseFirstAnnouncement, 800*time.Microsecond)
-	m.Phase("VI_1", PhaseCloudRequestSent, 2*time.Millisecond)
-	m.Phase("VI_1", PhaseCloudConfirmed, 1500*time.Millisecond)
+	m.SetState("VI_1", vocab.StateBackup)
+	m.SetState("VI_1", vocab.StateMaster)
+	m.SetState("VI_2", vocab.StateBackup)
+	m.Transition("VI_1", vocab.StateMaster, at)
+	m.Transition("VI_2", vocab.StateBackup, at.Add(-time.Hour))
+	m.Phase("VI_1", vocab.PhaseVIPsPresent, 300*time.Microsecond)
+	m.Phase("VI_1", vocab.PhaseFirstAnnouncement, 800*time.Microsecond)
+	m.Phase("VI_1", vocab.PhaseCloudRequestSent, 2*time.Millisecond)
+	m.Phase("VI_1", vocab.PhaseCloudConfirmed, 1500*time.Millisecond)
 	m.VIPPresent("VI_1", "198.18.0.100/24", true)
 	m.VIPPresent("VI_2", "198.18.1.100/24", false)
 	m.Announcements("VI_1", 5)
@@ -230,10 +231,10 @@ func TestValues(t *testing.T) {
 		got  float64
 		want float64
 	}{
-		{"vrrp_state VI_1 MASTER", testutil.ToFloat64(m.state.WithLabelValues("VI_1", StateMaster)), 1},
-		{"vrrp_state VI_1 BACKUP", testutil.ToFloat64(m.state.WithLabelValues("VI_1", StateBackup)), 0},
-		{"vrrp_state VI_2 BACKUP", testutil.ToFloat64(m.state.WithLabelValues("VI_2", StateBackup)), 1},
-		{"transitions VI_1 MASTER", testutil.ToFloat64(m.transitions.WithLabelValues("VI_1", StateMaster)), 1},
+		{"vrrp_state VI_1 MASTER", testutil.ToFloat64(m.state.WithLabelValues("VI_1", string(vocab.StateMaster))), 1},
+		{"vrrp_state VI_1 BACKUP", testutil.ToFloat64(m.state.WithLabelValues("VI_1", string(vocab.StateBackup))), 0},
+		{"vrrp_state VI_2 BACKUP", testutil.ToFloat64(m.state.WithLabelValues("VI_2", string(vocab.StateBackup))), 1},
+		{"transitions VI_1 MASTER", testutil.ToFloat64(m.transitions.WithLabelValues("VI_1", string(vocab.StateMaster))), 1},
 		{"last transition VI_1", testutil.ToFloat64(m.lastTransition.WithLabelValues("VI_1")), 1700000000.25},
 		{"announcements VI_1", testutil.ToFloat64(m.announcements.WithLabelValues("VI_1")), 5},
 		{"cloud requests OK", testutil.ToFloat64(m.cloudRequests.WithLabelValues("AttachHaVip", CodeOK)), 1},
@@ -256,27 +257,27 @@ func TestValues(t *testing.T) {
 
 func TestSetStateExclusive(t *testing.T) {
 	tests := []struct {
-		in   string
-		want string
+		in   vocab.State
+		want vocab.State
 	}{
-		{StateMaster, StateMaster},
-		{StateBackup, StateBackup},
-		{StateFault, StateFault},
-		{StateStop, StateStop},
-		{StateDeleted, StateDeleted},
-		{"master", StateUnknown},
-		{"", StateUnknown},
+		{vocab.StateMaster, vocab.StateMaster},
+		{vocab.StateBackup, vocab.StateBackup},
+		{vocab.StateFault, vocab.StateFault},
+		{vocab.StateStop, vocab.StateStop},
+		{vocab.StateDeleted, vocab.StateDeleted},
+		{"master", vocab.StateUnknown},
+		{"", vocab.StateUnknown},
 	}
 	for _, tt := range tests {
 		m := newTestMetrics()
-		m.SetState("VI_1", StateMaster)
+		m.SetState("VI_1", vocab.StateMaster)
 		m.SetState("VI_1", tt.in)
 		for _, s := range states {
 			want := 0.0
 			if s == tt.want {
 				want = 1
 			}
-			if got := testutil.ToFloat64(m.state.WithLabelValues("VI_1", s)); got != want {
+			if got := testutil.ToFloat64(m.state.WithLabelValues("VI_1", string(s))); got != want {
 				t.Errorf("SetState(%q): state %s = %v, want %v", tt.in, s, got, want)
 			}
 		}
@@ -294,8 +295,8 @@ func TestForgetInstance(t *testing.T) {
 		t.Errorf("cloud_owned series after ForgetInstance(VI_1) = %d, want 0", n)
 	}
 	// Recording again after forgetting recreates the series.
-	m.SetState("VI_1", StateBackup)
-	if got := testutil.ToFloat64(m.state.WithLabelValues("VI_1", StateBackup)); got != 1 {
+	m.SetState("VI_1", vocab.StateBackup)
+	if got := testutil.ToFloat64(m.state.WithLabelValues("VI_1", string(vocab.StateBackup))); got != 1 {
 		t.Errorf("vrrp_state VI_1 BACKUP after re-adding = %v, want 1", got)
 	}
 }
@@ -426,9 +427,9 @@ func BenchmarkFailoverPath(b *testing.B) {
 	now := time.Now()
 	b.ReportAllocs()
 	for b.Loop() {
-		m.SetState("VI_1", StateMaster)
-		m.Transition("VI_1", StateMaster, now)
-		m.Phase("VI_1", PhaseFirstAnnouncement, time.Millisecond)
+		m.SetState("VI_1", vocab.StateMaster)
+		m.Transition("VI_1", vocab.StateMaster, now)
+		m.Phase("VI_1", vocab.PhaseFirstAnnouncement, time.Millisecond)
 		m.Announcements("VI_1", 1)
 	}
 }
