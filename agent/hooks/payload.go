@@ -3,6 +3,7 @@ package hooks
 import (
 	"errors"
 	"fmt"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"slices"
 	"strings"
 	"time"
@@ -32,16 +33,16 @@ const (
 // Kinds lists every event kind, in the order the documentation gives them.
 var Kinds = []Kind{KindTransition, KindCloudClaimed, KindCloudConfirmed, KindCloudError, KindConflict, KindDrain, KindResume}
 
-// State is a VRRP state as the agent names it.
-type State string
+// State is a VRRP state as the agent names it (vocab.State).
+type State = vocab.State
 
 // The states a transition can lead to.
 const (
-	StateMaster  State = "MASTER"
-	StateBackup  State = "BACKUP"
-	StateFault   State = "FAULT"
-	StateStop    State = "STOP"
-	StateDeleted State = "DELETED"
+	StateMaster  = vocab.StateMaster
+	StateBackup  = vocab.StateBackup
+	StateFault   = vocab.StateFault
+	StateStop    = vocab.StateStop
+	StateDeleted = vocab.StateDeleted
 )
 
 // targetStates are the states a transition event may be narrowed to.

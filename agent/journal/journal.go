@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -60,8 +61,8 @@ type Event struct {
 	Kind     Kind      `json:"kind"`
 
 	// From and To are the states of a transition.
-	From string `json:"from,omitempty"`
-	To   string `json:"to,omitempty"`
+	From vocab.State `json:"from,omitempty"`
+	To   vocab.State `json:"to,omitempty"`
 	// Generation is the term the event belongs to; events of the same
 	// instance and generation as a transition belong to it.
 	Generation uint64 `json:"generation,omitempty"`
@@ -513,7 +514,7 @@ func (j *Journal) shift(cur string) error {
 // clampEvent bounds e's strings and makes them valid, printable UTF-8, so
 // that its line stays within MaxLineBytes.
 func clampEvent(e *Event) {
-	for _, s := range []*string{&e.Instance, (*string)(&e.Kind), &e.From, &e.To, &e.Source, &e.Operation,
+	for _, s := range []*string{&e.Instance, (*string)(&e.Kind), (*string)(&e.From), (*string)(&e.To), &e.Source, &e.Operation,
 		&e.Resource, &e.ErrorCode, &e.RequestID, &e.ClientToken, &e.Hook, &e.Outcome} {
 		*s = clamp(*s, maxField)
 	}

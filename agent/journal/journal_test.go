@@ -5,6 +5,7 @@ import (
 	"bytes"
 	"errors"
 	"fmt"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"os"
 	"os/exec"
 	"path/filepath"
@@ -435,7 +436,7 @@ func TestAppendClamps(t *testing.T) {
 	dir := t.TempDir()
 	j := mustOpen(t, dir, Options{})
 	huge := strings.Repeat("\x00\"\\\xff\u2028", MaxLineBytes)
-	e := Event{Kind: KindCloudCall, Instance: huge, From: huge, To: huge, Source: huge, Operation: huge, Resource: huge,
+	e := Event{Kind: KindCloudCall, Instance: huge, From: vocab.State(huge), To: vocab.State(huge), Source: huge, Operation: huge, Resource: huge,
 		ErrorCode: huge, RequestID: huge, ClientToken: huge, Hook: huge, Outcome: huge, Message: huge}
 	if err := j.Append(e); err != nil {
 		t.Fatal(err)

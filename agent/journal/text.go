@@ -141,7 +141,7 @@ func describe(e *Event, belongs bool) string {
 	}
 	switch e.Kind {
 	case KindTransition:
-		add(e.From + " -> " + e.To)
+		add(string(e.From) + " -> " + string(e.To))
 		if e.Generation != 0 {
 			parts = append(parts, "generation "+strconv.FormatUint(e.Generation, 10))
 		}
