@@ -50,7 +50,8 @@ func inProcessEmulator(b *testing.B, c coreRig) (*emulator.Emulator, string, <-c
 		}
 		emu.Handler().ServeHTTP(w, r)
 	})}
-	go srv.Serve(l)
+	// Serve ends with ErrServerClosed at the cleanup.
+	go func() { _ = srv.Serve(l) }()
 	b.Cleanup(func() { srv.Close() })
 	return emu, "http://" + l.Addr().String(), arrivals
 }
@@ -58,7 +59,7 @@ func inProcessEmulator(b *testing.B, c coreRig) (*emulator.Emulator, string, <-c
 func cloudBenchAgent(b *testing.B, c coreRig, url string) *agentProc {
 	dir := b.TempDir()
 	creds := filepath.Join(dir, "credentials.toml")
-	os.WriteFile(creds, []byte("access_key_id = \"ak-bench\"\nsecret_access_key = \"sk-bench-secret\"\n"), 0o600)
+	writeFile(b, creds, []byte("access_key_id = \"ak-bench\"\nsecret_access_key = \"sk-bench-secret\"\n"), 0o600)
 	return newAgent(b, c.rig, c.node, fmt.Sprintf(`[cloud]
 provider = "bce"
 endpoint = %q

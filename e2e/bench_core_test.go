@@ -166,7 +166,9 @@ func (c masterCycle) run(b *testing.B, i int, atMaster func(t0 time.Time)) cycle
 		drainFrames(c.frames)
 	}
 	t0 := time.Now()
-	c.fifo.WriteString("INSTANCE \"VI_1\" MASTER 100\n")
+	if _, err := c.fifo.WriteString("INSTANCE \"VI_1\" MASTER 100\n"); err != nil {
+		b.Fatalf("%stransition %d: %v", c.label, i, err)
+	}
 	if atMaster != nil {
 		atMaster(t0)
 	}
@@ -182,7 +184,9 @@ func (c masterCycle) run(b *testing.B, i int, atMaster func(t0 time.Time)) cycle
 		}
 		m.announced = fr.Sub(t0)
 	}
-	c.fifo.WriteString("INSTANCE \"VI_1\" BACKUP 100\n")
+	if _, err := c.fifo.WriteString("INSTANCE \"VI_1\" BACKUP 100\n"); err != nil {
+		b.Fatalf("%stransition %d: %v", c.label, i, err)
+	}
 	if _, ok := waitAddr(c.events, vip, false, 5*time.Second); !ok {
 		b.Fatalf("%stransition %d: VIP not removed", c.label, i)
 	}
@@ -253,7 +257,9 @@ garp_count = 1
 		drainFrames(frames)
 		seen := map[netip.Addr]bool{}
 		t0 := time.Now()
-		f.WriteString("INSTANCE \"VI_1\" MASTER 100\n")
+		if _, err := f.WriteString("INSTANCE \"VI_1\" MASTER 100\n"); err != nil {
+			b.Fatal(err)
+		}
 		deadline := time.After(5 * time.Second)
 		for len(seen) < len(want) {
 			select {
@@ -275,7 +281,9 @@ garp_count = 1
 			ok, _ := hasAddr(h, "eth0", netip.MustParseAddr("198.18.1.64"))
 			return ok
 		})
-		f.WriteString("INSTANCE \"VI_1\" BACKUP 100\n")
+		if _, err := f.WriteString("INSTANCE \"VI_1\" BACKUP 100\n"); err != nil {
+			b.Fatal(err)
+		}
 		eventually(b, "VIPs removed", func() bool {
 			ok, _ := hasAddr(h, "eth0", netip.MustParseAddr("198.18.1.64"))
 			return !ok

@@ -110,7 +110,7 @@ func scenarioEventStorm(t *testing.T, runs int) chaos.Result {
 func scenarioBadInput(t *testing.T, runs int) chaos.Result {
 	s := newChaosSuite(t)
 	var r chaos.Result
-	tried, clear, crashes := 0, 0, 0
+	tried, clearErrs, crashes := 0, 0, 0
 	bin := binary(t, "havip-agent")
 	n1 := s.h.Nodes["n1"]
 
@@ -142,9 +142,9 @@ func scenarioBadInput(t *testing.T, runs int) chaos.Result {
 		ign += int(v)
 	}
 	if ign-ign0 >= len(bad) {
-		clear += len(bad)
+		clearErrs += len(bad)
 	} else {
-		clear += ign - ign0
+		clearErrs += ign - ign0
 		r.Violate("%d bad FIFO lines, %d counted as ignored: %v", len(bad), ign-ign0, st1.IgnoredLines)
 	}
 	if s.crashed("n1") {
@@ -175,7 +175,7 @@ func scenarioBadInput(t *testing.T, runs int) chaos.Result {
 	for name, body := range configs {
 		tried++
 		p := filepath.Join(dir, strings.ReplaceAll(name, " ", "-")+".toml")
-		os.WriteFile(p, []byte(body), 0o600)
+		writeFile(t, p, []byte(body), 0o600)
 		out, code := runAgentCmd(bin, nil, "config", "check", "-config", p)
 		if strings.Contains(out, "panic:") {
 			crashes++
@@ -183,7 +183,7 @@ func scenarioBadInput(t *testing.T, runs int) chaos.Result {
 		if code == 0 || !strings.Contains(out, filepath.Base(p)) {
 			r.Violate("config %s: exit %d, no clear error naming the file: %q", name, code, trunc(out))
 		} else {
-			clear++
+			clearErrs++
 		}
 	}
 
@@ -195,13 +195,13 @@ func scenarioBadInput(t *testing.T, runs int) chaos.Result {
 		d := t.TempDir()
 		creds := filepath.Join(d, "credentials.toml")
 		if kind == "mode 0644" {
-			os.WriteFile(creds, []byte("access_key_id = \"ak-rig\"\nsecret_access_key = \"sk-rig-secret\"\n"), 0o600)
-			os.Chmod(creds, 0o644)
+			writeFile(t, creds, []byte("access_key_id = \"ak-rig\"\nsecret_access_key = \"sk-rig-secret\"\n"), 0o600)
+			must(t, func() error { return os.Chmod(creds, 0o644) })
 		}
 		cloudPart := strings.Replace(gs[strings.Index(gs, "[cloud]"):], filepath.Join(n1.Dir, "credentials.toml"), creds, 1)
 		cloudPart = strings.Replace(cloudPart, `checks = ["svc"]`, "", 1)
 		p := filepath.Join(d, "havip-agent.toml")
-		os.WriteFile(p, []byte(rig.AgentBase(d, "info", "")+cloudPart), 0o600)
+		writeFile(t, p, []byte(rig.AgentBase(d, "info", "")+cloudPart), 0o600)
 		cmd := s.h.NS.Command("client", bin, "run", "-config", p)
 		var b lockedWriter
 		cmd.Stdout, cmd.Stderr = &b, &b
@@ -218,7 +218,7 @@ func scenarioBadInput(t *testing.T, runs int) chaos.Result {
 			}
 			cmd.Process.Signal(syscall.SIGTERM)
 			timer := time.AfterFunc(15*time.Second, func() { cmd.Process.Kill() })
-			cmd.Wait()
+			_ = cmd.Wait() // the exit code below says how it ended
 			timer.Stop()
 			code = cmd.ProcessState.ExitCode()
 		}
@@ -227,7 +227,7 @@ func scenarioBadInput(t *testing.T, runs int) chaos.Result {
 			crashes++
 		}
 		if code == 0 && strings.Contains(reason, "credentials.toml") && strings.Contains(out, "credentials.toml") && !strings.Contains(out, "sk-rig-secret") {
-			clear++
+			clearErrs++
 		} else {
 			r.Violate("credentials %s: exit %d, status reason %q: %q", kind, code, reason, trunc(out))
 		}
@@ -247,12 +247,12 @@ func scenarioBadInput(t *testing.T, runs int) chaos.Result {
 			}
 			mode := fi.Mode() & (os.ModePerm | os.ModeSticky | os.ModeSetgid | os.ModeSetuid)
 			if os.Chmod(d, mode|0o001) == nil {
-				defer os.Chmod(d, mode)
+				defer func() { must(t, func() error { return os.Chmod(d, mode) }) }()
 			}
 		}
 		out, code := runAgentCmd(bin, &syscall.Credential{Uid: 65534, Gid: 65534}, "notify", "-config", s.agents["n1"].Config, "INSTANCE", "VI_1", "BACKUP", "100")
 		if code != 0 && (strings.Contains(out, "permission denied") || strings.Contains(out, "refused")) {
-			clear++
+			clearErrs++
 		} else {
 			r.Violate("notify as uid 65534: exit %d: %q", code, trunc(out))
 		}
@@ -290,7 +290,7 @@ func scenarioBadInput(t *testing.T, runs int) chaos.Result {
 			d, ok := s.converge(target, start)
 			r.Run(ok, d)
 			if errSeen {
-				clear++
+				clearErrs++
 			} else {
 				r.Violate("hostile %s answers: no error in %s's status", kind, target)
 			}
@@ -307,7 +307,7 @@ func scenarioBadInput(t *testing.T, runs int) chaos.Result {
 	}
 	r.Figure("inputs tried", "%d", tried)
 	r.Figure("crashes", "%d", crashes)
-	r.Figure("clear errors", "%d", clear)
+	r.Figure("clear errors", "%d", clearErrs)
 	return r
 }
 
@@ -332,7 +332,7 @@ func runAgentCmd(bin string, cred *syscall.Credential, args ...string) (string, 
 	}
 	t := time.AfterFunc(20*time.Second, func() { cmd.Process.Kill() })
 	defer t.Stop()
-	cmd.Wait()
+	_ = cmd.Wait() // the exit code says how it ended
 	return b.String(), cmd.ProcessState.ExitCode()
 }
 

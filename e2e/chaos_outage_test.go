@@ -82,7 +82,7 @@ func (s *chaosSuite) baseline(r *chaos.Result) {
 		if k := s.h.Nodes[n].Keepalived; k == nil || k.Exited() {
 			s.startKeepalived(n)
 		}
-		os.WriteFile(s.flags[n], nil, 0o644)
+		writeFile(s.t, s.flags[n], nil, 0o644)
 	}
 	if _, ok := s.converge("n1", time.Now()); !ok {
 		r.Violate("the rig did not come back to n1 MASTER: holders %v, cloud on n1 %v", s.h.Holders(), s.cloudOn("n1"))
@@ -154,7 +154,8 @@ func (s *chaosSuite) stateFile(node string) string {
 // is kept, as on a persistent disk.
 func (s *chaosSuite) reboot(node string) (oldBoot, newBoot string) {
 	s.t.Helper()
-	s.h.NS.IP(node, "addr", "del", rig.VIP+"/24", "dev", "eth0")
+	// The VIP may be gone already; what matters is that it is gone.
+	_, _ = s.h.NS.IP(node, "addr", "del", rig.VIP+"/24", "dev", "eth0")
 	if out, err := s.h.NS.IP(node, "link", "set", "eth0", "up"); err != nil {
 		s.t.Fatalf("link up: %v: %s", err, out)
 	}
@@ -574,7 +575,7 @@ func (s *chaosSuite) stepDowns() []stepDown {
 			os.Remove(s.flags["n1"])
 			if s.agents["n1"].Proc.Exited() {
 				// What the check wrote as the agent died.
-				os.WriteFile(s.trackFile("n1"), []byte("1\n"), 0o644)
+				writeFile(s.t, s.trackFile("n1"), []byte("1\n"), 0o644)
 			}
 			// keepalived watches the track file (inotify): the FAULT
 			// line follows its change at once.
@@ -583,7 +584,7 @@ func (s *chaosSuite) stepDowns() []stepDown {
 				return strings.TrimSpace(string(b)) == "1"
 			})
 		}, func() {
-			os.WriteFile(s.flags["n1"], nil, 0o644)
+			writeFile(s.t, s.flags["n1"], nil, 0o644)
 		}},
 	}
 }
@@ -817,7 +818,7 @@ func newDefaultInitialSuite(t *testing.T) *chaosSuite {
 	for _, name := range []string{"n1", "n2"} {
 		n := h.Nodes[name]
 		hs.flags[name] = filepath.Join(n.Dir, "healthy")
-		os.WriteFile(hs.flags[name], nil, 0o644)
+		writeFile(t, hs.flags[name], nil, 0o644)
 		body, err := n.CloudConfig(hs.e, `checks = ["svc"]`)
 		if err != nil {
 			t.Fatal(err)

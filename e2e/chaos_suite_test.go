@@ -149,7 +149,9 @@ func TestChaos(t *testing.T) {
 	var results []chaos.Result
 	defer func() {
 		var b strings.Builder
-		chaos.WriteMarkdown(&b, results)
+		if err := chaos.WriteMarkdown(&b, results); err != nil {
+			t.Error(err)
+		}
 		fmt.Fprintf(os.Stdout, "\n%s\n", b.String())
 		if err := chaos.Save(filepath.Join("results"), results); err != nil {
 			t.Error(err)
@@ -167,7 +169,9 @@ func TestChaos(t *testing.T) {
 func checkResult(t *testing.T, r chaos.Result) {
 	t.Helper()
 	var b strings.Builder
-	chaos.WriteMarkdown(&b, []chaos.Result{r})
+	if err := chaos.WriteMarkdown(&b, []chaos.Result{r}); err != nil {
+		t.Error(err)
+	}
 	t.Logf("\n%s", b.String())
 	if r.Converged < r.Runs {
 		t.Errorf("%s: %d of %d runs converged", r.Scenario, r.Converged, r.Runs)
@@ -263,6 +267,14 @@ type chaosSuite struct {
 
 func newChaosSuite(t *testing.T) *chaosSuite {
 	return &chaosSuite{haSuite: newSuite(t), past: map[string][]string{}}
+}
+
+// writeFile writes a file the harness needs, failing the test if it cannot.
+func writeFile(t testing.TB, path string, data []byte, perm os.FileMode) {
+	t.Helper()
+	if err := os.WriteFile(path, data, perm); err != nil {
+		t.Fatal(err)
+	}
 }
 
 // waitFor polls cond until it holds or timeout passes.

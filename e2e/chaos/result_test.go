@@ -48,7 +48,9 @@ func TestWriteMarkdown(t *testing.T) {
 	}
 	golden := filepath.Join("testdata", "table.golden")
 	if *update {
-		os.WriteFile(golden, b.Bytes(), 0o644)
+		if err := os.WriteFile(golden, b.Bytes(), 0o644); err != nil {
+			t.Fatal(err)
+		}
 	}
 	want, err := os.ReadFile(golden)
 	if err != nil {

@@ -75,7 +75,8 @@ func (h *HA) StartEmulator(seed string, extraArgs ...string) (*Emulator, error) 
 				urlCh <- strings.Fields(sc.Text()[i:])[0]
 			}
 		}
-		io.Copy(io.Discard, out)
+		// Drained so the emulator never blocks on a full pipe.
+		_, _ = io.Copy(io.Discard, out)
 	}()
 	select {
 	case e.URL = <-urlCh:
