@@ -82,8 +82,10 @@ func TestDaemonBacklogActsOnLatestOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	w.WriteString("INSTANCE \"VI_1\" MASTER 100\nINSTANCE \"VI_1\" BACKUP 100\nINSTANCE \"VI_1\" MASTER 100\n" +
-		"GROUP \"G1\" MASTER 100\nGROUP \"G1\" FAULT 0\nVS \"x\" UP\nINSTANCE \"nope\" MASTER 1\n\xff\xfe\n")
+	if _, err := w.WriteString("INSTANCE \"VI_1\" MASTER 100\nINSTANCE \"VI_1\" BACKUP 100\nINSTANCE \"VI_1\" MASTER 100\n" +
+		"GROUP \"G1\" MASTER 100\nGROUP \"G1\" FAULT 0\nVS \"x\" UP\nINSTANCE \"nope\" MASTER 1\n\xff\xfe\n"); err != nil {
+		t.Fatal(err)
+	}
 	net := newFakeNet("eth0")
 	d, _ := runDaemon(t, cfg, net)
 	if !eventually(func() bool { return net.count("announce 198.18.0.100") == 1 }) {
@@ -111,7 +113,9 @@ func TestDaemonBacklogActsOnLatestOnly(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w2.Close()
-	w2.WriteString("INSTANCE \"VI_1\" BACKUP 100\n")
+	if _, err := w2.WriteString("INSTANCE \"VI_1\" BACKUP 100\n"); err != nil {
+		t.Fatal(err)
+	}
 	if !eventually(func() bool { return !net.has("eth0", vip4) }) {
 		t.Fatalf("BACKUP after writer restart not applied: %v", net.opsCopy())
 	}
@@ -212,7 +216,9 @@ func TestDaemonFIFORecreated(t *testing.T) {
 		t.Fatal(err)
 	}
 	defer w.Close()
-	w.WriteString("INSTANCE \"VI_1\" MASTER 100\n")
+	if _, err := w.WriteString("INSTANCE \"VI_1\" MASTER 100\n"); err != nil {
+		t.Fatal(err)
+	}
 	if !eventually(func() bool { return net.has("eth0", vip4) }) {
 		t.Fatalf("MASTER written into the recreated FIFO not applied: %v", net.opsCopy())
 	}
@@ -233,7 +239,9 @@ func TestDaemonNetworkChanges(t *testing.T) {
 	defer w.Close()
 	net := newFakeNet("eth0")
 	_, _ = runDaemon(t, cfg, net)
-	w.WriteString("INSTANCE \"VI_1\" MASTER 100\n")
+	if _, err := w.WriteString("INSTANCE \"VI_1\" MASTER 100\n"); err != nil {
+		t.Fatal(err)
+	}
 	if !eventually(func() bool { return net.has("eth0", vip4) }) {
 		t.Fatalf("VI_1 not MASTER: %v", net.opsCopy())
 	}

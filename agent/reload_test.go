@@ -154,7 +154,9 @@ func TestReloadDropsVIPAndClaimsChangedResource(t *testing.T) {
 	net := newFakeNet("eth0")
 	p := &fakeCloud{owner: "i-other"}
 	d := runCloudDaemon(t, base, net, p)
-	d.Notify([]string{"INSTANCE", "VI_1", "MASTER", "100"})
+	if err := d.Notify([]string{"INSTANCE", "VI_1", "MASTER", "100"}); err != nil {
+		t.Fatal(err)
+	}
 	if !eventually(func() bool { return net.has("eth0", vip4) && p.claimCount() == 1 }) {
 		t.Fatal("not MASTER")
 	}
@@ -187,7 +189,9 @@ func TestReloadRefusedKeepsRunning(t *testing.T) {
 		t.Error("refused reload changed the instances")
 	}
 	dir := filepath.Dir(base.Agent.StateDir)
-	os.WriteFile(filepath.Join(dir, "c.toml"), []byte("[agent]\nbogus = 1\n"), 0o600)
+	if err := os.WriteFile(filepath.Join(dir, "c.toml"), []byte("[agent]\nbogus = 1\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	d.loadConfig = config.Load
 	err = d.Reload()
 	if err == nil || !strings.Contains(err.Error(), "c.toml:2") {
@@ -210,7 +214,9 @@ func TestReloadUnchangedIsANoOp(t *testing.T) {
 	base := reloadConfig(t, testConfig(t), twoInstances)
 	net := newFakeNet("eth0")
 	d := runCloudDaemon(t, base, net, &fakeCloud{owner: "i-self"})
-	d.Notify([]string{"INSTANCE", "VI_1", "MASTER", "100"})
+	if err := d.Notify([]string{"INSTANCE", "VI_1", "MASTER", "100"}); err != nil {
+		t.Fatal(err)
+	}
 	if !eventually(func() bool { return net.has("eth0", vip4) }) {
 		t.Fatal("not MASTER")
 	}

@@ -194,8 +194,12 @@ func TestDaemonRecordOfThisKeepalivedIsRestored(t *testing.T) {
 	if err := os.MkdirAll(filepath.Join(proc, "4242"), 0o755); err != nil {
 		t.Fatal(err)
 	}
-	os.WriteFile(filepath.Join(proc, "4242", "comm"), []byte("keepalived\n"), 0o644)
-	os.WriteFile(filepath.Join(proc, "4242", "stat"), []byte("4242 (keepalived) S 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 987654 0 0\n"), 0o644)
+	if err := os.WriteFile(filepath.Join(proc, "4242", "comm"), []byte("keepalived\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
+	if err := os.WriteFile(filepath.Join(proc, "4242", "stat"), []byte("4242 (keepalived) S 1 4242 4242 0 -1 4194560 0 0 0 0 0 0 0 0 20 0 1 0 987654 0 0\n"), 0o644); err != nil {
+		t.Fatal(err)
+	}
 	cfg.Keepalived.PIDFile = pidFile
 	cfg = withHAVIP(t, cfg)
 	w := keepalived.NewWatcher(keepalived.WatchOptions{PIDFile: pidFile, Proc: proc})
@@ -207,7 +211,9 @@ func TestDaemonRecordOfThisKeepalivedIsRestored(t *testing.T) {
 	if err != nil {
 		t.Fatal(err)
 	}
-	st.save(record{Kind: "instance", Name: "VI_1", State: StateMaster, Generation: 9, BootID: "b", Keepalived: &id})
+	if err := st.save(record{Kind: "instance", Name: "VI_1", State: StateMaster, Generation: 9, BootID: "b", Keepalived: &id}); err != nil {
+		t.Fatal(err)
+	}
 	st.close()
 	net := newFakeNet("eth0")
 	var calls orderCloud

@@ -32,7 +32,9 @@ func TestStoreRoundTripAndDamage(t *testing.T) {
 	// A torn write (a crash in the middle) must read as damaged, not as
 	// some other state.
 	b, _ := os.ReadFile(st.path("instance", "VI_1"))
-	os.WriteFile(st.path("instance", "VI_1"), b[:20], 0o640)
+	if err := os.WriteFile(st.path("instance", "VI_1"), b[:20], 0o640); err != nil {
+		t.Fatal(err)
+	}
 	if _, ok, err := st.load("instance", "VI_1"); ok || err == nil {
 		t.Errorf("torn record loaded: ok %v err %v", ok, err)
 	}
