@@ -321,6 +321,7 @@ func (d *Daemon) buildInstance(cfg *config.Config, ic config.Instance) *instance
 	in.bootID = d.bootID
 	if d.watcher != nil {
 		in.kaIdentity = d.watcher.Current
+		in.keepalivedAlive = d.keepalivedAlive
 	}
 	for _, ch := range ic.Checks {
 		d.obs.CheckInstance(ic.Name, ch)

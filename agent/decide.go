@@ -91,6 +91,11 @@ type input struct {
 	// term is still the one keepalived gave, and nothing newer came
 	// through the FIFO's backlog.
 	sameKeepalived bool
+	// keepalivedBack is set with inDead when, by the time the actor takes
+	// the death, the liveness watch already sees keepalived running again:
+	// a restarted VRRP process reports its own state through the FIFO, and
+	// its first line may have been taken before the death.
+	keepalivedBack bool
 	// rxLowerPri marks MASTER_RX_LOWER_PRI: another node claims MASTER
 	// with a lower priority, and a fresh announcement wins the segment
 	// back.
@@ -217,6 +222,13 @@ func react(cur State, in input) (State, []action) {
 		return cur, []action{actRemoveAll, actReport}
 	case inDead:
 		if cur == StateFault {
+			return cur, nil
+		}
+		if in.keepalivedBack && cur != StateMaster {
+			// Old news: keepalived is back and its new process's state,
+			// taken already, stands. A MASTER still steps down: the new
+			// process starts as BACKUP, and holding the VIPs until it
+			// says so could leave them on two nodes.
 			return cur, nil
 		}
 		return StateFault, leave

@@ -53,6 +53,11 @@ var decideCases = []decideCase{
 	{"dead unknown faults", StateUnknown, input{kind: inDead}, StateFault, leaveMaster},
 	{"dead backup faults", StateBackup, input{kind: inDead}, StateFault, leaveMaster},
 	{"dead fault is quiet", StateFault, input{kind: inDead}, StateFault, nil},
+	// A death taken after keepalived is back (its new process may already have reported):
+	// old news, but a MASTER still steps down.
+	{"dead but back: backup stays", StateBackup, input{kind: inDead, keepalivedBack: true}, StateBackup, nil},
+	{"dead but back: stop stays", StateStop, input{kind: inDead, keepalivedBack: true}, StateStop, nil},
+	{"dead but back: master faults", StateMaster, input{kind: inDead, keepalivedBack: true}, StateFault, leaveMaster},
 	// inAddrChange.
 	{"addr change master restores", StateMaster, input{kind: inAddrChange}, StateMaster, []action{actEnsurePresent, actBurstIfAdded, actReport}},
 	{"addr change backup removes", StateBackup, input{kind: inAddrChange}, StateBackup, []action{actRemoveAll, actReport}},

@@ -100,6 +100,9 @@ type instance struct {
 	// keepalived process it was written under.
 	bootID     string
 	kaIdentity func() (keepalived.Identity, bool)
+	// keepalivedAlive tells whether the liveness watch sees keepalived
+	// running now; nil without a watch.
+	keepalivedAlive func() bool
 
 	snapMu sync.Mutex
 	snap   instanceSnapshot
@@ -288,6 +291,9 @@ func (in *instance) hasQueuedState() bool {
 // apply decides what an input means and carries it out.
 func (in *instance) apply(p pending) {
 	p.shared, p.cloudReadOnly = in.cfg.Shared, in.term.cloudReadOnly
+	if p.kind == inDead && in.keepalivedAlive != nil {
+		p.keepalivedBack = in.keepalivedAlive()
+	}
 	next, acts := decide(in.cur, p.input)
 	in.execute(p, next, acts)
 	in.publish()

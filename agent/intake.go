@@ -247,3 +247,11 @@ func linkInput(wasUp, known bool, c netif.Change) inputKind {
 	}
 	return inAddrChange
 }
+
+// keepalivedAlive tells whether the liveness watch last saw keepalived
+// running.
+func (d *Daemon) keepalivedAlive() bool {
+	d.kaMu.Lock()
+	defer d.kaMu.Unlock()
+	return d.kaState == "alive"
+}
