@@ -255,7 +255,7 @@ func (c *cmpRig) dropVIPs(name string) {
 	}
 	for _, a := range as {
 		if ip, ok := netip.AddrFromSlice(a.IP); ok && ip.Unmap().String() != c.h.Nodes[name].IP {
-			h.AddrDel(l, &a)
+			_ = h.AddrDel(l, &a)
 		}
 	}
 }

@@ -100,7 +100,7 @@ func TestIntegrationCoreSupersede(t *testing.T) {
 	eventually(t, "VIP absent", func() bool { ok, _ := hasAddr(h, "eth0", vip); return !ok })
 	// Give a leftover burst every chance to show itself.
 	time.Sleep(300 * time.Millisecond)
-	capture.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
+	_ = capture.SetReadDeadline(time.Now().Add(300 * time.Millisecond))
 	buf := make([]byte, 1500)
 	late := 0
 	for {

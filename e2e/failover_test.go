@@ -30,7 +30,9 @@ func newSuite(t *testing.T) *haSuite {
 	s := &haSuite{t: t, h: h, e: startEmulator(t, h), agents: map[string]*agentProc{}, flags: map[string]string{}}
 	for _, name := range []string{"n1", "n2"} {
 		s.flags[name] = filepath.Join(h.Nodes[name].Dir, "healthy")
-		os.WriteFile(s.flags[name], nil, 0o644)
+		if err := os.WriteFile(s.flags[name], nil, 0o644); err != nil {
+			t.Fatal(err)
+		}
 		s.startAgent(name)
 		s.startKeepalived(name)
 	}
@@ -180,7 +182,7 @@ func TestIntegrationFailoverSuite(t *testing.T) {
 				t.Fatal(err)
 			}
 			var pid int
-			fmt.Sscan(string(b), &pid)
+			_, _ = fmt.Sscan(string(b), &pid)
 			s.h.Nodes["n1"].Keepalived.Signal(syscall.SIGKILL)
 			syscall.Kill(pid, syscall.SIGKILL)
 			s.converged("n2")

@@ -329,17 +329,6 @@ func sampleHolders(t *testing.T, h *rig.HA) *holderSampler {
 	return s
 }
 
-// seen reports whether the latest sample found the VIP on node.
-func (s *holderSampler) seen(node string) bool {
-	s.mu.Lock()
-	defer s.mu.Unlock()
-	if len(s.samples) == 0 {
-		return false
-	}
-	l := s.samples[len(s.samples)-1]
-	return node == "n1" && l.n1 || node == "n2" && l.n2
-}
-
 func (s *holderSampler) stop() holderSamples {
 	select {
 	case <-s.quit:

@@ -144,8 +144,8 @@ func (m *mxRig) use(cfg matrix.Config, rt int) {
 			n.Agent.Proc.Stop(os.Interrupt)
 			n.Agent = nil
 		}
-		m.links[name].Set(true)
-		m.ports[name].Set(true)
+		_, _ = m.links[name].Set(true)
+		_, _ = m.ports[name].Set(true)
 		m.dropVIPs(name)
 	}
 	if m.e != nil {

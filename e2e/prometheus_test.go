@@ -53,7 +53,7 @@ func startPrometheus(t testing.TB, h *rig.HA, nodes ...string) *promServer {
 		t.Fatal(err)
 	}
 	srv := &http.Server{Handler: mux, ReadHeaderTimeout: 5 * time.Second}
-	go srv.Serve(ln)
+	go func() { _ = srv.Serve(ln) }()
 	t.Cleanup(func() { srv.Close() })
 
 	rules, err := filepath.Abs("../contrib/prometheus/havip-agent.rules.yml")

@@ -147,7 +147,7 @@ func (r *Rig) Veth(a, ifA, b, ifB string) error {
 	}
 	for _, s := range steps {
 		if _, err := Run(s...); err != nil {
-			Run("ip", "link", "del", tmpA)
+			_, _ = Run("ip", "link", "del", tmpA)
 			return err
 		}
 	}
@@ -202,12 +202,12 @@ func removeSpaces(spaces []string) {
 	for _, ns := range spaces {
 		if out, err := Run("ip", "netns", "pids", ns); err == nil {
 			for _, pid := range strings.Fields(out) {
-				Run("kill", "-9", pid)
+				_, _ = Run("kill", "-9", pid)
 			}
 		}
 	}
 	for i := len(spaces) - 1; i >= 0; i-- {
-		Run("ip", "netns", "del", spaces[i])
+		_, _ = Run("ip", "netns", "del", spaces[i])
 	}
 }
 

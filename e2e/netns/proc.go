@@ -37,7 +37,7 @@ func StartT(t testing.TB, cmd *exec.Cmd) *Output {
 		t.Fatal(err)
 	}
 	done := make(chan struct{})
-	go func() { cmd.Wait(); close(done) }()
+	go func() { _ = cmd.Wait(); close(done) }()
 	t.Cleanup(func() {
 		cmd.Process.Kill()
 		<-done

@@ -201,7 +201,7 @@ func InNamespace(name string, f func() error) error {
 	if err := vnetns.Set(target); err != nil {
 		return err
 	}
-	defer vnetns.Set(orig)
+	defer func() { _ = vnetns.Set(orig) }()
 	return f()
 }
 
@@ -332,7 +332,7 @@ func prefixWriter(w io.Writer, prefix string) io.Writer {
 	return writerFunc(func(b []byte) (int, error) {
 		for _, l := range strings.SplitAfter(string(b), "\n") {
 			if l != "" {
-				io.WriteString(w, prefix+l)
+				_, _ = io.WriteString(w, prefix+l)
 			}
 		}
 		return len(b), nil

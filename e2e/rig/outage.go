@@ -130,7 +130,7 @@ func (h *HA) Blackhole(node string, port int, srcPorts ...int) (undo func() erro
 	}
 	for _, r := range rules {
 		if out, err := h.NS.IP("sw", append([]string{"rule", "add", "pref", "10"}, r...)...); err != nil {
-			undo()
+			_ = undo()
 			return nil, fmt.Errorf("ip rule add %v: %w: %s", r, err, out)
 		}
 		added = append(added, r)
@@ -168,7 +168,7 @@ func Connections(pid int, addr string, port int) ([]int, error) {
 // hexAddr is addr:port as /proc/net/tcp writes an IPv4 endpoint.
 func hexAddr(addr string, port int) string {
 	var o [4]int
-	fmt.Sscanf(addr, "%d.%d.%d.%d", &o[0], &o[1], &o[2], &o[3])
+	_, _ = fmt.Sscanf(addr, "%d.%d.%d.%d", &o[0], &o[1], &o[2], &o[3])
 	return fmt.Sprintf("%02X%02X%02X%02X:%04X", o[3], o[2], o[1], o[0], port)
 }
 

@@ -22,7 +22,7 @@ func (p *Process) Write(b []byte) (int, error) {
 	p.mu.Lock()
 	defer p.mu.Unlock()
 	if p.tee != nil {
-		p.tee.Write(b)
+		_, _ = p.tee.Write(b)
 	}
 	return p.out.Write(b)
 }
@@ -36,7 +36,7 @@ func startProcess(cmd *exec.Cmd, tee io.Writer) (*Process, error) {
 	if err := cmd.Start(); err != nil {
 		return nil, err
 	}
-	go func() { cmd.Wait(); close(p.done) }()
+	go func() { _ = cmd.Wait(); close(p.done) }()
 	return p, nil
 }
 

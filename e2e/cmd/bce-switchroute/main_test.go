@@ -91,7 +91,9 @@ func TestRunErrors(t *testing.T) {
 
 func TestCredentialErrorsHideTheSecret(t *testing.T) {
 	path := filepath.Join(t.TempDir(), "creds.toml")
-	os.WriteFile(path, []byte("access_key_id = \"ak\"\nsecret_access_key = \"sk-very-secret\"\nbogus = [\n"), 0o600)
+	if err := os.WriteFile(path, []byte("access_key_id = \"ak\"\nsecret_access_key = \"sk-very-secret\"\nbogus = [\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
 	_, _, err := loadCredentials(path)
 	if err == nil || strings.Contains(err.Error(), "sk-very-secret") {
 		t.Errorf("err %v: want an error without the secret", err)
