@@ -67,6 +67,12 @@ type Options struct {
 	// the Client. Attempts that never reached the network (no credentials, dry-run) are not
 	// reported.
 	OnRequest func(operation, code string, d time.Duration)
+	// OnCall, if set, is told about every HTTP attempt too, once it has ended, with what the
+	// failover history keeps: the HTTP status, the API's error code, the request id and the
+	// clientToken. ctx is the attempt's, derived from the caller's, so values the caller put in
+	// it say what the call was for. Like OnRequest it is called from the goroutine of the call
+	// and must be quick, must not block and must not call the Client.
+	OnCall func(ctx context.Context, c cloud.CallRecord)
 }
 
 // Operation names passed to Options.OnRequest; they match the operation names of the cloud
@@ -255,6 +261,12 @@ type apiCall struct {
 	query  map[string]string
 	body   any // JSON-encoded when not nil
 	result any // JSON-decoded from a successful answer when not nil
+
+	// attempts counts the attempts sent, and status and requestID are those of the last
+	// successful answer, for Options.OnCall; one goroutine sends the attempts of a call.
+	attempts  int
+	status    int
+	requestID string
 }
 
 func (a *apiCall) mutating() bool { return a.method != http.MethodGet }
@@ -363,11 +375,27 @@ func (c *Client) send(ctx context.Context, a *apiCall) error {
 	ctx, probe := withProbe(ctx)
 	req.SetContext(ctx)
 	start := time.Now()
+	a.attempts++
+	a.status, a.requestID = 0, ""
 	err = c.exchange(bc, req, a, probe)
 	if c.opts.OnRequest != nil {
 		c.opts.OnRequest(a.metric, requestCode(ctx, err), time.Since(start))
 	}
+	if c.opts.OnCall != nil {
+		c.opts.OnCall(ctx, a.record(requestCode(ctx, err), err, time.Since(start)))
+	}
 	return err
+}
+
+// record describes the attempt just made for Options.OnCall.
+func (a *apiCall) record(code string, err error, d time.Duration) cloud.CallRecord {
+	r := cloud.CallRecord{Operation: a.metric, Target: a.op, Mutating: a.mutating(), Attempt: a.attempts,
+		Code: code, ClientToken: a.query["clientToken"], Duration: d, Status: a.status, RequestID: a.requestID}
+	var ae *cloud.APIError
+	if errors.As(err, &ae) {
+		r.Status, r.ErrorCode, r.RequestID = ae.StatusCode, ae.Code, ae.RequestID
+	}
+	return r
 }
 
 // exchange sends one signed request and reads its answer into a.result. probe is the
@@ -390,6 +418,7 @@ func (c *Client) exchange(bc *sdk.BceClient, req *sdk.BceRequest, a *apiCall, pr
 		return &cloud.TransportError{Operation: a.op, Err: err}
 	}
 	defer resp.Body().Close()
+	a.status, a.requestID = resp.StatusCode(), cloud.Clamp(resp.RequestId(), cloud.MaxRequestIDLen)
 	b, err := io.ReadAll(io.LimitReader(resp.Body(), maxAnswer+1))
 	if err == nil && len(b) > maxAnswer {
 		err = errAnswerTooLarge
