@@ -22,7 +22,7 @@ import (
 // check's when the server reads it.
 const checkGroupLinger = 5 * time.Second
 
-func execProber(argv []string, timeout time.Duration, groups *procGroups) prober {
+func execProber(argv []string, timeout time.Duration, groups *ProcGroups) prober {
 	return func(ctx context.Context) outcome {
 		cmd := exec.CommandContext(ctx, argv[0], argv[1:]...)
 		cmd.Env = execEnv
@@ -33,22 +33,22 @@ func execProber(argv []string, timeout time.Duration, groups *procGroups) prober
 		cmd.SysProcAttr = &syscall.SysProcAttr{Setpgid: true}
 		cmd.Cancel = func() error { return syscall.Kill(-cmd.Process.Pid, syscall.SIGKILL) }
 		cmd.WaitDelay = execWaitDelay
-		out := &capWriter{limit: OutputLimit}
+		out := &CapWriter{limit: OutputLimit}
 		cmd.Stdout = out
 		cmd.Stderr = out
 
-		groups.starting()
-		err := startWithoutAmbientCaps(cmd)
+		groups.Starting()
+		err := StartWithoutAmbientCaps(cmd)
 		pgid := 0
 		if err == nil {
 			pgid = cmd.Process.Pid
 		}
-		groups.started(pgid)
+		groups.Started(pgid)
 		if err != nil {
 			return outcome{msg: err.Error()}
 		}
-		err = waitGroup(cmd)
-		groups.ended(pgid, time.Now())
+		err = WaitGroup(cmd)
+		groups.Ended(pgid, time.Now())
 
 		o := outcome{output: out.String()}
 		switch {
@@ -68,7 +68,7 @@ func execProber(argv []string, timeout time.Duration, groups *procGroups) prober
 	}
 }
 
-// startWithoutAmbientCaps starts cmd so that it gets none of the agent's
+// StartWithoutAmbientCaps starts cmd so that it gets none of the agent's
 // capabilities. The systemd unit grants CAP_NET_ADMIN and CAP_NET_RAW as
 // ambient capabilities, which a non-root process passes on to every
 // program it executes; a child takes its credentials from the thread that
@@ -78,7 +78,7 @@ func execProber(argv []string, timeout time.Duration, groups *procGroups) prober
 // threads keep their capabilities. The inheritable set is left alone: the
 // unit's system call filter refuses capset, and without file capabilities
 // on the program it grants nothing.
-func startWithoutAmbientCaps(cmd *exec.Cmd) error {
+func StartWithoutAmbientCaps(cmd *exec.Cmd) error {
 	errc := make(chan error, 1)
 	go func() {
 		runtime.LockOSThread()
@@ -92,13 +92,13 @@ func startWithoutAmbientCaps(cmd *exec.Cmd) error {
 	return <-errc
 }
 
-// waitGroup waits for cmd, killing whatever its command left running in
+// WaitGroup waits for cmd, killing whatever its command left running in
 // its process group once the command exited, so that nothing a check
 // starts outlives its run (nor piles up, one per run). The command is
 // first waited for without being reaped: until it is, its pid, which is
 // the group's id, cannot pass to another process, so the kill reaches
 // only the check's own processes.
-func waitGroup(cmd *exec.Cmd) error {
+func WaitGroup(cmd *exec.Cmd) error {
 	pid := cmd.Process.Pid
 	var info unix.Siginfo
 	err := unix.Waitid(unix.P_PID, pid, &info, unix.WEXITED|unix.WNOWAIT, nil)
@@ -112,10 +112,10 @@ func waitGroup(cmd *exec.Cmd) error {
 	return cmd.Wait()
 }
 
-// procGroups is the set of process groups of exec checks that are running
+// ProcGroups is the set of process groups of exec checks that are running
 // or ended less than checkGroupLinger ago. A nil *procGroups records
 // nothing (Probe).
-type procGroups struct {
+type ProcGroups struct {
 	mu      sync.Mutex
 	running map[int]struct{}
 	recent  map[int]time.Time
@@ -124,12 +124,13 @@ type procGroups struct {
 	inStart int
 }
 
-func newProcGroups() *procGroups {
-	return &procGroups{running: map[int]struct{}{}, recent: map[int]time.Time{}}
+// NewProcGroups returns an empty set.
+func NewProcGroups() *ProcGroups {
+	return &ProcGroups{running: map[int]struct{}{}, recent: map[int]time.Time{}}
 }
 
-// starting notes that a command is about to be started.
-func (g *procGroups) starting() {
+// Starting notes that a command is about to be started.
+func (g *ProcGroups) Starting() {
 	if g == nil {
 		return
 	}
@@ -138,9 +139,9 @@ func (g *procGroups) starting() {
 	g.mu.Unlock()
 }
 
-// started records the group of a command that started; pgid 0 means the
+// Started records the group of a command that started; pgid 0 means the
 // start failed.
-func (g *procGroups) started(pgid int) {
+func (g *ProcGroups) Started(pgid int) {
 	if g == nil {
 		return
 	}
@@ -153,9 +154,9 @@ func (g *procGroups) started(pgid int) {
 	g.mu.Unlock()
 }
 
-// ended moves the group of a finished command to the recently ended ones
+// Ended moves the group of a finished command to the recently ended ones
 // and forgets those that ended more than checkGroupLinger before now.
-func (g *procGroups) ended(pgid int, now time.Time) {
+func (g *ProcGroups) Ended(pgid int, now time.Time) {
 	if g == nil {
 		return
 	}
@@ -170,11 +171,11 @@ func (g *procGroups) ended(pgid int, now time.Time) {
 	}
 }
 
-// contains reports whether pgid is the group of a check that runs or ended
+// Contains reports whether pgid is the group of a check that runs or ended
 // less than checkGroupLinger before now. While a command is being started
 // it may already run unrecorded; its group's leader is then a child of
 // this process, which is asked of the kernel.
-func (g *procGroups) contains(pgid int, now time.Time) bool {
+func (g *ProcGroups) Contains(pgid int, now time.Time) bool {
 	if g == nil {
 		return false
 	}

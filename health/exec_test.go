@@ -64,22 +64,22 @@ func startOwnGroup(t *testing.T) int {
 
 func TestProcGroups(t *testing.T) {
 	now := time.Now()
-	g := newProcGroups()
-	g.starting()
-	g.started(100)
-	if !g.contains(100, now) || g.contains(101, now) {
+	g := NewProcGroups()
+	g.Starting()
+	g.Started(100)
+	if !g.Contains(100, now) || g.Contains(101, now) {
 		t.Error("a running group is not told from another")
 	}
-	g.ended(100, now)
-	if !g.contains(100, now.Add(checkGroupLinger)) {
+	g.Ended(100, now)
+	if !g.Contains(100, now.Add(checkGroupLinger)) {
 		t.Error("a group is forgotten as soon as its run ended")
 	}
-	if g.contains(100, now.Add(checkGroupLinger+time.Millisecond)) {
+	if g.Contains(100, now.Add(checkGroupLinger+time.Millisecond)) {
 		t.Error("a group is remembered past checkGroupLinger")
 	}
-	g.starting()
-	g.started(200)
-	g.ended(200, now.Add(time.Minute))
+	g.Starting()
+	g.Started(200)
+	g.Ended(200, now.Add(time.Minute))
 	if len(g.recent) != 1 {
 		t.Errorf("%d ended groups kept, want the old one pruned", len(g.recent))
 	}
@@ -87,26 +87,26 @@ func TestProcGroups(t *testing.T) {
 	// While a command is being started, its group is recognised by its
 	// leader being a child of this process.
 	pid := startOwnGroup(t)
-	if g.contains(pid, now) {
+	if g.Contains(pid, now) {
 		t.Error("a child's group counts as a check's while no check starts")
 	}
-	g.starting()
-	if !g.contains(pid, now) {
+	g.Starting()
+	if !g.Contains(pid, now) {
 		t.Error("the group of a command being started is not recognised")
 	}
-	if g.contains(os.Getpid(), now) {
+	if g.Contains(os.Getpid(), now) {
 		t.Error("the test's own group counts as a check's")
 	}
-	g.started(0) // the start failed
-	if g.contains(pid, now) {
+	g.Started(0) // the start failed
+	if g.Contains(pid, now) {
 		t.Error("a failed start left its window open")
 	}
 
-	var none *procGroups
-	none.starting()
-	none.started(1)
-	none.ended(1, now)
-	if none.contains(1, now) {
+	var none *ProcGroups
+	none.Starting()
+	none.Started(1)
+	none.Ended(1, now)
+	if none.Contains(1, now) {
 		t.Error("a nil set contains a group")
 	}
 }
@@ -237,7 +237,7 @@ func TestExecChecksRunWithoutAmbientCapabilities(t *testing.T) {
 				t.Fatalf("run %d: no Cap lines in %q", i, o.output)
 			}
 			// CapInh stays, harmless without file capabilities: see
-			// startWithoutAmbientCaps.
+			// StartWithoutAmbientCaps.
 			for _, k := range []string{"CapPrm", "CapEff", "CapAmb"} {
 				if c[k] != 0 {
 					t.Errorf("run %d: the check's command has %s %#x, want none", i, k, c[k])

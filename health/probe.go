@@ -54,7 +54,7 @@ func Probe(ctx context.Context, s Spec) Result {
 
 // newProber returns the prober for a validated spec; exec checks record
 // their process groups in groups, which may be nil.
-func newProber(s Spec, groups *procGroups) prober {
+func newProber(s Spec, groups *ProcGroups) prober {
 	switch s.Type {
 	case TypeTCP:
 		return tcpProber(s.Target)
@@ -155,15 +155,18 @@ func timeoutText(ctx context.Context, err error) string {
 	return err.Error()
 }
 
-// capWriter keeps the first limit bytes written and counts the rest, so a
+// CapWriter keeps the first limit bytes written and counts the rest, so a
 // chatty script never blocks on a full pipe nor grows the agent's memory.
-type capWriter struct {
+type CapWriter struct {
 	limit   int
 	buf     []byte
 	dropped int64
 }
 
-func (w *capWriter) Write(p []byte) (int, error) {
+// NewCapWriter returns a CapWriter that keeps the first limit bytes.
+func NewCapWriter(limit int) *CapWriter { return &CapWriter{limit: limit} }
+
+func (w *CapWriter) Write(p []byte) (int, error) {
 	if room := w.limit - len(w.buf); room > 0 {
 		n := min(room, len(p))
 		w.buf = append(w.buf, p[:n]...)
@@ -174,7 +177,7 @@ func (w *capWriter) Write(p []byte) (int, error) {
 	return len(p), nil
 }
 
-func (w *capWriter) String() string {
+func (w *CapWriter) String() string {
 	s := strings.ToValidUTF8(string(w.buf), "\uFFFD")
 	if w.dropped > 0 {
 		s += fmt.Sprintf("\n[%d more bytes dropped]", w.dropped)

@@ -73,7 +73,7 @@ type Runner struct {
 	logger  *slog.Logger
 	opts    Options
 	env     runnerEnv
-	groups  *procGroups
+	groups  *ProcGroups
 	checks  []*check // sorted by name
 	byName  map[string]*check
 	started atomic.Bool
@@ -96,7 +96,7 @@ type check struct {
 type runnerEnv struct {
 	// probe returns the prober of a check; exec checks record their
 	// process groups in the given set.
-	probe func(Spec, *procGroups) prober
+	probe func(Spec, *ProcGroups) prober
 	now   func() time.Time
 	// bootTime returns when this boot began.
 	bootTime func() (time.Time, error)
@@ -132,7 +132,7 @@ func newRunner(specs []Spec, opts Options, logger *slog.Logger, env runnerEnv) (
 	if cmdCheck == nil {
 		cmdCheck = ValidateCommand
 	}
-	r := &Runner{logger: logger, opts: opts, env: env, groups: newProcGroups(), byName: make(map[string]*check, len(specs))}
+	r := &Runner{logger: logger, opts: opts, env: env, groups: NewProcGroups(), byName: make(map[string]*check, len(specs))}
 	tracks := map[string]string{}
 	now := env.now()
 	for i, s := range specs {
@@ -373,7 +373,7 @@ func (r *Runner) IsCheckProcess(pid int) bool {
 	if err != nil {
 		return false
 	}
-	return r.groups.contains(pgid, time.Now())
+	return r.groups.Contains(pgid, time.Now())
 }
 
 // Status returns the state of the named check.

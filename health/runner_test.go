@@ -48,7 +48,7 @@ func never(context.Context) outcome { panic("the prober must not run in this tes
 func fakeEnv(mk func(Spec) prober) runnerEnv {
 	boot := time.Now().Add(-time.Hour)
 	return runnerEnv{
-		probe:    func(s Spec, _ *procGroups) prober { return mk(s) },
+		probe:    func(s Spec, _ *ProcGroups) prober { return mk(s) },
 		now:      time.Now,
 		bootTime: func() (time.Time, error) { return boot, nil },
 	}

@@ -190,7 +190,7 @@ func (s Spec) Validate() error {
 		bad("name", "must not be empty")
 	case len(s.Name) > maxNameLen:
 		bad("name", "longer than %d characters", maxNameLen)
-	case !validName(s.Name):
+	case !ValidName(s.Name):
 		bad("name", "%q: use only letters, digits, '.', '_' and '-'", s.Name)
 	}
 
@@ -273,7 +273,9 @@ func (s Spec) Validate() error {
 	return errors.Join(errs...)
 }
 
-func validName(s string) bool {
+// ValidName reports whether s uses only letters, digits, '.', '_' and '-':
+// the names of checks and hooks, which appear in paths, labels and logs.
+func ValidName(s string) bool {
 	for _, r := range s {
 		switch {
 		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9',

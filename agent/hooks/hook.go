@@ -3,6 +3,7 @@ package hooks
 import (
 	"errors"
 	"fmt"
+	"github.com/havip-agent/havip-agent/health"
 	"net"
 	"net/url"
 	"path/filepath"
@@ -119,7 +120,7 @@ func (h Hook) Validate() error {
 		bad("name", "must not be empty")
 	case len(h.Name) > maxNameLen:
 		bad("name", "longer than %d characters", maxNameLen)
-	case !validName(h.Name):
+	case !health.ValidName(h.Name):
 		bad("name", "%q: use only letters, digits, '.', '_' and '-'", h.Name)
 	}
 
@@ -208,18 +209,6 @@ func Validate(hs []Hook) error {
 		}
 	}
 	return errors.Join(errs...)
-}
-
-func validName(s string) bool {
-	for _, r := range s {
-		switch {
-		case r >= 'a' && r <= 'z', r >= 'A' && r <= 'Z', r >= '0' && r <= '9',
-			r == '.', r == '_', r == '-':
-		default:
-			return false
-		}
-	}
-	return true
 }
 
 // validateURL accepts http and https URLs without user information. With

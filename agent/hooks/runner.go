@@ -192,7 +192,7 @@ type Runner struct {
 	check    func([]string) error
 	node     Node
 	hooks    []*hook
-	groups   *groups
+	groups   *health.ProcGroups
 
 	// ctx is the parent of every run; Close cancels it when its own
 	// context is done.
@@ -220,7 +220,7 @@ func New(hooks []Hook, opts Options) *Runner {
 		check:    opts.CheckExec,
 		node:     opts.Node,
 		queues:   map[queueKey]*queue{},
-		groups:   newGroups(),
+		groups:   health.NewProcGroups(),
 	}
 	if r.log == nil {
 		r.log = slog.New(slog.DiscardHandler)
