@@ -76,6 +76,10 @@ type Options struct {
 	CheckExec func(argv []string) error
 	// Node fills the node identity of payloads that carry none.
 	Node Node
+	// OnRun, when set, is told the record of every run once it ended,
+	// from the goroutine that ran it (the failover history keeps it). It
+	// must be quick and must not block.
+	OnRun func(hook string, run Run)
 }
 
 // Run is the record of one run of a hook.
@@ -191,6 +195,7 @@ type Runner struct {
 	env      []string
 	check    func([]string) error
 	node     Node
+	onRun    func(string, Run)
 	hooks    []*hook
 	groups   *health.ProcGroups
 
@@ -219,6 +224,7 @@ func New(hooks []Hook, opts Options) *Runner {
 		env:      opts.Env,
 		check:    opts.CheckExec,
 		node:     opts.Node,
+		onRun:    opts.OnRun,
 		queues:   map[queueKey]*queue{},
 		groups:   health.NewProcGroups(),
 	}
@@ -345,6 +351,9 @@ func (r *Runner) work(q *queue) {
 		h.last = &run
 		r.mu.Unlock()
 		r.obs.HookRun(h.spec.Name, run.Result, run.Duration)
+		if r.onRun != nil {
+			r.onRun(h.spec.Name, run)
+		}
 	}
 }
 
