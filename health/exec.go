@@ -124,6 +124,19 @@ type ProcGroups struct {
 	inStart int
 }
 
+// HasProcess reports whether process pid is in one of the groups, running
+// or recently ended; a pid that no longer exists is not.
+func (g *ProcGroups) HasProcess(pid int) bool {
+	if g == nil || pid <= 0 {
+		return false
+	}
+	pgid, err := unix.Getpgid(pid)
+	if err != nil {
+		return false
+	}
+	return g.Contains(pgid, time.Now())
+}
+
 // NewProcGroups returns an empty set.
 func NewProcGroups() *ProcGroups {
 	return &ProcGroups{running: map[int]struct{}{}, recent: map[int]time.Time{}}

@@ -11,8 +11,6 @@ import (
 	"sync"
 	"sync/atomic"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 // Result is the outcome of one run of a check.
@@ -366,14 +364,7 @@ func (r *Runner) syncTrack(c *check, confirmed bool) {
 // a pid that no longer exists, so a caller that must be sure also refuses
 // a peer that is gone. A nil Runner has no checks.
 func (r *Runner) IsCheckProcess(pid int) bool {
-	if r == nil || pid <= 0 {
-		return false
-	}
-	pgid, err := unix.Getpgid(pid)
-	if err != nil {
-		return false
-	}
-	return r.groups.Contains(pgid, time.Now())
+	return r != nil && r.groups.HasProcess(pid)
 }
 
 // Status returns the state of the named check.

@@ -185,13 +185,8 @@ func (s Spec) Validate() error {
 		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
 	}
 
-	switch {
-	case s.Name == "":
-		bad("name", "must not be empty")
-	case len(s.Name) > maxNameLen:
-		bad("name", "longer than %d characters", maxNameLen)
-	case !ValidName(s.Name):
-		bad("name", "%q: use only letters, digits, '.', '_' and '-'", s.Name)
+	if msg := NameProblem(s.Name); msg != "" {
+		bad("name", "%s", msg)
 	}
 
 	switch s.Type {
@@ -271,6 +266,20 @@ func (s Spec) Validate() error {
 		bad("track_value_failed", "%d: must be between 1 and %d", s.TrackValueFailed, MaxTrackValue)
 	}
 	return errors.Join(errs...)
+}
+
+// NameProblem says what is wrong with the name of a check or a hook, or ""
+// when nothing is.
+func NameProblem(name string) string {
+	switch {
+	case name == "":
+		return "must not be empty"
+	case len(name) > maxNameLen:
+		return fmt.Sprintf("longer than %d characters", maxNameLen)
+	case !ValidName(name):
+		return fmt.Sprintf("%q: use only letters, digits, '.', '_' and '-'", name)
+	}
+	return ""
 }
 
 // ValidName reports whether s uses only letters, digits, '.', '_' and '-':

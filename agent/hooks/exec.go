@@ -8,8 +8,6 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
-
-	"golang.org/x/sys/unix"
 )
 
 const (
@@ -81,12 +79,5 @@ func (r *Runner) runExec(ctx context.Context, h *hook, body []byte, p *Payload) 
 // recognised once its start returned; one that left the group (setsid,
 // setpgid) or is gone is not.
 func (r *Runner) IsHookProcess(pid int) bool {
-	if r == nil || pid <= 0 {
-		return false
-	}
-	pgid, err := unix.Getpgid(pid)
-	if err != nil {
-		return false
-	}
-	return r.groups.Contains(pgid, time.Now())
+	return r != nil && r.groups.HasProcess(pid)
 }

@@ -42,7 +42,6 @@ const (
 	MaxRetries = 10
 	// MaxTimeout bounds how long one run may hold its queue.
 	MaxTimeout = 10 * time.Minute
-	maxNameLen = 64
 )
 
 // Hook describes one configured hook. The zero values of Timeout,
@@ -115,13 +114,8 @@ func (h Hook) Validate() error {
 		errs = append(errs, &FieldError{Field: field, Err: fmt.Errorf(format, args...)})
 	}
 
-	switch {
-	case h.Name == "":
-		bad("name", "must not be empty")
-	case len(h.Name) > maxNameLen:
-		bad("name", "longer than %d characters", maxNameLen)
-	case !health.ValidName(h.Name):
-		bad("name", "%q: use only letters, digits, '.', '_' and '-'", h.Name)
+	if msg := health.NameProblem(h.Name); msg != "" {
+		bad("name", "%s", msg)
 	}
 
 	switch h.Type {
