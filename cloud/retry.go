@@ -13,6 +13,10 @@ const (
 	DefaultMinBackoff    = 200 * time.Millisecond
 	DefaultMaxBackoff    = 10 * time.Second
 	DefaultMaxRetryAfter = time.Minute
+	// DefaultMaxThrottled bounds the throttled answers of one call when MaxAttempts bounds its
+	// other failures: an account whose quota a whole fleet shares may throttle a failover's
+	// calls many times before it takes them.
+	DefaultMaxThrottled = 60
 )
 
 // RetryPolicy runs one API call with a timeout per attempt, retrying what IsRetryable accepts
@@ -28,8 +32,17 @@ type RetryPolicy struct {
 	MinBackoff, MaxBackoff time.Duration
 	// MaxRetryAfter caps how long a server's Retry-After hint may make us wait (default 1 min).
 	MaxRetryAfter time.Duration
-	// MaxAttempts limits the attempts; 0 means no limit but the context.
+	// MaxAttempts limits the attempts that failed other than by throttling; 0 means no limit
+	// but the context.
 	MaxAttempts int
+	// MaxThrottled limits the attempts answered with throttling (429 or a throttling code),
+	// which the server refused without applying them: they do not count towards MaxAttempts.
+	// 0 means DefaultMaxThrottled when MaxAttempts is set, else no limit but the context.
+	MaxThrottled int
+	// Admit, if set, waits before every attempt for the right to send it (a rate limiter). It
+	// gets the call's context, not the attempt's: the wait is not part of Timeout. An error
+	// (the context ended) ends the call.
+	Admit func(ctx context.Context) error
 
 	// Now, Sleep and Rand replace the clock, the wait and the jitter source in tests.
 	Now   func() time.Time
@@ -69,7 +82,11 @@ func (p RetryPolicy) withDefaults() RetryPolicy {
 }
 
 // Backoff returns the wait before retry number retry (0 for the first retry) after err: the
-// jittered exponential backoff, or the server's Retry-After hint when that is longer.
+// jittered exponential backoff, or the server's Retry-After hint when that is longer. A
+// throttled answer's hint is followed as it is, plus a jitter of up to half of it: every client
+// the server throttled hears the same hint, and retries sent in step would be throttled again
+// together. The hint also replaces the exponential backoff there: it says when the server
+// takes requests again, which the number of throttled answers does not.
 func (p RetryPolicy) Backoff(retry int, err error) time.Duration {
 	p = p.withDefaults()
 	d := p.MinBackoff
@@ -79,10 +96,26 @@ func (p RetryPolicy) Backoff(retry int, err error) time.Duration {
 	d = min(d, p.MaxBackoff)
 	r := min(max(p.Rand(), 0), 1)
 	wait := d/2 + time.Duration(r*float64(d/2))
-	if ra := min(retryAfter(err), p.MaxRetryAfter); ra > wait {
+	ra := min(retryAfter(err), p.MaxRetryAfter)
+	switch {
+	case ra <= 0:
+	case IsThrottled(err):
+		wait = ra + time.Duration(r*float64(ra/2))
+	case ra > wait:
 		wait = ra
 	}
 	return wait
+}
+
+// maxThrottled is the bound of throttled answers, 0 for none.
+func (p RetryPolicy) maxThrottled() int {
+	switch {
+	case p.MaxThrottled > 0:
+		return p.MaxThrottled
+	case p.MaxAttempts > 0:
+		return DefaultMaxThrottled
+	}
+	return 0
 }
 
 // Do runs fn until it succeeds or fails for good. Each attempt gets a context bounded by
@@ -95,12 +128,14 @@ func (p RetryPolicy) Do(ctx context.Context, op string, fn func(ctx context.Cont
 // DoRechecked is Do for a mutation that is not idempotent, such as a toggle: a failed attempt
 // may still have been applied (its answer lost, its timeout reached, a 5xx after the change),
 // and sending it again would undo it. Before every retry it calls recheck, which reads the
-// state: done ends with success without sending again; an error ends with that error.
+// state: done ends with success without sending again; an error ends with that error. A
+// throttled answer is a refusal that applied nothing, so the retry after one is not rechecked.
 // MaxAttempts counts the attempts of fn, so it bounds the whole cycle of reads and sends. A nil
 // recheck makes it Do.
 func (p RetryPolicy) DoRechecked(ctx context.Context, op string, fn func(ctx context.Context) error, recheck func(ctx context.Context) (done bool, err error)) error {
 	p = p.withDefaults()
 	var last error
+	failures, throttled := 0, 0
 	for attempt := 1; ; attempt++ {
 		if err := ctx.Err(); err != nil {
 			if last != nil {
@@ -110,13 +145,21 @@ func (p RetryPolicy) DoRechecked(ctx context.Context, op string, fn func(ctx con
 			}
 			return fmt.Errorf("%s: %w", op, err)
 		}
-		if last != nil && recheck != nil {
+		if last != nil && recheck != nil && !IsThrottled(last) {
 			done, err := recheck(ctx)
 			if err != nil {
 				return fmt.Errorf("%s: reading the state before retry %d: %w (the last attempt: %w)", op, attempt-1, err, last)
 			}
 			if done {
 				return nil
+			}
+		}
+		if p.Admit != nil {
+			if err := p.Admit(ctx); err != nil {
+				if last != nil {
+					return fmt.Errorf("%s: %w after %d attempt(s): %w", op, err, attempt-1, last)
+				}
+				return fmt.Errorf("%s: %w", op, err)
 			}
 		}
 		actx, cancel := context.WithTimeout(ctx, p.Timeout)
@@ -132,10 +175,21 @@ func (p RetryPolicy) DoRechecked(ctx context.Context, op string, fn func(ctx con
 		if !IsRetryable(err) {
 			return err
 		}
-		if p.MaxAttempts > 0 && attempt >= p.MaxAttempts {
-			return fmt.Errorf("%s: giving up after %d attempt(s): %w", op, attempt, err)
+		retry := 0
+		if IsThrottled(err) {
+			throttled++
+			if limit := p.maxThrottled(); limit > 0 && throttled >= limit {
+				return fmt.Errorf("%s: giving up after %d attempt(s), %d throttled: %w", op, attempt, throttled, err)
+			}
+			retry = throttled - 1
+		} else {
+			failures++
+			if p.MaxAttempts > 0 && failures >= p.MaxAttempts {
+				return fmt.Errorf("%s: giving up after %d attempt(s): %w", op, attempt, err)
+			}
+			retry = failures - 1
 		}
-		wait := p.Backoff(attempt-1, err)
+		wait := p.Backoff(retry, err)
 		if dl, ok := ctx.Deadline(); ok && p.Now().Add(wait).After(dl) {
 			// Sleeping past the deadline only delays the same answer.
 			return fmt.Errorf("%s: %w before retry %d: %w", op, context.DeadlineExceeded, attempt, err)

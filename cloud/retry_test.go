@@ -61,8 +61,9 @@ func TestDoRetriesUntilSuccess(t *testing.T) {
 		{name: "success", errs: nil, wantCalls: 1},
 		{name: "5xx then success", errs: []error{&APIError{StatusCode: 500, Code: "InternalError"}, &APIError{StatusCode: 503}},
 			wantCalls: 3, wantWaits: []time.Duration{200 * time.Millisecond, 400 * time.Millisecond}},
+		// The top of the jitter range: Retry-After plus half of it.
 		{name: "429 with Retry-After", errs: []error{&APIError{StatusCode: 429, RetryAfter: 2 * time.Second}},
-			wantCalls: 2, wantWaits: []time.Duration{2 * time.Second}},
+			wantCalls: 2, wantWaits: []time.Duration{3 * time.Second}},
 		{name: "RequestExpired", errs: []error{&APIError{StatusCode: 400, Code: CodeRequestExpired}},
 			wantCalls: 2, wantWaits: []time.Duration{200 * time.Millisecond}},
 		{name: "transport", errs: []error{&TransportError{Operation: "x", Err: errors.New("connection reset")}},
@@ -199,6 +200,8 @@ func TestDoRechecked(t *testing.T) {
 		{name: "not applied: sent again", errs: []error{timeout}, done: []bool{false}, want: "srs"},
 		{name: "two failures", errs: []error{timeout, &APIError{StatusCode: 503}}, done: []bool{false, false}, want: "srsrs"},
 		{name: "bounded", errs: []error{timeout, timeout, timeout, timeout}, done: []bool{false, false, false}, maxAttempts: 3, want: "srsrs", wantErr: true},
+		{name: "throttled: refused, not rechecked", errs: []error{&APIError{StatusCode: 429, Code: "RequestLimitExceeded"}}, want: "ss"},
+		{name: "throttled after a timeout", errs: []error{timeout, &APIError{StatusCode: 429}}, done: []bool{false}, want: "srss"},
 		{name: "permanent: no recheck", errs: []error{&APIError{StatusCode: 400, Code: "InvalidParameter"}}, want: "s", wantErr: true},
 		{name: "read fails", errs: []error{timeout}, readErr: readFailed, want: "sr", wantErr: true},
 	}
@@ -233,5 +236,113 @@ func TestDoRechecked(t *testing.T) {
 				t.Errorf("err = %v, want the read's error and the last attempt's", err)
 			}
 		})
+	}
+}
+
+// A throttled answer's Retry-After is followed, spread over half of it, and does not grow with
+// the number of throttled answers.
+func TestBackoffThrottled(t *testing.T) {
+	throttled := &APIError{StatusCode: 429, Code: "RequestLimitExceeded", RetryAfter: time.Second}
+	tests := []struct {
+		name  string
+		rand  float64
+		retry int
+		err   error
+		want  time.Duration
+	}{
+		{name: "bottom of the spread", rand: 0, err: throttled, want: time.Second},
+		{name: "top of the spread", rand: 1, err: throttled, want: 1500 * time.Millisecond},
+		{name: "many throttled answers: no growth", rand: 1, retry: 9, err: throttled, want: 1500 * time.Millisecond},
+		{name: "no hint: exponential", rand: 1, retry: 3, err: &APIError{StatusCode: 429}, want: 1600 * time.Millisecond},
+		{name: "5xx hint shorter than the backoff", rand: 1, retry: 3, err: &APIError{StatusCode: 503, RetryAfter: time.Second}, want: 1600 * time.Millisecond},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			p := RetryPolicy{Rand: func() float64 { return tt.rand }}
+			if got := p.Backoff(tt.retry, tt.err); got != tt.want {
+				t.Errorf("Backoff(%d) = %v, want %v", tt.retry, got, tt.want)
+			}
+		})
+	}
+}
+
+// Throttled answers applied nothing: they do not use up MaxAttempts, which bounds the failures
+// that may have applied something, but MaxThrottled bounds them.
+func TestDoThrottledBudget(t *testing.T) {
+	throttled := &APIError{StatusCode: 429, Code: "RequestLimitExceeded", RetryAfter: time.Second}
+	tests := []struct {
+		name         string
+		errs         []error
+		maxAttempts  int
+		maxThrottled int
+		wantCalls    int
+		wantErr      bool
+	}{
+		{name: "five throttled then success", errs: []error{throttled, throttled, throttled, throttled, throttled}, maxAttempts: 2, wantCalls: 6},
+		{name: "throttled bounded", errs: []error{throttled, throttled, throttled, throttled}, maxAttempts: 2, maxThrottled: 3, wantCalls: 3, wantErr: true},
+		{name: "failures still bounded", errs: []error{throttled, &APIError{StatusCode: 500}, throttled, &APIError{StatusCode: 500}}, maxAttempts: 2, wantCalls: 4, wantErr: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			clk := &fakeClock{now: time.Unix(1000, 0)}
+			p := clk.policy(RetryPolicy{MaxAttempts: tt.maxAttempts, MaxThrottled: tt.maxThrottled})
+			calls := 0
+			err := p.Do(context.Background(), "op", func(context.Context) error {
+				calls++
+				if calls <= len(tt.errs) {
+					return tt.errs[calls-1]
+				}
+				return nil
+			})
+			if calls != tt.wantCalls || (err != nil) != tt.wantErr {
+				t.Fatalf("calls = %d, err = %v; want %d calls, error %v", calls, err, tt.wantCalls, tt.wantErr)
+			}
+		})
+	}
+}
+
+// Admit runs before every attempt with the call's context, and its wait is not part of the
+// attempt's timeout; an Admit that fails ends the call with the last attempt's error.
+func TestDoAdmit(t *testing.T) {
+	p := RetryPolicy{Timeout: 50 * time.Millisecond, MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
+	admits := 0
+	p.Admit = func(ctx context.Context) error {
+		admits++
+		if _, ok := ctx.Deadline(); ok {
+			t.Error("Admit got a context with a deadline: the attempt's, not the call's")
+		}
+		time.Sleep(80 * time.Millisecond) // longer than an attempt may take
+		return nil
+	}
+	calls := 0
+	err := p.Do(context.Background(), "op", func(ctx context.Context) error {
+		calls++
+		if err := ctx.Err(); err != nil {
+			t.Errorf("attempt %d began with its context ended: %v", calls, err)
+		}
+		if calls == 1 {
+			return &APIError{StatusCode: 503}
+		}
+		return nil
+	})
+	if err != nil || calls != 2 || admits != 2 {
+		t.Fatalf("err = %v, calls = %d, admits = %d; want success, 2 calls, 2 admits", err, calls, admits)
+	}
+
+	ctx, cancel := context.WithCancel(context.Background())
+	defer cancel()
+	q := RetryPolicy{MinBackoff: time.Millisecond, MaxBackoff: time.Millisecond}
+	n := 0
+	q.Admit = func(ctx context.Context) error {
+		if n++; n == 2 {
+			cancel()
+			return ctx.Err()
+		}
+		return nil
+	}
+	err = q.Do(ctx, "op", func(context.Context) error { return &APIError{StatusCode: 502} })
+	var ae *APIError
+	if !errors.Is(err, context.Canceled) || !errors.As(err, &ae) || ae.StatusCode != 502 {
+		t.Fatalf("err = %v, want Canceled wrapping the last APIError", err)
 	}
 }
