@@ -30,6 +30,7 @@ type Config struct {
 	Cloud     *Cloud     `toml:"cloud"`
 	Metrics   Metrics    `toml:"metrics"`
 	Checks    []Check    `toml:"check"`
+	Hooks     []Hook     `toml:"hook"`
 	Instances []Instance `toml:"instance"`
 
 	lines    *lineIndex
@@ -44,6 +45,11 @@ type Agent struct {
 	LogLevel    string `toml:"log_level"`
 	LogFormat   string `toml:"log_format"`
 	OnStop      string `toml:"on_stop"`
+	// HistoryMaxBytes and HistoryKeep bound the failover history in
+	// StateDir: the size at which its file is rotated, and how many
+	// rotated files are kept.
+	HistoryMaxBytes int64 `toml:"history_max_bytes"`
+	HistoryKeep     int   `toml:"history_keep"`
 }
 
 // Keepalived says where keepalived's notifications come from and how its
@@ -81,6 +87,10 @@ type Instance struct {
 	// anything else, so the agent lets address changes settle before it
 	// acts on them.
 	SharedVIPs bool `toml:"shared_vips"`
+	// DrainFile is a track file keepalived watches (track_file, weight
+	// 0): the agent keeps it at 0 and writes 1 while the instance is
+	// drained, which puts it into FAULT (havip-agent drain).
+	DrainFile string `toml:"drain_file"`
 
 	HAVIP         string  `toml:"havip"`
 	HAVIPBind     string  `toml:"havip_bind"`

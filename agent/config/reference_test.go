@@ -3,6 +3,8 @@ package config
 import (
 	"os"
 	"reflect"
+	"regexp"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -55,3 +57,46 @@ func TestReadmeDocumentsEveryKey(t *testing.T) {
 		}
 	}
 }
+
+// packagedKeyRe and packagedTableRe read the shipped configuration's keys
+// and tables, written or commented out ("# key = value", "# # key = ...").
+var (
+	packagedKeyRe   = regexp.MustCompile(`^(?:#\s*)*([a-z_]+)\s*=`)
+	packagedTableRe = regexp.MustCompile(`^(?:#\s*)*\[\[?([a-z_.]+)\]\]?\s*$`)
+)
+
+// TestPackagedConfigDocumentsEveryKey keeps the configuration the packages
+// install complete: every key of the configuration code is shown in its
+// table (most commented out with their defaults), so an operator finds it
+// where it belongs.
+func TestPackagedConfigDocumentsEveryKey(t *testing.T) {
+	b, err := os.ReadFile("../../packaging/havip-agent.toml")
+	if err != nil {
+		t.Fatal(err)
+	}
+	shown := map[string]bool{}
+	table := ""
+	for _, line := range strings.Split(string(b), "\n") {
+		line = strings.TrimSpace(line)
+		if m := packagedTableRe.FindStringSubmatch(line); m != nil {
+			table = m[1]
+			continue
+		}
+		if m := packagedKeyRe.FindStringSubmatch(line); m != nil {
+			k := m[1]
+			if table != "" {
+				k = table + "." + k
+			}
+			shown[k] = true
+		}
+	}
+	for _, k := range tomlKeys(reflect.TypeOf(Config{}), "") {
+		if !shown[k] && !slices.ContainsFunc(tableKeys, func(p string) bool { return p == k }) {
+			t.Errorf("packaging/havip-agent.toml does not show `%s` in its table", k)
+		}
+	}
+}
+
+// tableKeys are the keys tomlKeys lists that are tables of their own,
+// shown by their header.
+var tableKeys = []string{"instance.route", "instance.eip"}

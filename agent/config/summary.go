@@ -43,10 +43,28 @@ func (c *Config) Summary() string {
 		if len(in.Checks) > 0 {
 			fmt.Fprintf(&b, "; checks %s", strings.Join(in.Checks, ", "))
 		}
+		if in.DrainFile != "" {
+			fmt.Fprintf(&b, "; drain file %s", in.DrainFile)
+		}
 		b.WriteByte('\n')
 	}
 	for _, ch := range c.Checks {
 		fmt.Fprintf(&b, "  check %s: %s every %s\n", ch.Name, ch.Type, ch.Interval.Duration)
+	}
+	for _, h := range c.HookSpecs() {
+		events := "every event"
+		if len(h.Events) > 0 {
+			names := make([]string, len(h.Events))
+			for i, e := range h.Events {
+				names[i] = e.String()
+			}
+			events = strings.Join(names, ", ")
+		}
+		target := h.URL
+		if h.Type != "http" {
+			target = strings.Join(h.Argv, " ")
+		}
+		fmt.Fprintf(&b, "  hook %s: %s %s on %s, timeout %s\n", h.Name, h.Type, target, events, h.Timeout)
 	}
 	return b.String()
 }

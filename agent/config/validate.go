@@ -10,6 +10,7 @@ import (
 
 	"github.com/BurntSushi/toml"
 
+	"github.com/havip-agent/havip-agent/agent/journal"
 	"github.com/havip-agent/havip-agent/cloud"
 )
 
@@ -27,6 +28,12 @@ const (
 	// node is the operator's choice. 19112 is outside the Prometheus
 	// port allocations (see package metrics).
 	DefaultMetricsListen = "127.0.0.1:19112"
+	// DefaultHistoryMaxBytes and DefaultHistoryKeep bound the failover
+	// history: at most (keep + 1) files of max_bytes.
+	DefaultHistoryMaxBytes = journal.DefaultMaxBytes
+	DefaultHistoryKeep     = journal.DefaultKeep
+	// MaxHistoryMaxBytes bounds one file of the history.
+	MaxHistoryMaxBytes = 1 << 30
 )
 
 func (c *Config) applyDefaults(md *toml.MetaData, ix *lineIndex) {
@@ -36,6 +43,12 @@ func (c *Config) applyDefaults(md *toml.MetaData, ix *lineIndex) {
 	setDefault(&a.LogLevel, "info")
 	setDefault(&a.LogFormat, "text")
 	setDefault(&a.OnStop, "keep")
+	if !md.IsDefined("agent", "history_max_bytes") {
+		a.HistoryMaxBytes = DefaultHistoryMaxBytes
+	}
+	if !md.IsDefined("agent", "history_keep") {
+		a.HistoryKeep = DefaultHistoryKeep
+	}
 	k := &c.Keepalived
 	setDefault(&k.FIFO, DefaultFIFO)
 	// An explicit pid_file = "" turns the watch off, so only a missing key
@@ -108,6 +121,12 @@ func (c *Config) validate(v *validator) {
 	oneOf(v, "agent.log_level", a.LogLevel, "debug", "info", "warn", "error")
 	oneOf(v, "agent.log_format", a.LogFormat, "text", "json")
 	oneOf(v, "agent.on_stop", a.OnStop, "keep", "release")
+	if n := a.HistoryMaxBytes; n < journal.MinMaxBytes || n > MaxHistoryMaxBytes {
+		v.add("agent.history_max_bytes", "%d is out of range (%d to %d)", n, journal.MinMaxBytes, MaxHistoryMaxBytes)
+	}
+	if n := a.HistoryKeep; n < 0 || n > journal.MaxKeep {
+		v.add("agent.history_keep", "%d is out of range (0 to %d)", n, journal.MaxKeep)
+	}
 	requireAbs(v, "keepalived.fifo", c.Keepalived.FIFO)
 	if c.Keepalived.PIDFile != "" {
 		requireAbs(v, "keepalived.pid_file", c.Keepalived.PIDFile)
@@ -122,6 +141,7 @@ func (c *Config) validate(v *validator) {
 	}
 	c.validateCloud(v)
 	c.validatePaths(v)
+	c.validateHooks(v)
 	checks := map[string]bool{}
 	for i := range c.Checks {
 		c.Checks[i].validate(v, fmt.Sprintf("check[%d]", i), checks)
@@ -192,6 +212,7 @@ func (c *Config) validate(v *validator) {
 				v.add(fmt.Sprintf("%s.checks[%d]", p, j), "no [[check]] is named %q", ch)
 			}
 		}
+		c.validateDrainFile(v, p+".drain_file", in.DrainFile)
 		c.validateInstanceCloud(v, p, in)
 	}
 	c.validateOneEIPPerNode(v)
@@ -296,6 +317,53 @@ func (c *Config) validatePaths(v *validator) {
 	for i, ch := range c.Checks {
 		claim(fmt.Sprintf("check[%d].track_file", i), "a track file", ch.TrackFile)
 	}
+	for i, in := range c.Instances {
+		claim(fmt.Sprintf("instance[%d].drain_file", i), "a drain file", in.DrainFile)
+	}
+}
+
+// privateDirs are directories the packaged unit makes private to the
+// agent (PrivateTmp, PrivateDevices): a track file there is invisible to
+// keepalived.
+var privateDirs = []string{"/tmp", "/var/tmp", "/dev/shm"}
+
+// validateDrainFile checks an instance's drain_file like a check's track
+// file (an absolute path naming a file), and that keepalived can read it:
+// not in the state directory, which is the agent's own, and (a warning,
+// as a daemon run outside systemd sees them) not in a directory systemd
+// makes private to the agent.
+func (c *Config) validateDrainFile(v *validator, key, path string) {
+	if path == "" {
+		return
+	}
+	requireAbs(v, key, path)
+	if !filepath.IsAbs(path) {
+		return
+	}
+	clean := filepath.Clean(path)
+	switch {
+	case strings.HasSuffix(path, "/") || clean == "/":
+		v.add(key, "%q must name a file, not a directory", path)
+		return
+	case within(clean, c.Agent.StateDir):
+		v.add(key, "%q is inside agent.state_dir %s, the agent's own directory: put the track files keepalived reads elsewhere, such as /run/havip-agent/track/", path, c.Agent.StateDir)
+		return
+	}
+	for _, d := range privateDirs {
+		if within(clean, d) {
+			v.warn(key, "%q is under %s, which the packaged systemd unit makes private to the agent (PrivateTmp, PrivateDevices): keepalived would not see it; use /run/havip-agent/track/", path, d)
+			return
+		}
+	}
+}
+
+// within reports whether the clean path p lies inside directory dir.
+func within(p, dir string) bool {
+	if dir == "" || !filepath.IsAbs(dir) {
+		return false
+	}
+	dir = filepath.Clean(dir)
+	return p != dir && strings.HasPrefix(p, strings.TrimSuffix(dir, "/")+"/")
 }
 
 func oneOf(v *validator, key, val string, allowed ...string) {
