@@ -30,6 +30,9 @@ type ConfInstance struct {
 	// Shared is the instance's shared_vips: keepalived's virtual_ipaddress
 	// lists the same VIPs and both add and remove them.
 	Shared bool
+	// DrainFile is the instance's drain_file, "" for none: keepalived must
+	// watch it with track_file and weight 0.
+	DrainFile string
 }
 
 // KindName is the agent configuration's word for a notification kind.
@@ -352,6 +355,7 @@ func LintConf(conf *Conf, exp ConfExpect) []Finding {
 		vrrpOrder = append(vrrpOrder, v)
 		vrrps[v.name] = v
 	}
+	trackDefs := trackFileDefs(conf.stmts)
 	// managed maps each vrrp_instance to the agent instance it serves.
 	managed := map[*vrrpInst]ConfInstance{}
 	for _, in := range exp.Instances {
@@ -393,6 +397,9 @@ func LintConf(conf *Conf, exp ConfExpect) []Finding {
 			managed[m] = in
 		}
 		out = append(out, lintVIPs(s, in, members)...)
+		if in.DrainFile != "" {
+			out = append(out, lintDrainFile(s, in, members, trackDefs)...)
+		}
 	}
 	for _, v := range vrrpOrder {
 		out = append(out, lintVRRP(v, managed[v])...)
