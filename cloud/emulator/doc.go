@@ -12,8 +12,9 @@
 //	srv := httptest.NewServer(emu.Handler())            // or emu.Serve(ctx, listener)
 //
 // As a process: bce-emulator -listen 127.0.0.1:0 -seed FILE [-learn-arp IFACE]
-// [-clock-offset DURATION] [-credential-ttl DURATION] [-log FILE] prints one line
-// "bce-emulator listening on http://HOST:PORT" when ready and stops on SIGTERM/SIGINT.
+// [-clock-offset DURATION] [-credential-ttl DURATION] [-rate-limit N] [-rate-burst N]
+// [-latency DURATION] [-log FILE] prints one line "bce-emulator listening on http://HOST:PORT"
+// when ready and stops on SIGTERM/SIGINT.
 //
 // # Seed
 //
@@ -21,7 +22,8 @@
 // vpc_id: dedicated-line gateways, the next hops of type dcGateway), [[route_table]],
 // [[route_rule]], [[havip]] and [[eip]] tables, and the top-level keys ha_switch ("path_type",
 // the default, or "next_hops": what switchRouteHA swaps) and eip_transition (a duration,
-// none by default: how long EIP binds and unbinds stay in progress); see Seed. Unknown keys and
+// none by default: how long EIP binds and unbinds stay in progress), rate_limit, rate_burst and
+// latency (below); see Seed. Unknown keys and
 // inconsistent data are errors naming file:line. A VPC without a seeded route table gets "rt-" +
 // the VPC id suffix.
 //
@@ -91,6 +93,20 @@
 // (method, path, query without the token, body) answers the first status and body without
 // applying again; a different request with that token is 403 IdempotentParameterMismatch.
 // Failed requests are not remembered (they changed nothing).
+//
+// # Rate limit and latency
+//
+// An account-wide quota is modelled per access key: a token bucket of rate_burst requests
+// (default: rate_limit rounded up) refilled at rate_limit per second (Options.RateLimit and
+// RateBurst, the flags -rate-limit and -rate-burst, override the seed). An authenticated API
+// request that finds the bucket empty is answered 429 RequestLimitExceeded with Retry-After
+// (the whole seconds until a token is there, at least 1) and applies nothing; it takes no
+// token. No BCE document names the throttling code of these APIs: RequestLimitExceeded is the
+// emulator's choice (CodeThrottled). latency (Options.Latency, -latency) is the round trip of
+// every API request: half of it passes before the request is handled (the request record's
+// received), half before the answer is written; its changes are stamped when they were made.
+// Metadata and admin requests are neither limited nor delayed. Throttled requests are logged
+// like any other (status 429, code).
 //
 // # HAVIP master
 //

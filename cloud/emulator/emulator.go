@@ -40,6 +40,18 @@ type Options struct {
 	FaultSeed uint64
 	// Now is the machine clock (default time.Now); tests may replace it.
 	Now func() time.Time
+	// RateLimit limits the API requests of each access key to this many per second, as an
+	// account-wide quota does (a token bucket); a request over it is answered 429
+	// RequestLimitExceeded with Retry-After. 0 takes the seed's rate_limit (none by default).
+	// Metadata and admin requests are never limited.
+	RateLimit float64
+	// RateBurst is the bucket's size: how many requests may come at once. 0 takes the seed's
+	// rate_burst, else the rate rounded up.
+	RateBurst int
+	// Latency is the round trip every API request takes: half before it is handled, half
+	// before its answer is written. 0 takes the seed's latency (none by default). Metadata and
+	// admin requests answer at once.
+	Latency time.Duration
 }
 
 // Emulator is a strict, in-memory BCE API (HAVIP, route, EIP, metadata) with admin controls.
@@ -67,6 +79,12 @@ type Emulator struct {
 	haSwitch string
 	// eipTransition is how long EIP binds and unbinds stay in progress (Seed.EIPTransition).
 	eipTransition time.Duration
+	// rateLimit, rateBurst and latency are Options' or the seed's; buckets hold the rate
+	// limit's token bucket of each access key.
+	rateLimit float64
+	rateBurst int
+	latency   time.Duration
+	buckets   map[string]*bucket
 }
 
 type idemEntry struct {
@@ -109,8 +127,12 @@ func New(seed Seed, opts Options, log *slog.Logger) (*Emulator, error) {
 		idRNG:       mrand.New(mrand.NewPCG(opts.FaultSeed, 42)),
 		requests:    ring[RequestRecord]{max: opts.MaxLogEntries},
 		changes:     ring[ChangeRecord]{max: opts.MaxLogEntries},
+		buckets:     map[string]*bucket{},
 	}
 	if err := e.load(&seed); err != nil {
+		return nil, err
+	}
+	if err := e.setLimits(opts); err != nil {
 		return nil, err
 	}
 	return e, nil
@@ -209,6 +231,10 @@ type call struct {
 	changes []ChangeRecord
 	// fault is the fault injected into the request, nil if none.
 	fault *Fault
+	// latency is the round trip the request models, 0 for none (metadata, admin).
+	latency time.Duration
+	// applied is when the handler ran, zero before: with latency, the time of its changes.
+	applied time.Time
 }
 
 // change records a state change made by the current call (mu held).
@@ -264,6 +290,17 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 	route, perr := e.route(r)
 	c.op = route.op
 	rec.Operation = route.op
+	if !route.public {
+		c.latency = e.latencyOf()
+	}
+	if c.latency > 0 {
+		// The request's way there: the first half of the round trip.
+		if !delay(r.Context(), c.latency/2) {
+			finish(answer{}, true)
+			return
+		}
+		rec.Received = e.Now()
+	}
 	if perr != nil {
 		a := answer{err: perr}
 		e.write(w, c, a)
@@ -284,6 +321,13 @@ func (e *Emulator) serveHTTP(w http.ResponseWriter, r *http.Request) {
 		c.ak, rec.AccessKeyID = ak, ak
 		if aerr != nil {
 			a := answer{err: aerr}
+			e.write(w, c, a)
+			finish(a, false)
+			return
+		}
+		if ra, limited := e.throttle(ak); limited {
+			w.Header().Set("Retry-After", strconv.Itoa(ra))
+			a := answer{err: errf(http.StatusTooManyRequests, CodeThrottled, "Request rate limit exceeded for access key %s; retry after %d s.", ak, ra)}
 			e.write(w, c, a)
 			finish(a, false)
 			return
@@ -360,6 +404,7 @@ func (e *Emulator) execute(c *call, rt routed, f *Fault) (answer, bool) {
 	e.mu.Lock()
 	defer e.mu.Unlock()
 	c.fault = f
+	c.applied = e.nowLocked()
 	e.settleLocked()
 	mutating := c.r.Method != http.MethodGet && c.r.Method != http.MethodHead
 	if !mutating {
@@ -430,6 +475,8 @@ func fingerprint(r *http.Request, body []byte) string {
 }
 
 func (e *Emulator) write(w http.ResponseWriter, c *call, a answer) {
+	// The answer's way back: the rest of the round trip. A client that left loses it.
+	delay(c.r.Context(), c.latency-c.latency/2)
 	body := a.body
 	status := a.status
 	if a.err != nil {
@@ -463,9 +510,14 @@ func (e *Emulator) record(rec RequestRecord, c *call) {
 	e.logSeq++
 	rec.Seq, rec.Time = e.logSeq, now
 	e.requests.add(rec)
+	at := now
+	if c.latency > 0 && !c.applied.IsZero() {
+		// With latency the answer is recorded half a round trip after the change was made.
+		at = c.applied
+	}
 	for _, ch := range c.changes {
 		e.logSeq++
-		ch.Seq, ch.Time, ch.RequestID, ch.Source, ch.AccessKeyID, ch.Fault = e.logSeq, now, c.id, c.source, c.ak, rec.Fault
+		ch.Seq, ch.Time, ch.RequestID, ch.Source, ch.AccessKeyID, ch.Fault = e.logSeq, at, c.id, c.source, c.ak, rec.Fault
 		e.changes.add(ch)
 		e.log.Info("state change", "op", ch.Operation, "resource", ch.Resource, "change", ch.Message, "source", c.source, "ak", c.ak)
 	}

@@ -35,6 +35,9 @@ func (e *Emulator) load(s *Seed) error {
 		}
 		e.eipTransition = d
 	}
+	if err := e.loadLimits(s); err != nil {
+		return err
+	}
 	e.w = w
 	ids := map[string]string{}
 	unique := func(where, id, prefix string) error {

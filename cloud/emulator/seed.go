@@ -34,6 +34,15 @@ type Seed struct {
 	// unbinding; the EIP documents list both statuses and say binding is done in the
 	// background): a Go duration such as "2s", "" for none (the default).
 	EIPTransition string `toml:"eip_transition"`
+	// RateLimit is the account-wide limit of API requests per second of each access key, 0 for
+	// none (the default); a request over it is answered 429 RequestLimitExceeded with
+	// Retry-After. RateBurst is how many may come at once (default: the rate rounded up).
+	// Options (the command's flags) override both.
+	RateLimit float64 `toml:"rate_limit"`
+	RateBurst int     `toml:"rate_burst"`
+	// Latency is the round trip every API request takes, a Go duration such as "50ms"; "" for
+	// none (the default). Options override it.
+	Latency string `toml:"latency"`
 
 	// name is the file name used in error messages; lines maps "table#index" to a line number.
 	name  string

@@ -3,7 +3,9 @@ package emulator
 import (
 	"fmt"
 	"reflect"
+	"strconv"
 	"strings"
+	"time"
 )
 
 // The world every SeedBuilder starts from: the region the agent's tests
@@ -75,6 +77,22 @@ func (b *SeedBuilder) EIP(address, instanceID string) *SeedBuilder {
 	return b
 }
 
+// RateLimit limits each access key to rate API requests per second, burst at once (0: the
+// rate rounded up).
+func (b *SeedBuilder) RateLimit(rate float64, burst int) *SeedBuilder {
+	b.seed.RateLimit, b.seed.RateBurst = rate, burst
+	return b
+}
+
+// Latency makes every API request take d, a round trip.
+func (b *SeedBuilder) Latency(d time.Duration) *SeedBuilder {
+	b.seed.Latency = ""
+	if d > 0 {
+		b.seed.Latency = d.String()
+	}
+	return b
+}
+
 // Seed is the seed built so far, for New. Its errors name the tables by
 // index only; ParseSeed of TOML also names their lines.
 func (b *SeedBuilder) Seed() Seed {
@@ -89,7 +107,7 @@ func (b *SeedBuilder) TOML() string {
 	var w strings.Builder
 	v := reflect.ValueOf(b.seed)
 	for i := 0; i < v.NumField(); i++ {
-		if key := tomlKey(v.Type().Field(i)); key != "" && v.Field(i).Kind() == reflect.String {
+		if key := tomlKey(v.Type().Field(i)); key != "" && v.Field(i).Kind() != reflect.Slice {
 			writeKey(&w, key, v.Field(i))
 		}
 	}
@@ -120,11 +138,19 @@ func tomlKey(f reflect.StructField) string {
 	return f.Tag.Get("toml")
 }
 
-// writeKey writes key = v unless v is empty. The seed's fields are strings
-// and lists of strings; another kind is a field this renderer was not
-// taught, which its test catches.
+// writeKey writes key = v unless v is empty or zero. The seed's fields are
+// strings, numbers and lists of strings; another kind is a field this
+// renderer was not taught, which its test catches.
 func writeKey(w *strings.Builder, key string, v reflect.Value) {
 	switch {
+	case v.Kind() == reflect.Int:
+		if v.Int() != 0 {
+			fmt.Fprintf(w, "%s = %d\n", key, v.Int())
+		}
+	case v.Kind() == reflect.Float64:
+		if v.Float() != 0 {
+			fmt.Fprintf(w, "%s = %s\n", key, strconv.FormatFloat(v.Float(), 'f', -1, 64))
+		}
 	case v.Kind() == reflect.String && v.String() != "":
 		fmt.Fprintf(w, "%s = %s\n", key, tomlString(v.String()))
 	case v.Kind() == reflect.Slice && v.Type().Elem().Kind() == reflect.String && v.Len() > 0:
@@ -133,7 +159,7 @@ func writeKey(w *strings.Builder, key string, v reflect.Value) {
 			items[i] = tomlString(v.Index(i).String())
 		}
 		fmt.Fprintf(w, "%s = [%s]\n", key, strings.Join(items, ", "))
-	case v.Kind() != reflect.String && v.Kind() != reflect.Slice:
+	case v.Kind() != reflect.String && v.Kind() != reflect.Slice && v.Kind() != reflect.Int && v.Kind() != reflect.Float64:
 		panic(fmt.Sprintf("emulator: SeedBuilder cannot render %s (%s)", key, v.Kind()))
 	}
 }

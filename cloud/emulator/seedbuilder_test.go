@@ -72,12 +72,16 @@ func TestSeedBuilderEveryField(t *testing.T) {
 	}
 }
 
-// fill sets every exported string field below v, with two elements in
-// each list.
+// fill sets every exported string and number field below v, with two
+// elements in each list.
 func fill(v reflect.Value, prefix string) {
 	switch v.Kind() {
 	case reflect.String:
 		v.SetString(prefix + ` "x"`)
+	case reflect.Int:
+		v.SetInt(int64(len(prefix)))
+	case reflect.Float64:
+		v.SetFloat(float64(len(prefix)) + 0.5)
 	case reflect.Struct:
 		for i := 0; i < v.NumField(); i++ {
 			if v.Type().Field(i).IsExported() {

@@ -33,6 +33,9 @@ func run(args []string, stdout, stderr io.Writer) error {
 	offset := fs.Duration("clock-offset", 0, "shift of the emulator clock relative to the machine clock")
 	credTTL := fs.Duration("credential-ttl", 0, "lifetime of metadata instance-role credentials (default 1h)")
 	logPath := fs.String("log", "", "write the JSON log to this file instead of stderr")
+	rateLimit := fs.Float64("rate-limit", 0, "API requests per second of each access key, answered 429 beyond it (0: the seed's rate_limit, none by default)")
+	rateBurst := fs.Int("rate-burst", 0, "API requests of each access key at once (0: the seed's rate_burst, else the rate rounded up)")
+	latency := fs.Duration("latency", 0, "round trip of every API request, half each way (0: the seed's latency, none by default)")
 	if err := fs.Parse(args); err != nil {
 		return err
 	}
@@ -56,9 +59,13 @@ func run(args []string, stdout, stderr io.Writer) error {
 	if err != nil {
 		return err
 	}
-	emu, err := emulator.New(seed, emulator.Options{ClockOffset: *offset, CredentialTTL: *credTTL}, log)
+	emu, err := emulator.New(seed, emulator.Options{ClockOffset: *offset, CredentialTTL: *credTTL,
+		RateLimit: *rateLimit, RateBurst: *rateBurst, Latency: *latency}, log)
 	if err != nil {
 		return err
+	}
+	if rate, burst, lat := emu.RateLimit(); rate > 0 || lat > 0 {
+		log.Info("API limits", "rate_limit", rate, "rate_burst", burst, "latency", lat.String())
 	}
 	ctx, stop := signal.NotifyContext(context.Background(), syscall.SIGTERM, syscall.SIGINT)
 	defer stop()

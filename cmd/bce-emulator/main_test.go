@@ -95,3 +95,45 @@ func TestBadSeed(t *testing.T) {
 		t.Fatalf("got %v", err)
 	}
 }
+
+// TestLimitFlags: -rate-limit, -rate-burst and -latency reach the emulator (it logs them), and
+// a value out of range is refused before anything is served.
+func TestLimitFlags(t *testing.T) {
+	dir := t.TempDir()
+	seed := filepath.Join(dir, "seed.toml")
+	if err := os.WriteFile(seed, []byte("region = \"bj\"\nrate_limit = 5\n[[credential]]\naccess_key_id = \"ak\"\nsecret_access_key = \"sk\"\n"), 0o600); err != nil {
+		t.Fatal(err)
+	}
+	for _, bad := range [][]string{{"-rate-limit", "-1"}, {"-rate-burst", "-2"}, {"-latency", "-1s"}, {"-latency", "1h"}} {
+		if err := run(append([]string{"-seed", seed}, bad...), io.Discard, io.Discard); err == nil {
+			t.Errorf("%v accepted", bad)
+		}
+	}
+	if testing.Short() {
+		t.Skip("builds the binary")
+	}
+	bin := filepath.Join(dir, "bce-emulator")
+	if out, err := exec.Command("go", "build", "-o", bin, ".").CombinedOutput(); err != nil {
+		t.Fatalf("build: %v\n%s", err, out)
+	}
+	logPath := filepath.Join(dir, "log.json")
+	cmd := exec.Command(bin, "-listen", "127.0.0.1:0", "-seed", seed, "-log", logPath, "-rate-burst", "7", "-latency", "20ms")
+	stdout, err := cmd.StdoutPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	defer func() { _ = cmd.Process.Kill(); _ = cmd.Wait() }()
+	if !bufio.NewScanner(stdout).Scan() {
+		t.Fatal("no URL line")
+	}
+	b, err := os.ReadFile(logPath)
+	if err != nil {
+		t.Fatal(err)
+	}
+	if !regexp.MustCompile(`"msg":"API limits","rate_limit":5,"rate_burst":7,"latency":"20ms"`).Match(b) {
+		t.Fatalf("log does not show the seed's rate and the flags' burst and latency:\n%s", b)
+	}
+}
