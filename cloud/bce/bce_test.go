@@ -488,9 +488,13 @@ func TestRetries(t *testing.T) {
 		wantCalls int
 		wantErr   bool
 		wantLog   string
+		// refused: the server refused the first switch without applying it (throttled), so it
+		// is resent without reading the rules first.
+		refused bool
 	}{
 		{name: "5xx", ft: fault{times: 2, status: 500, code: "InternalError"}, wantCalls: 3},
-		{name: "429 Retry-After", ft: fault{times: 1, status: 429, code: "TooManyRequests", retryAfter: "1"}, wantCalls: 2, wantLog: "wait=1s"},
+		// Retry-After plus up to half of it.
+		{name: "429 Retry-After", ft: fault{times: 1, status: 429, code: "TooManyRequests", retryAfter: "1"}, wantCalls: 2, wantLog: "wait=1", refused: true},
 		{name: "RequestExpired", ft: fault{times: 1, status: 400, code: "RequestExpired"}, wantCalls: 2},
 		{name: "503 that landed", ft: fault{times: 1, apply: true, status: 503, code: "ServiceUnavailable"}, wantCalls: 1},
 		{name: "auth", ft: fault{times: 5, status: 403, code: "AccessDenied"}, wantCalls: 1, wantErr: true},
@@ -519,9 +523,10 @@ func TestRetries(t *testing.T) {
 				}
 			}
 			reqs := requestLines(f)
-			for i := 1; i < len(reqs); i++ {
-				if reqs[i] == switchRA && reqs[i-1] != listRules {
-					t.Fatalf("a switch was retried without reading the rules first: %q", reqs)
+			first := slices.Index(reqs, switchRA)
+			for i := first + 1; first >= 0 && i < len(reqs); i++ {
+				if reqs[i] == switchRA && (reqs[i-1] != listRules) != tt.refused {
+					t.Fatalf("a switch was retried with a read first %v, want %v: %q", reqs[i-1] == listRules, !tt.refused, reqs)
 				}
 			}
 			if !tt.wantErr && f.applied["route.switch"] != 1 {

@@ -50,6 +50,24 @@ type Options struct {
 	ConfirmAttempts int
 	// DryRun makes claims perform only their reads and log the mutating calls they would make.
 	DryRun bool
+	// RateLimit bounds the API requests of the Client, every call and attempt together, to
+	// this many per second, RateBurst at once (a token bucket): 0 means DefaultRateLimit and
+	// DefaultRateBurst, a negative rate no limit. When it makes calls wait, those that move
+	// traffic go first (HAVIP attach, route switch and update), then the reads a claim needs
+	// before it writes, the other mutations (EIP, HAVIP detach and public IP), the reads that
+	// check a mutation, and last Observe and the keep-warm reads. A throttled answer (429)
+	// holds back the calls of its priority and below for its Retry-After.
+	RateLimit float64
+	RateBurst int
+	// KeepWarm is how often KeepWarm reads each watched resource whose last read is older
+	// (default DefaultKeepWarm; negative disables): it keeps a connection to each endpoint open,
+	// so that a failover's first request pays no TCP or TLS handshake, and a recent picture of
+	// the resources for claims that need no read first.
+	KeepWarm time.Duration
+	// PictureMaxAge is how old the picture of a resource (its last read) may be for a claim to
+	// send an idempotent mutation without reading first (default DefaultPictureMaxAge; negative
+	// never): a HAVIP attach, a single-line rule's next-hop update. A switch always reads first.
+	PictureMaxAge time.Duration
 	// HTTPClient sends the requests; nil means a keep-alive client owned by the Client. Either
 	// way the Client sends through a copy whose transport bounds every answer (4 MiB, an error
 	// answer 64 KiB) before the SDK reads it.
@@ -125,6 +143,14 @@ type Client struct {
 	retry   cloud.RetryPolicy
 	confirm cloud.RetryPolicy
 	nodeID  string
+	// lim is the client-side rate limit, nil for none.
+	lim *limiter
+	// tables shares the reads of route tables between concurrent claims and observes.
+	tables *tableReads
+	// pic is what the last reads showed of each resource, and when.
+	pic *picture
+	// watch is the set of resources KeepWarm reads.
+	watch *watchSet
 }
 
 var _ cloud.Provider = (*Client)(nil)
@@ -170,6 +196,21 @@ func New(ctx context.Context, opts Options, creds CredentialSource, logger *slog
 	if opts.ConfirmAttempts <= 0 {
 		opts.ConfirmAttempts = 5
 	}
+	switch {
+	case opts.RateLimit == 0:
+		opts.RateLimit = DefaultRateLimit
+		if opts.RateBurst <= 0 {
+			opts.RateBurst = DefaultRateBurst
+		}
+	case opts.RateBurst <= 0:
+		opts.RateBurst = max(1, int(opts.RateLimit))
+	}
+	if opts.KeepWarm == 0 {
+		opts.KeepWarm = DefaultKeepWarm
+	}
+	if opts.PictureMaxAge == 0 {
+		opts.PictureMaxAge = DefaultPictureMaxAge
+	}
 	if opts.UserAgent == "" {
 		opts.UserAgent = "havip-agent " + sdk.DEFAULT_USER_AGENT
 	}
@@ -183,11 +224,13 @@ func New(ctx context.Context, opts Options, creds CredentialSource, logger *slog
 			DialContext:            (&net.Dialer{Timeout: opts.Timeout, KeepAlive: 30 * time.Second}).DialContext,
 			TLSHandshakeTimeout:    opts.Timeout,
 			MaxIdleConnsPerHost:    4,
-			IdleConnTimeout:        90 * time.Second,
+			IdleConnTimeout:        idleConnTimeout(opts.KeepWarm),
 			MaxResponseHeaderBytes: maxErrorAnswer,
 		}}
 	}
-	c := &Client{opts: opts, creds: creds, logger: logger, hc: boundedClient(hc)}
+	c := &Client{opts: opts, creds: creds, logger: logger, hc: boundedClient(hc),
+		lim: newLimiter(opts.RateLimit, opts.RateBurst), pic: newPicture(), watch: &watchSet{}}
+	c.tables = newTableReads(c)
 	c.retry = cloud.RetryPolicy{
 		Timeout: opts.Timeout, MinBackoff: opts.MinBackoff, MaxBackoff: opts.MaxBackoff, MaxAttempts: opts.MaxAttempts,
 		OnRetry: func(op string, attempt int, err error, wait time.Duration) {
@@ -267,6 +310,15 @@ type apiCall struct {
 	attempts  int
 	status    int
 	requestID string
+
+	// adm is what the call waits for the limiter with; nil takes its priority from the
+	// operation and the context.
+	adm *admission
+	// table, for a route rule mutation, is its route table: reads of the table sent before
+	// the mutation are not shared with callers after it.
+	table string
+	// onSend, if set, is told when each attempt was admitted, just before it is sent.
+	onSend func(at time.Time)
 }
 
 func (a *apiCall) mutating() bool { return a.method != http.MethodGet }
@@ -302,12 +354,24 @@ var errDryRun = errors.New("dry-run: not sent")
 
 // do sends the call through the retry policy. Each attempt is a freshly built and signed
 // request, so an attempt that failed with RequestExpired is retried with a new signature while
-// the clientToken in the query stays the same.
+// the clientToken in the query stays the same. Each attempt waits for the limiter first.
 func (c *Client) do(ctx context.Context, a *apiCall) error {
 	if err := c.announce(a); err != nil {
 		return err
 	}
-	return c.retry.Do(ctx, a.op, func(ctx context.Context) error { return c.send(ctx, a) })
+	return c.policy(ctx, a).Do(ctx, a.op, func(ctx context.Context) error { return c.send(ctx, a) })
+}
+
+// policy is the retry policy of call a: the Client's, admitting each attempt through the
+// limiter with a's priority.
+func (c *Client) policy(ctx context.Context, a *apiCall) cloud.RetryPolicy {
+	if a.adm == nil {
+		a.adm = newAdmission(callPriority(ctx, a))
+	}
+	p := c.retry
+	adm := a.adm
+	p.Admit = func(ctx context.Context) error { return c.lim.wait(ctx, adm) }
+	return p
 }
 
 // announce logs a mutating call before it is sent; in dry-run mode it returns errDryRun
@@ -330,6 +394,13 @@ func (c *Client) announce(a *apiCall) error {
 }
 
 func (c *Client) send(ctx context.Context, a *apiCall) error {
+	now := time.Now()
+	if a.table != "" && a.mutating() {
+		c.tables.wrote(a.table, now)
+	}
+	if a.onSend != nil {
+		a.onSend(now)
+	}
 	creds, err := c.creds.Credentials(ctx)
 	if err != nil {
 		return &cloud.TransportError{Operation: a.op, Err: err}
@@ -378,6 +449,15 @@ func (c *Client) send(ctx context.Context, a *apiCall) error {
 	a.attempts++
 	a.status, a.requestID = 0, ""
 	err = c.exchange(bc, req, a, probe)
+	var ae *cloud.APIError
+	if cloud.IsThrottled(err) && errors.As(err, &ae) && ae.RetryAfter > 0 {
+		// The account is over its quota: the calls that matter less wait with this one.
+		p := callPriority(ctx, a)
+		if a.adm != nil {
+			p = c.lim.priorityOf(a.adm)
+		}
+		c.lim.pause(p, time.Now().Add(min(ae.RetryAfter, cloud.DefaultMaxRetryAfter)))
+	}
 	if c.opts.OnRequest != nil {
 		c.opts.OnRequest(a.metric, requestCode(ctx, err), time.Since(start))
 	}

@@ -7,6 +7,7 @@ import (
 	"net/http"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/baidubce/bce-sdk-go/services/eip"
 
@@ -35,10 +36,12 @@ func movableEIP(m *eip.EipModel) bool {
 func (c *Client) getEIP(ctx context.Context, address string) (*eip.EipModel, error) {
 	var res eip.ListEipResult
 	op := "eip.get " + address
+	at := time.Now()
 	if err := c.do(ctx, &apiCall{op: op, metric: OpEIPList, method: http.MethodGet, eip: true, path: "/v1/eip",
 		query: map[string]string{"eip": address}, result: &res}); err != nil {
 		return nil, err
 	}
+	c.pic.noteEIP(address, at)
 	for i := range res.EipList {
 		if res.EipList[i].Eip == address {
 			return &res.EipList[i], nil
@@ -193,6 +196,7 @@ func (c *Client) eipUnclaimable(m *eip.EipModel) error {
 // binding an EIP that is still being unbound fails. It returns the EIP as last read (which
 // may, by a race, already be bound to this node).
 func (c *Client) waitEIPFree(ctx context.Context, spec *cloud.EIPSpec) (*eip.EipModel, error) {
+	ctx = withPriority(ctx, prioConfirm)
 	op := "eip.unbound " + spec.Address
 	var last *eip.EipModel
 	err := c.confirm.Do(ctx, op, func(context.Context) error {

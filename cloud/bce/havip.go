@@ -8,6 +8,7 @@ import (
 	"slices"
 	"sort"
 	"strings"
+	"time"
 
 	"github.com/baidubce/bce-sdk-go/services/havip"
 
@@ -24,10 +25,14 @@ func (c *Client) havipSelf() (id, typ string) {
 
 func (c *Client) getHAVIP(ctx context.Context, id string) (*havip.HaVip, error) {
 	var h havip.HaVip
+	at := time.Now()
 	err := c.do(ctx, &apiCall{op: "havip.get " + id, metric: OpHAVIPDetail, method: http.MethodGet,
 		path: "/v1/havip/" + url.PathEscape(id), result: &h})
 	if err != nil {
 		return nil, err
+	}
+	if h.HaVipId == id {
+		c.pic.noteHAVIP(&h, at)
 	}
 	return &h, nil
 }
@@ -147,18 +152,24 @@ func (c *Client) bindHAVIPPublicIP(ctx context.Context, spec *cloud.HAVIPSpec, t
 // that part never fails the claim: its problems are reported in the ownership's public IP
 // fields and logged.
 func (c *Client) claimHAVIP(ctx context.Context, spec *cloud.HAVIPSpec, tokenBase string) (cloud.Ownership, error) {
-	o, h, err := c.observeHAVIP(ctx, spec)
+	attached := c.attachFromPicture(ctx, spec, tokenBase)
+	if err := ctx.Err(); err != nil {
+		return cloud.Ownership{}, fmt.Errorf("havip.attach %s: %w", spec.ID, err)
+	}
+	rctx := ctx
+	if attached {
+		rctx = withPriority(ctx, prioConfirm)
+	}
+	o, h, err := c.observeHAVIP(rctx, spec)
 	if err != nil || (o.Owned && !o.PublicIPBindable) {
 		c.logPublicIPProblem(o)
 		return o, err
 	}
-	self, selfType := c.havipSelf()
+	self, _ := c.havipSelf()
 	path := "/v1/havip/" + url.PathEscape(spec.ID)
 	var would []string
-	if !o.Owned && !slices.ContainsFunc(h.BindedInstances, func(b havip.HaVipBindedInstance) bool { return b.InstanceId == self }) {
-		err := c.do(ctx, &apiCall{op: "havip.attach " + spec.ID, metric: OpHAVIPAttach, method: http.MethodPut, path: path,
-			query: map[string]string{"attach": "", "clientToken": cloud.Token(tokenBase, "havip.attach/"+self)},
-			body:  havip.HaVipInstanceArgs{InstanceIds: []string{self}, InstanceType: selfType}})
+	if !attached && !o.Owned && !slices.ContainsFunc(h.BindedInstances, func(b havip.HaVipBindedInstance) bool { return b.InstanceId == self }) {
+		err := c.do(ctx, c.attachCall(spec, tokenBase))
 		if isDryRun(err) {
 			would = append(would, "attach "+self)
 		} else if err != nil {
@@ -232,6 +243,37 @@ func (c *Client) claimHAVIP(ctx context.Context, spec *cloud.HAVIPSpec, tokenBas
 	}
 	c.logPublicIPProblem(o)
 	return o, err
+}
+
+// attachCall attaches this node to the HAVIP of spec.
+func (c *Client) attachCall(spec *cloud.HAVIPSpec, tokenBase string) *apiCall {
+	self, selfType := c.havipSelf()
+	return &apiCall{op: "havip.attach " + spec.ID, metric: OpHAVIPAttach, method: http.MethodPut, path: "/v1/havip/" + url.PathEscape(spec.ID),
+		query: map[string]string{"attach": "", "clientToken": cloud.Token(tokenBase, "havip.attach/"+self)},
+		body:  havip.HaVipInstanceArgs{InstanceIds: []string{self}, InstanceType: selfType}}
+}
+
+// attachFromPicture attaches this node at once, with no read first, when the HAVIP's recent
+// picture shows it not bound, and reports whether the attach was answered with success. The
+// claim's read comes after it either way. An attach that fails (this node bound meanwhile, the
+// HAVIP full or gone, no answer) leaves it to that read and the attach after it, under the
+// same token.
+func (c *Client) attachFromPicture(ctx context.Context, spec *cloud.HAVIPSpec, tokenBase string) bool {
+	if c.opts.DryRun {
+		return false
+	}
+	h, ok := c.pic.havip(spec.ID, c.opts.PictureMaxAge)
+	self, _ := c.havipSelf()
+	if !ok || slices.ContainsFunc(h.BindedInstances, func(b havip.HaVipBindedInstance) bool { return b.InstanceId == self }) {
+		return false
+	}
+	if err := c.do(ctx, c.attachCall(spec, tokenBase)); err != nil {
+		if ctx.Err() == nil {
+			c.logger.Info("the attach sent from the picture failed; reading the HAVIP", "havip", spec.ID, "err", err)
+		}
+		return false
+	}
+	return true
 }
 
 // confirmPublicIP reads the HAVIP back until it shows the public IP just bound, within the

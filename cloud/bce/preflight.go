@@ -9,6 +9,7 @@ import (
 	"net/url"
 	"strings"
 	"text/tabwriter"
+	"time"
 
 	"github.com/baidubce/bce-sdk-go/services/eip"
 	"github.com/baidubce/bce-sdk-go/services/vpc"
@@ -81,6 +82,8 @@ func (c *Client) Preflight(ctx context.Context, resources []cloud.Resource) Repo
 	if pc.retry.MaxAttempts == 0 || pc.retry.MaxAttempts > 2 {
 		pc.retry.MaxAttempts = 2
 	}
+	// The copy's table reads use its retry policy.
+	pc.tables = newTableReads(&pc)
 	var rep Report
 	self := "instance " + c.nodeID + " (" + c.opts.InstanceType + ")"
 	if c.opts.ENIID != "" {
@@ -133,7 +136,7 @@ func (c *Client) preflightOne(ctx context.Context, r cloud.Resource) ([]Check, e
 		ch.Detail, extra, err = c.preflightHAVIP(ctx, r)
 	case cloud.KindRoute:
 		var o cloud.Ownership
-		o, _, err = c.observeRoute(ctx, r.Route)
+		o, _, err = c.observeRoute(ctx, r.Route, time.Time{})
 		ch.Detail = o.Detail + describeOwned(o)
 	case cloud.KindEIP:
 		var o cloud.Ownership

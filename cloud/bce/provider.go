@@ -3,6 +3,7 @@ package bce
 import (
 	"context"
 	"errors"
+	"time"
 
 	"github.com/havip-agent/havip-agent/cloud"
 )
@@ -22,7 +23,7 @@ func (c *Client) observe(ctx context.Context, r cloud.Resource) (cloud.Ownership
 		o, _, err := c.observeHAVIP(ctx, r.HAVIP)
 		return o, err
 	case cloud.KindRoute:
-		o, _, err := c.observeRoute(ctx, r.Route)
+		o, _, err := c.observeRoute(ctx, r.Route, time.Time{})
 		return o, err
 	default:
 		o, _, err := c.observeEIP(ctx, r.EIP)
@@ -44,6 +45,8 @@ func (c *Client) claim(ctx context.Context, r cloud.Resource, tokenBase string) 
 	if tokenBase == "" {
 		return cloud.Ownership{}, &cloud.PermanentError{Op: r.Key(), Reason: "claim without a token base"}
 	}
+	// A claim's reads come before the reads of Observe and the keep-warm, after its writes.
+	ctx = withPriority(ctx, prioClaimRead)
 	switch r.Kind {
 	case cloud.KindHAVIP:
 		return c.claimHAVIP(ctx, r.HAVIP, tokenBase)
@@ -95,6 +98,7 @@ func (e *clampedError) Unwrap() error { return e.err }
 
 // confirmed reads back with observe until it reports ownership, within the confirm policy.
 func (c *Client) confirmed(ctx context.Context, op string, observe func(ctx context.Context) (cloud.Ownership, error)) (cloud.Ownership, error) {
+	ctx = withPriority(ctx, prioConfirm)
 	var last cloud.Ownership
 	err := c.confirm.Do(ctx, op, func(context.Context) error {
 		// The read itself has its own retries; the confirm loop only waits for the state.

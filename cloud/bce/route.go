@@ -8,6 +8,7 @@ import (
 	"net/netip"
 	"net/url"
 	"strings"
+	"time"
 
 	"github.com/baidubce/bce-sdk-go/services/vpc"
 
@@ -49,8 +50,10 @@ func nextHopType(spec *cloud.RouteSpec) string {
 	return spec.NextHopType
 }
 
-// listRules reads every rule of a table, following the pages.
-func (c *Client) listRules(ctx context.Context, table string) ([]vpc.RouteRule, error) {
+// listRules reads every rule of a table, following the pages, waiting for the limiter with
+// adm; onSend is told when each request is admitted. Callers go through Client.tables, which
+// shares the read.
+func (c *Client) listRules(ctx context.Context, table string, adm *admission, onSend func(time.Time)) ([]vpc.RouteRule, error) {
 	var rules []vpc.RouteRule
 	marker := ""
 	for range maxRulePages {
@@ -59,7 +62,8 @@ func (c *Client) listRules(ctx context.Context, table string) ([]vpc.RouteRule, 
 		if marker != "" {
 			q["marker"] = marker
 		}
-		if err := c.do(ctx, &apiCall{op: "route.list " + table, metric: OpRouteRuleList, method: http.MethodGet, path: "/v1/route/rule", query: q, result: &page}); err != nil {
+		if err := c.do(ctx, &apiCall{op: "route.list " + table, metric: OpRouteRuleList, method: http.MethodGet, path: "/v1/route/rule",
+			query: q, result: &page, adm: adm, onSend: onSend}); err != nil {
 			return nil, err
 		}
 		rules = append(rules, page.RouteRules...)
@@ -179,12 +183,24 @@ func (c *Client) routeOwnership(op string, spec *cloud.RouteSpec, st routeState)
 	return o, nil
 }
 
-func (c *Client) observeRoute(ctx context.Context, spec *cloud.RouteSpec) (cloud.Ownership, routeState, error) {
+// observeRoute reads the route from a read of its table sent at or after since (zero: any read
+// in flight) and checks it. The read waits for the limiter with the priority ctx carries; a
+// claim's and a read-back's are gathered with the other routes of the table.
+func (c *Client) observeRoute(ctx context.Context, spec *cloud.RouteSpec, since time.Time) (cloud.Ownership, routeState, error) {
 	op := "route " + spec.Table + " " + spec.Destination
-	rules, err := c.listRules(ctx, spec.Table)
+	prio := prioBackground
+	if p, ok := ctx.Value(prioKey{}).(priority); ok {
+		prio = p
+	}
+	rules, _, err := c.tables.read(ctx, spec.Table, since, prio, prio != prioBackground)
 	if err != nil {
 		return cloud.Ownership{}, routeState{}, err
 	}
+	return c.routeState(op, spec, rules)
+}
+
+// routeState finds and checks the rule of spec among rules.
+func (c *Client) routeState(op string, spec *cloud.RouteSpec, rules []vpc.RouteRule) (cloud.Ownership, routeState, error) {
 	st, err := classify(op, rules, spec.Destination)
 	if err != nil {
 		return cloud.Ownership{}, st, err
@@ -237,13 +253,18 @@ func haTypeMismatch(op string, spec *cloud.RouteSpec, st routeState) error {
 }
 
 // claimRoute switches an HA pair whose active next hop is not ours (switchRouteHA on the active
-// rule), updates a single-line rule's next hop, and leaves a HAVIP-shaped rule alone.
+// rule), updates a single-line rule's next hop, and leaves a HAVIP-shaped rule alone. A
+// single-line rule whose recent picture points elsewhere is updated at once, without a read
+// first, and read back; a pair is always read first, by a read sent after the claim began.
 func (c *Client) claimRoute(ctx context.Context, spec *cloud.RouteSpec, tokenBase string) (cloud.Ownership, error) {
-	o, st, err := c.observeRoute(ctx, spec)
+	began := time.Now()
+	if o, done, err := c.updateFromPicture(ctx, spec, tokenBase); done {
+		return o, err
+	}
+	o, st, err := c.observeRoute(withPriority(ctx, prioClaimRead), spec, began)
 	if err != nil || o.Owned {
 		return o, err
 	}
-	ours := c.nextHop(spec)
 	switch st.shape {
 	case cloud.ShapeHA:
 		return c.switchRoute(ctx, spec, tokenBase, o, st)
@@ -252,9 +273,7 @@ func (c *Client) claimRoute(ctx context.Context, spec *cloud.RouteSpec, tokenBas
 		if r.SourceAddress == "" || r.DestinationAddress == "" {
 			return o, &cloud.PermanentError{Op: "route.update " + r.RouteRuleId, Reason: "the rule read back has no source or destination address"}
 		}
-		call := &apiCall{op: "route.update " + r.RouteRuleId, metric: OpRouteRuleUpdate, method: http.MethodPut, path: "/v1/route/rule/" + url.PathEscape(r.RouteRuleId),
-			query: map[string]string{"clientToken": cloud.Token(tokenBase, "route.update/"+r.RouteRuleId+"/"+ours)},
-			body:  updateRouteRuleBody{SourceAddress: r.SourceAddress, DestinationAddress: r.DestinationAddress, NexthopID: ours}}
+		call := c.updateCall(spec, r, tokenBase)
 		// Setting the next hop is idempotent and carries its clientToken: retried as is.
 		if err := c.do(ctx, call); isDryRun(err) {
 			o.Detail += fmt.Sprintf("; dry-run: would %s %s?%s", call.method, call.path, call.queryString())
@@ -268,13 +287,53 @@ func (c *Client) claimRoute(ctx context.Context, spec *cloud.RouteSpec, tokenBas
 	}
 }
 
+// updateCall is the next-hop update of single-line rule r to this node. Its token names the
+// rule and the next hop, so the update sent from a picture and one sent after a read are the
+// same request, applied once.
+func (c *Client) updateCall(spec *cloud.RouteSpec, r vpc.RouteRule, tokenBase string) *apiCall {
+	ours := c.nextHop(spec)
+	return &apiCall{op: "route.update " + r.RouteRuleId, metric: OpRouteRuleUpdate, method: http.MethodPut, path: "/v1/route/rule/" + url.PathEscape(r.RouteRuleId),
+		query: map[string]string{"clientToken": cloud.Token(tokenBase, "route.update/"+r.RouteRuleId+"/"+ours)},
+		body:  updateRouteRuleBody{SourceAddress: r.SourceAddress, DestinationAddress: r.DestinationAddress, NexthopID: ours},
+		table: spec.Table}
+}
+
+// updateFromPicture updates a single-line rule from the table's recent picture, with no read
+// first, when the picture shows it in shape and pointing elsewhere, then reads it back; done
+// reports that it did. An update that fails (the rule replaced, a refusal, no answer) leaves
+// the claim to the read and the write after it, whose same token makes a lost but applied
+// update a replay.
+func (c *Client) updateFromPicture(ctx context.Context, spec *cloud.RouteSpec, tokenBase string) (o cloud.Ownership, done bool, err error) {
+	if c.opts.DryRun {
+		return o, false, nil
+	}
+	rules, ok := c.pic.rules(spec.Table, c.opts.PictureMaxAge)
+	if !ok {
+		return o, false, nil
+	}
+	o, st, err := c.routeState("route "+spec.Table+" "+spec.Destination, spec, rules)
+	if err != nil || o.Owned || st.shape != cloud.ShapeSingle || st.active.SourceAddress == "" || st.active.DestinationAddress == "" {
+		return o, false, nil
+	}
+	if err := c.do(ctx, c.updateCall(spec, st.active, tokenBase)); err != nil {
+		if ctx.Err() != nil {
+			return o, true, err
+		}
+		c.logger.Info("the update sent from the picture failed; reading the rule", "table", spec.Table, "destination", spec.Destination, "err", err)
+		return o, false, nil
+	}
+	o, err = accepted(c.confirmRoute(ctx, spec))
+	return o, true, err
+}
+
 // switchCall is the switchRouteHA of the active rule of st.
-func switchCall(st routeState, tokenBase string) *apiCall {
+func switchCall(table string, st routeState, tokenBase string) *apiCall {
 	// Built here because vpc.SwitchRoute (v0.9.277) drops the switchRouteHA flag:
 	// WithQueryParamFilter skips empty values.
 	id := st.active.RouteRuleId
 	return &apiCall{op: "route.switch " + id, metric: OpRouteRuleSwitch, method: http.MethodPut, path: "/v1/route/rule/" + url.PathEscape(id),
-		query: map[string]string{"switchRouteHA": "", "clientToken": cloud.Token(tokenBase, "route.switch/"+id)}}
+		query: map[string]string{"switchRouteHA": "", "clientToken": cloud.Token(tokenBase, "route.switch/"+id)},
+		table: table}
 }
 
 // switchRoute makes this node's rule of an HA pair the active one. switchRouteHA is a toggle:
@@ -286,24 +345,24 @@ func switchCall(st routeState, tokenBase string) *apiCall {
 // read, or another node's switch) ends in a PendingError for the caller to verify later, never
 // in a second switch.
 func (c *Client) switchRoute(ctx context.Context, spec *cloud.RouteSpec, tokenBase string, o cloud.Ownership, st routeState) (cloud.Ownership, error) {
-	call := switchCall(st, tokenBase)
+	call := switchCall(spec.Table, st, tokenBase)
 	if err := c.announce(call); isDryRun(err) {
 		o.Detail += fmt.Sprintf("; dry-run: would %s %s?%s", call.method, call.path, call.queryString())
 		return o, nil
 	}
 	recheck := func(ctx context.Context) (bool, error) {
 		var err error
-		o, st, err = c.observeRoute(ctx, spec)
+		o, st, err = c.observeRoute(withPriority(ctx, prioClaimRead), spec, time.Now())
 		if err != nil || o.Owned {
 			return o.Owned, err
 		}
 		if st.shape != cloud.ShapeHA {
 			return false, &cloud.PendingError{Op: call.op, Reason: "the rule changed shape during the claim: " + o.Detail}
 		}
-		call = switchCall(st, tokenBase)
+		call = switchCall(spec.Table, st, tokenBase)
 		return false, c.announce(call)
 	}
-	err := c.retry.DoRechecked(ctx, call.op, func(ctx context.Context) error {
+	err := c.policy(ctx, call).DoRechecked(ctx, call.op, func(ctx context.Context) error {
 		return c.send(ctx, call)
 	}, recheck)
 	if err != nil {
@@ -328,10 +387,12 @@ func accepted(o cloud.Ownership, err error) (cloud.Ownership, error) {
 	return o, err
 }
 
-// confirmRoute reads the route back after a mutation until it points at this node.
+// confirmRoute reads the route back after a mutation until it points at this node, each time
+// from a read sent after the mutation was answered.
 func (c *Client) confirmRoute(ctx context.Context, spec *cloud.RouteSpec) (cloud.Ownership, error) {
+	ctx = withPriority(ctx, prioConfirm)
 	return c.confirmed(ctx, "route.confirm "+spec.Table+" "+spec.Destination, func(ctx context.Context) (cloud.Ownership, error) {
-		o, _, err := c.observeRoute(ctx, spec)
+		o, _, err := c.observeRoute(ctx, spec, time.Now())
 		return o, err
 	})
 }
