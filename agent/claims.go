@@ -87,6 +87,9 @@ type cloudSide struct {
 	log       *slog.Logger
 	announce  func()
 	obs       CloudObserver
+	// events receives the claims, confirmations, errors and reclaims,
+	// for the failover history and the hooks.
+	events sink
 
 	mu     sync.Mutex
 	cancel context.CancelFunc // nil while stopped
@@ -128,7 +131,7 @@ func newCloudSide(instance string, p cloud.Provider, res []cloud.Resource, opts 
 	// The node id is asked for when a token is made, not here: the
 	// provider may learn it only once the cloud is set up.
 	c := &cloudSide{instance: instance, provider: p, resources: res, opts: opts, log: log, announce: announce, obs: obs,
-		attempts: map[string]int{}, status: map[string]*ResourceStatus{}}
+		events: nopSink{}, attempts: map[string]int{}, status: map[string]*ResourceStatus{}}
 	for _, r := range res {
 		c.status[r.Key()] = &ResourceStatus{Resource: r.Key()}
 	}
@@ -330,7 +333,7 @@ func (w *claimer) observeUntil(ctx context.Context, gate *writeGate, tick <-chan
 		case ctx.Err() != nil:
 			return false
 		case err != nil:
-			w.c.fail(w.epoch, w.key, err)
+			w.readFailed(err)
 		default:
 			w.c.record(w.epoch, w.key, o)
 		}
@@ -356,7 +359,7 @@ func (w *claimer) reconcile(ctx context.Context, cause readCause) {
 	e := heard{cause: cause}
 	switch {
 	case err != nil:
-		c.fail(w.epoch, w.key, err)
+		w.readFailed(err)
 		e.kind = heardReadFailed
 	case o.Owned:
 		c.record(w.epoch, w.key, o)
@@ -410,6 +413,15 @@ func (w *claimer) execute(ctx context.Context, d claimDecision, o cloud.Ownershi
 			lvl = slog.LevelError
 		}
 		c.log.Log(ctx, lvl, "cloud points elsewhere; claiming again", "resource", w.key, "current", o.Current, "conflict", d.conflict, "next_reclaim_after", d.backoff)
+		msg := "points at " + o.Current
+		if o.Current == "" {
+			msg = "points at nothing"
+		}
+		c.events.emit(event{kind: evReclaim, instance: c.instance, generation: w.gen, resource: w.key, message: msg})
+		if d.conflict {
+			c.events.emit(event{kind: evConflict, instance: c.instance, generation: w.gen, resource: w.key,
+				message: msg + " again after a reclaim: another node claims it too; next reclaim after " + d.backoff.String()})
+		}
 		w.claim(ctx, d)
 	}
 }
@@ -428,20 +440,31 @@ func (w *claimer) claim(ctx context.Context, d claimDecision) {
 	}
 	now := time.Now()
 	c.update(w.epoch, w.key, func(s *ResourceStatus) { s.LastClaim = now; s.Claims++ })
-	o, err := c.provider.Claim(ctx, w.r, c.tokenBase(w.gen, w.r, attempt))
+	// The calls of the claim are told which transition they are for
+	// (CloudCall), and the tag keeps the last one's request id.
+	tag := &callTag{sink: c.events, instance: c.instance, generation: w.gen, resource: w.key}
+	o, err := c.provider.Claim(withCallTag(ctx, tag), w.r, c.tokenBase(w.gen, w.r, attempt))
 	if ctx.Err() != nil {
 		return
 	}
-	if d.first && c.obs != nil {
-		c.obs.Phase(c.instance, vocab.PhaseCloudRequestSent, time.Since(w.received))
+	var sent time.Duration
+	if d.first {
+		sent = time.Since(w.received)
+		if c.obs != nil {
+			c.obs.Phase(c.instance, vocab.PhaseCloudRequestSent, sent)
+		}
 	}
+	last, _ := tag.lastCall()
 	var e heard
 	var pending *cloud.PendingError
 	failed := err != nil && !errors.As(err, &pending)
 	if failed {
 		c.fail(w.epoch, w.key, err)
+		c.events.emit(event{kind: evCloudError, instance: c.instance, generation: w.gen, resource: w.key,
+			requestID: requestID(last, err), errorCode: errorCode(err), err: err.Error()})
 		e = heard{kind: heardClaimFailed, mayHaveApplied: mayHaveApplied(err)}
 	} else {
+		c.events.emit(event{kind: evCloudClaimed, instance: c.instance, generation: w.gen, resource: w.key, requestID: last.RequestID})
 		if !o.Owned {
 			o = w.confirm(ctx, o)
 		}
@@ -480,6 +503,40 @@ func (w *claimer) claim(ctx context.Context, d claimDecision) {
 	if out.confirmed && c.obs != nil {
 		c.obs.Phase(c.instance, vocab.PhaseCloudConfirmed, took)
 	}
+	if out.confirmed {
+		c.events.emit(event{kind: evCloudConfirmed, instance: c.instance, generation: w.gen, resource: w.key,
+			cloudRequestSent: sent, cloudConfirmed: took, requestID: last.RequestID})
+	}
+}
+
+// readFailed reports a failed read of the resource; the first of a streak
+// is also an event for the hooks, so that an outage of the API is one
+// event, not one per reconcile.
+func (w *claimer) readFailed(err error) {
+	c := w.c
+	if c.fail(w.epoch, w.key, err) {
+		c.events.emit(event{kind: evCloudError, instance: c.instance, generation: w.gen, resource: w.key,
+			requestID: requestID(cloud.CallRecord{}, err), errorCode: errorCode(err), err: err.Error()})
+	}
+}
+
+// errorCode is the API's error code of err, "" when the answer gave none.
+func errorCode(err error) string {
+	var ae *cloud.APIError
+	if errors.As(err, &ae) {
+		return ae.Code
+	}
+	return ""
+}
+
+// requestID is the request id of a failed call: the API error's, or the
+// last mutating call's.
+func requestID(last cloud.CallRecord, err error) string {
+	var ae *cloud.APIError
+	if errors.As(err, &ae) && ae.RequestID != "" {
+		return ae.RequestID
+	}
+	return last.RequestID
 }
 
 // confirm waits for a claimed resource to point here, announcing every
@@ -505,7 +562,7 @@ func (w *claimer) confirm(ctx context.Context, o cloud.Ownership) cloud.Ownershi
 			if ctx.Err() != nil {
 				return o
 			}
-			c.fail(w.epoch, w.key, err)
+			w.readFailed(err)
 			continue
 		}
 		o = n
@@ -541,8 +598,9 @@ func (c *cloudSide) recordWith(epoch uint64, key string, o cloud.Ownership, then
 	})
 }
 
-// fail sets a failed call as the resource's status.
-func (c *cloudSide) fail(epoch uint64, key string, err error) {
+// fail sets a failed call as the resource's status; first reports that
+// the status held no error before (the first failure of a streak).
+func (c *cloudSide) fail(epoch uint64, key string, err error) (first bool) {
 	kind := vocab.ErrorTransient
 	switch {
 	case errors.Is(err, context.Canceled) || errors.Is(err, context.DeadlineExceeded):
@@ -560,5 +618,9 @@ func (c *cloudSide) fail(epoch uint64, key string, err error) {
 		// Never retried: an operator must act.
 		c.log.Error("cloud call failed and will not be retried until the next reconcile; fix the cause", "resource", key, "kind", kind, "err", err)
 	}
-	c.update(epoch, key, func(s *ResourceStatus) { s.Error, s.ErrorKind, s.Checked = err.Error(), kind, time.Now() })
+	c.update(epoch, key, func(s *ResourceStatus) {
+		first = s.Error == ""
+		s.Error, s.ErrorKind, s.Checked = err.Error(), kind, time.Now()
+	})
+	return first
 }

@@ -6,6 +6,7 @@ import (
 	"github.com/havip-agent/havip-agent/agent/vocab"
 	"log/slog"
 	"net/netip"
+	"os"
 	"path/filepath"
 	"sync"
 	"sync/atomic"
@@ -13,6 +14,8 @@ import (
 
 	"github.com/havip-agent/havip-agent/agent/config"
 	"github.com/havip-agent/havip-agent/agent/control"
+	"github.com/havip-agent/havip-agent/agent/hooks"
+	"github.com/havip-agent/havip-agent/agent/journal"
 	"github.com/havip-agent/havip-agent/agent/keepalived"
 	"github.com/havip-agent/havip-agent/agent/netif"
 	"github.com/havip-agent/havip-agent/cloud"
@@ -58,7 +61,14 @@ type Options struct {
 	Proc string
 	// LoadConfig reads and validates the configuration file for Reload.
 	LoadConfig func(path string) (*config.Config, error)
+	// HookOptions, when set, adjusts the options of the hook runner
+	// (tests: a client for http hooks, the check of exec hooks).
+	HookOptions func(*hooks.Options)
 }
+
+// hookStopTimeout is how long shutdown lets queued and running hooks
+// finish before it ends them: well within the unit's TimeoutStopSec.
+const hookStopTimeout = 5 * time.Second
 
 // Daemon is the agent: its instances and the inputs that feed them.
 type Daemon struct {
@@ -114,6 +124,21 @@ type Daemon struct {
 	// retired are cloud sides a reload stopped; shutdown waits for them.
 	retired []*cloudSide
 	cleanup []func()
+
+	// events takes transitions, cloud calls, claims, drains and hook runs
+	// for the failover history (journal, opened in state_dir) and the
+	// hooks.
+	events      *events
+	journal     *journal.Journal
+	hookOptions func(*hooks.Options)
+	hostname    string
+
+	// drains are the drained instances by key, drainErrs the drain files
+	// that could not be written; drainSeq numbers the drains.
+	drainMu   sync.Mutex
+	drains    map[string]*drainMark
+	drainErrs map[string]string
+	drainSeq  uint64
 }
 
 // table is the set of instances and the indexes the intake routes by.
@@ -178,7 +203,12 @@ func New(opts Options) (*Daemon, error) {
 		bootID:     opts.BootID,
 		cloudSetup: opts.CloudSetup,
 		loadConfig: opts.LoadConfig,
+
+		hookOptions: opts.HookOptions,
+		drains:      map[string]*drainMark{},
+		drainErrs:   map[string]string{},
 	}
+	d.hostname, _ = os.Hostname()
 	d.credentials = opts.CloudCredentials
 	ok := false
 	defer func() {
@@ -193,12 +223,26 @@ func New(opts Options) (*Daemon, error) {
 		return nil, err
 	}
 	d.cleanup = append(d.cleanup, unlock)
+	// The history is opened under the lock, as the state records are: a
+	// second daemon must not append to it.
+	j, err := journal.Open(cfg.Agent.StateDir, journal.Options{MaxBytes: cfg.Agent.HistoryMaxBytes, Keep: cfg.Agent.HistoryKeep, Logger: d.log})
+	if err != nil {
+		return nil, fmt.Errorf("state_dir: failover history: %w", err)
+	}
+	d.journal = j
+	d.cleanup = append(d.cleanup, func() {
+		if err := j.Close(); err != nil {
+			d.log.Error("failover history: closing", "err", err)
+		}
+	})
+	d.events = &events{log: d.log, journal: j, node: d.node}
 	for _, r := range keepalived.Reasons {
 		d.ignored[r] = &counter{}
 	}
 	if d.obs == nil {
 		d.obs = nopObserver{}
 	}
+	d.events.hooks.Store(d.newHooks(cfg))
 	if d.bootID == "" {
 		d.bootID = readBootID(filepath.Dir(cfg.Agent.Socket))
 	}
@@ -243,9 +287,71 @@ func New(opts Options) (*Daemon, error) {
 		ins = append(ins, in)
 	}
 	d.tab.Store(newTable(ins))
+	d.loadDrains(ins)
 	ok = true
 	return d, nil
 }
+
+// node is this node's identity in hook payloads.
+func (d *Daemon) node() hooks.Node {
+	n := hooks.Node{Hostname: d.hostname}
+	if d.provider != nil {
+		n.InstanceID = d.provider.NodeID()
+	}
+	return n
+}
+
+// hookObserver reports hook runs to the daemon's observer.
+type hookObserver struct{ obs Observer }
+
+func (h hookObserver) HookRun(hook string, r hooks.Result, d time.Duration) {
+	h.obs.HookRun(hook, string(r), d)
+}
+func (h hookObserver) HookDropped(hook string) { h.obs.HookDropped(hook) }
+
+// newHooks builds the hook runner of cfg; nil when no hook is configured.
+// It starts no goroutine until an event comes.
+func (d *Daemon) newHooks(cfg *config.Config) *hooks.Runner {
+	specs := cfg.HookSpecs()
+	if len(specs) == 0 {
+		return nil
+	}
+	results := make([]string, len(hooks.Results))
+	for i, r := range hooks.Results {
+		results[i] = string(r)
+	}
+	for _, h := range specs {
+		d.obs.HookStarted(h.Name, results)
+	}
+	opts := hooks.Options{Logger: d.log, Observer: hookObserver{d.obs}, OnRun: d.events.hookRan}
+	if d.hookOptions != nil {
+		d.hookOptions(&opts)
+	}
+	return hooks.New(specs, opts)
+}
+
+// closeHooks lets r's queued and running hooks finish, within
+// hookStopTimeout, then ends them.
+func (d *Daemon) closeHooks(r *hooks.Runner) {
+	if r == nil {
+		return
+	}
+	ctx, cancel := context.WithTimeout(context.Background(), hookStopTimeout)
+	defer cancel()
+	if err := r.Close(ctx); err != nil {
+		d.log.Warn("hooks still running were ended", "err", err)
+	}
+}
+
+// refuseWrites tells the control socket whose write requests to refuse:
+// the health checks' and the hooks' processes.
+func (d *Daemon) refuseWrites(pid int) bool {
+	return d.isCheckProcess(pid) || d.events.hooks.Load().IsHookProcess(pid)
+}
+
+// JournalStats reports what the failover history wrote, dropped and
+// failed to write, for metrics.
+func (d *Daemon) JournalStats() journal.Stats { return d.journal.Stats() }
 
 // actorConfig is what the actor of ic needs.
 func actorConfig(ic config.Instance) instanceConfig {
@@ -261,6 +367,7 @@ func actorConfig(ic config.Instance) instanceConfig {
 		Checks:       ic.Checks,
 		Recheck:      10 * time.Second,
 		Shared:       ic.SharedVIPs,
+		DrainFile:    ic.DrainFile,
 	}
 }
 
@@ -318,6 +425,7 @@ func (d *Daemon) newInstance(cfg *config.Config, ic config.Instance) (*instance,
 func (d *Daemon) buildInstance(cfg *config.Config, ic config.Instance) *instance {
 	in := newInstance(actorConfig(ic), d.net, d.store, d.log, d.obs)
 	in.onTransition = d.publishStatus
+	in.events = d.events
 	in.bootID = d.bootID
 	if d.watcher != nil {
 		in.kaIdentity = d.watcher.Current
@@ -337,7 +445,7 @@ func (d *Daemon) buildInstance(cfg *config.Config, ic config.Instance) *instance
 // hand the cloud side on).
 func (d *Daemon) newCloudSide(cfg *config.Config, in *instance, res []cloud.Resource) *cloudSide {
 	name, k := in.cfg.Name, key(in.cfg.Kind, in.cfg.Name)
-	return newCloudSide(name, d.provider, res, d.cloudOptions(cfg), in.log, func() {
+	c := newCloudSide(name, d.provider, res, d.cloudOptions(cfg), in.log, func() {
 		if cur := d.table(); cur != nil {
 			if x := cur.byKey[k]; x != nil {
 				x.post(pending{input: input{kind: inRefresh}, received: time.Now(), source: "cloud-confirm"})
@@ -346,6 +454,8 @@ func (d *Daemon) newCloudSide(cfg *config.Config, in *instance, res []cloud.Reso
 		}
 		in.post(pending{input: input{kind: inRefresh}, received: time.Now(), source: "cloud-confirm"})
 	}, d.obs)
+	c.events = d.events
+	return c
 }
 
 // close releases what New opened, newest first.
@@ -424,7 +534,7 @@ func (d *Daemon) Run(ctx context.Context) error {
 	if err != nil {
 		return err
 	}
-	srv.RefuseWritesFrom(d.isCheckProcess)
+	srv.RefuseWritesFrom(d.refuseWrites)
 
 	runCtx, cancel := context.WithCancel(ctx)
 	defer cancel()
@@ -432,6 +542,11 @@ func (d *Daemon) Run(ctx context.Context) error {
 	d.reloadMu.Lock()
 	d.runCtx = runCtx
 	spawn := d.spawn
+	// Before keepalived is told anything else: a drain that outlived a
+	// restart or a reboot holds from the start.
+	for _, in := range d.table().instances {
+		d.applyDrainFile(in)
+	}
 	for _, in := range d.table().instances {
 		d.startActor(in)
 	}
@@ -488,6 +603,9 @@ func (d *Daemon) Run(ctx context.Context) error {
 		c.wait()
 	}
 	d.onStop()
+	// Last, so that they hear everything: the hooks finish what is queued
+	// (bounded), then the history takes their outcomes and is closed.
+	d.closeHooks(d.events.hooks.Load())
 	return nil
 }
 

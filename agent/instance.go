@@ -34,6 +34,9 @@ type instanceConfig struct {
 	// Settle is how long address changes of a shared instance settle
 	// before the actor acts on them; 0 means sharedSettle.
 	Settle time.Duration
+	// DrainFile is the instance's drain_file (the daemon's, for drains;
+	// the actor does not use it).
+	DrainFile string
 }
 
 // sharedSettle is how long a shared instance lets address changes settle:
@@ -114,6 +117,9 @@ type instance struct {
 	pingC chan chan struct{}
 	// onTransition is told every state change (systemd STATUS).
 	onTransition func()
+	// events receives each transition, after the local actions, for the
+	// failover history and the hooks.
+	events sink
 	// stopRun stops the actor loop and waits for it (set by the daemon).
 	stopRun func()
 	// forward, once set, receives what is posted to this instance: a
@@ -151,6 +157,7 @@ func newInstance(cfg instanceConfig, net Network, st *store, log *slog.Logger, o
 		refresh:  stoppedTimer(),
 		netRetry: stoppedTimer(),
 		settle:   stoppedTimer(),
+		events:   nopSink{},
 	}
 	if in.cfg.Settle == 0 {
 		in.cfg.Settle = sharedSettle
@@ -389,6 +396,11 @@ func (in *instance) execute(p pending, next State, acts []action) {
 			in.obs.Transition(in.cfg.Name, in.cur, in.since)
 			if in.onTransition != nil {
 				in.onTransition()
+			}
+			// Last of the plan: the history and the hooks hear of the
+			// transition once everything local is done.
+			if t := in.term.trans; t != nil {
+				in.events.emit(transitionEvent(in.cfg.Name, t))
 			}
 		}
 	}

@@ -24,6 +24,13 @@ type Observer interface {
 	Reload(ok bool)
 	// ForgetInstance drops the series of an instance a reload removed.
 	ForgetInstance(vrrpInstance string)
+	// Drained reports whether an instance is drained.
+	Drained(vrrpInstance string, drained bool)
+	// HookStarted creates a hook's series; HookRun reports how one run
+	// ended and HookDropped an event the hook did not run for.
+	HookStarted(hook string, results []string)
+	HookRun(hook, result string, d time.Duration)
+	HookDropped(hook string)
 }
 
 // nopObserver is used when no observer is configured, so call sites need
@@ -46,3 +53,7 @@ func (nopObserver) CheckInstance(string, string)              {}
 func (nopObserver) CloudReady(bool)                           {}
 func (nopObserver) Reload(bool)                               {}
 func (nopObserver) ForgetInstance(string)                     {}
+func (nopObserver) Drained(string, bool)                      {}
+func (nopObserver) HookStarted(string, []string)              {}
+func (nopObserver) HookRun(string, string, time.Duration)     {}
+func (nopObserver) HookDropped(string)                        {}

@@ -38,6 +38,8 @@ func notReloadable(old, cur *config.Config) []string {
 	diff("agent.socket_group", old.Agent.SocketGroup, cur.Agent.SocketGroup)
 	diff("agent.log_level", old.Agent.LogLevel, cur.Agent.LogLevel)
 	diff("agent.log_format", old.Agent.LogFormat, cur.Agent.LogFormat)
+	diff("agent.history_max_bytes", old.Agent.HistoryMaxBytes, cur.Agent.HistoryMaxBytes)
+	diff("agent.history_keep", old.Agent.HistoryKeep, cur.Agent.HistoryKeep)
 	diff("keepalived", old.Keepalived, cur.Keepalived)
 	diff("metrics", old.Metrics, cur.Metrics)
 	diff("cloud", old.Cloud, cur.Cloud)
@@ -163,9 +165,22 @@ func (d *Daemon) ApplyConfig(cfg *config.Config) (err error) {
 		d.stopCheck()
 		d.startChecks(checks)
 	}
+	for _, c := range changed {
+		d.applyDrainFile(c.cur)
+	}
+	for _, in := range added {
+		d.applyDrainFile(in)
+	}
+	hooksChanged := !reflect.DeepEqual(old.Hooks, cfg.Hooks)
+	if hooksChanged {
+		// New events go to the new runner at once; the old one finishes
+		// what it has queued in the background.
+		prev := d.events.hooks.Swap(d.newHooks(cfg))
+		d.spawn(func() { d.closeHooks(prev) })
+	}
 	d.cfg = cfg
 	d.log.Info("configuration reloaded", "path", cfg.Path, "instances", len(ins), "unchanged", len(keep), "changed", len(changed), "added", len(added),
-		"removed", len(oldTab.instances)-len(keep)-len(changed), "checks_changed", checksChanged)
+		"removed", len(oldTab.instances)-len(keep)-len(changed), "checks_changed", checksChanged, "hooks_changed", hooksChanged)
 	d.publishStatus()
 	return nil
 }

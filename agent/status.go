@@ -10,6 +10,7 @@ import (
 	"strings"
 	"time"
 
+	"github.com/havip-agent/havip-agent/agent/hooks"
 	"github.com/havip-agent/havip-agent/health"
 )
 
@@ -29,6 +30,18 @@ type Status struct {
 	Credentials *CredentialsStatus `json:"cloud_credentials,omitempty"`
 	// Reload is the outcome of the latest configuration reload.
 	Reload *reloadStatus `json:"reload,omitempty"`
+	// Hooks are the event hooks with their last runs.
+	Hooks []hooks.Status `json:"hooks,omitempty"`
+	// History is what the failover history did since start.
+	History *HistoryStatus `json:"history,omitempty"`
+}
+
+// HistoryStatus is the failover history in state_dir.
+type HistoryStatus struct {
+	Dir     string `json:"dir"`
+	Written uint64 `json:"written"`
+	Dropped uint64 `json:"dropped"`
+	Failed  uint64 `json:"failed"`
 }
 
 // CloudSetupStatus is whether the cloud provider could be built.
@@ -97,6 +110,8 @@ type InstanceStatus struct {
 	LastError  string           `json:"last_error,omitempty"`
 	Checks     []string         `json:"checks,omitempty"`
 	Cloud      []ResourceStatus `json:"cloud,omitempty"`
+	// Drain is the instance's drain; nil without a drain_file.
+	Drain *DrainStatus `json:"drain,omitempty"`
 }
 
 // VIPStatus says whether a VIP is on the interface now.
@@ -117,6 +132,11 @@ func (d *Daemon) status() Status {
 		LinesRead:    d.linesRead.Load(),
 		IgnoredLines: map[string]uint64{},
 		Checks:       d.checkStatuses(),
+		Hooks:        d.events.hooks.Load().Status(),
+	}
+	if d.journal != nil {
+		st := d.journal.Stats()
+		s.History = &HistoryStatus{Dir: d.fixed.Agent.StateDir, Written: st.Written, Dropped: st.Dropped, Failed: st.Failed}
 	}
 	if r := d.reloadStatus(); r.Count > 0 {
 		s.Reload = &r
@@ -157,6 +177,7 @@ func (d *Daemon) status() Status {
 		if in.cloud != nil {
 			is.Cloud = in.cloud.snapshot()
 		}
+		is.Drain = d.drainStatus(in)
 		for _, v := range in.cfg.VIPs {
 			is.VIPs = append(is.VIPs, VIPStatus{Address: v.String(), Present: have[v.Addr()]})
 		}
@@ -195,6 +216,23 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 			since = in.Since.Format(time.RFC3339) + " (" + now.Sub(in.Since).Round(time.Second).String() + " ago)"
 		}
 		fmt.Fprintf(w, "\n%s %s on %s: %s since %s, generation %d\n", in.Kind, in.Name, in.Interface, in.State, since, in.Generation)
+		if dr := in.Drain; dr != nil {
+			since := ""
+			if !dr.Since.IsZero() {
+				since = " since " + dr.Since.Format(time.RFC3339)
+			}
+			switch {
+			case dr.Drained && dr.File == "":
+				fmt.Fprintf(w, "  DRAINED%s, but without a drain_file keepalived is not told (havip-agent resume %s ends it)\n", since, in.Name)
+			case dr.Drained:
+				fmt.Fprintf(w, "  DRAINED%s (%s holds 1; havip-agent resume %s ends it)\n", since, dr.File, in.Name)
+			default:
+				fmt.Fprintf(w, "  drain file %s: 0 (not drained)\n", dr.File)
+			}
+			if dr.Error != "" {
+				fmt.Fprintf(w, "    drain file error: %s\n", dr.Error)
+			}
+		}
 		for _, v := range in.VIPs {
 			mark := "absent"
 			if v.Present {
@@ -258,6 +296,26 @@ func (s Status) WriteText(w io.Writer, now time.Time) {
 		if c.TrackError != "" {
 			fmt.Fprintf(w, "  track file %s: %s\n", c.TrackFile, c.TrackError)
 		}
+	}
+	if len(s.Hooks) > 0 {
+		fmt.Fprintln(w)
+	}
+	for _, h := range s.Hooks {
+		fmt.Fprintf(w, "hook %s (%s): %d runs, %d failed, %d dropped", h.Name, h.Type, h.Runs, h.Failures, h.Drops)
+		if h.Running > 0 || h.Queued > 0 {
+			fmt.Fprintf(w, ", %d running, %d queued", h.Running, h.Queued)
+		}
+		if l := h.Last; l != nil {
+			fmt.Fprintf(w, "; last for %s %s generation %d at %s: %s", l.Instance, l.Event, l.Generation, l.Started.Format(time.RFC3339), h.LastOutcome)
+		}
+		fmt.Fprintln(w)
+	}
+	if hs := s.History; hs != nil {
+		fmt.Fprintf(w, "\nhistory in %s: %d events written", hs.Dir, hs.Written)
+		if hs.Dropped > 0 || hs.Failed > 0 {
+			fmt.Fprintf(w, ", %d dropped, %d writes failed", hs.Dropped, hs.Failed)
+		}
+		fmt.Fprintln(w, " (havip-agent history)")
 	}
 	fmt.Fprintf(w, "\nfifo lines read: %d", s.LinesRead)
 	if len(s.IgnoredLines) > 0 {

@@ -8,6 +8,8 @@ import (
 	"path/filepath"
 	"testing"
 	"time"
+
+	"github.com/havip-agent/havip-agent/agent/hooks"
 )
 
 // A flag of its own: other tests of the package may define -update.
@@ -160,4 +162,29 @@ func TestStatusTextCloudResource(t *testing.T) {
 			}}}}
 	s.WriteText(&b, statusNow)
 	checkGolden(t, "status_cloud.golden", b.Bytes())
+}
+
+// TestStatusTextDrainAndHooks renders a drained instance, one whose drain
+// file could not be written, one not drained, the hooks with their last
+// runs, and the history's counters.
+func TestStatusTextDrainAndHooks(t *testing.T) {
+	var b bytes.Buffer
+	last := &hooks.Run{Instance: "VI_1", Event: hooks.KindTransition, Generation: 7, Started: statusNow.Add(-time.Minute), Duration: 95 * time.Millisecond, Result: hooks.ResultOK}
+	s := Status{Version: "test", Started: statusNow.Add(-time.Hour), IgnoredLines: map[string]uint64{},
+		Instances: []InstanceStatus{
+			{Name: "VI_1", Kind: "instance", Interface: "eth0", State: StateFault, Since: statusNow.Add(-time.Minute), Generation: 8,
+				Drain: &DrainStatus{File: "/run/havip-agent/track/drain-VI_1", Drained: true, Since: statusNow.Add(-2 * time.Minute)}},
+			{Name: "VI_2", Kind: "instance", Interface: "eth0", State: StateMaster, Since: statusNow.Add(-time.Minute), Generation: 3,
+				Drain: &DrainStatus{File: "/run/havip-agent/track/drain-VI_2", Error: "open /run/havip-agent/track/.drain-VI_2.tmp1: read-only file system"}},
+			{Name: "VI_3", Kind: "instance", Interface: "eth0", State: StateBackup, Generation: 1,
+				Drain: &DrainStatus{Drained: true}},
+		},
+		Hooks: []hooks.Status{
+			{Name: "pager", Type: hooks.TypeExec, Runs: 12, Failures: 1, Drops: 2, Running: 1, Queued: 3, Last: last, LastOutcome: "ok"},
+			{Name: "inventory", Type: hooks.TypeHTTP},
+		},
+		History: &HistoryStatus{Dir: "/var/lib/havip-agent", Written: 120, Dropped: 1},
+	}
+	s.WriteText(&b, statusNow)
+	checkGolden(t, "status_drain_hooks.golden", b.Bytes())
 }

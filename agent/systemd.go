@@ -33,6 +33,9 @@ func (d *Daemon) publishStatus() {
 	parts := make([]string, len(d.table().instances))
 	for i, in := range d.table().instances {
 		parts[i] = in.cfg.Name + " " + string(in.snapshot().state)
+		if _, drained := d.drainMarkOf(in); drained {
+			parts[i] += " (drained)"
+		}
 	}
 	d.notify("STATUS=" + strings.Join(parts, ", "))
 }

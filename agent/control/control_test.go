@@ -8,7 +8,9 @@ import (
 	"net"
 	"path/filepath"
 	"strings"
+	"sync"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 )
@@ -16,6 +18,43 @@ import (
 type handler struct {
 	notified [][]string
 	reloads  int
+	// drains are the drain requests taken; drainWait, when set, blocks a
+	// drain until it is closed or the drain's context ends.
+	mu        sync.Mutex
+	drains    []DrainRequest
+	drainWait chan struct{}
+	drainEnd  error
+	resumed   [][]string
+}
+
+func (h *handler) Drain(ctx context.Context, r DrainRequest, progress func(string)) error {
+	h.mu.Lock()
+	h.drains = append(h.drains, r)
+	wait := h.drainWait
+	h.mu.Unlock()
+	progress("+0.00s  VI_1  drained")
+	if wait != nil {
+		select {
+		case <-wait:
+		case <-ctx.Done():
+			h.mu.Lock()
+			h.drainEnd = context.Cause(ctx)
+			h.mu.Unlock()
+			return ctx.Err()
+		}
+	}
+	progress("+1.00s  VI_1  left MASTER: now FAULT")
+	if r.Force {
+		return nil
+	}
+	return errors.New("not drained")
+}
+
+func (h *handler) Resume(names []string) ([]string, error) {
+	h.mu.Lock()
+	defer h.mu.Unlock()
+	h.resumed = append(h.resumed, names)
+	return []string{"VI_1 resumed"}, nil
 }
 
 func (h *handler) Reload() error {
@@ -78,6 +117,10 @@ func TestPermissions(t *testing.T) {
 		{"group member check", 1000, 50, true, check, true},
 		{"group member notify", 1000, 50, true, notify, false},
 		{"non-member status", 1000, 50, false, status, false},
+		{"root drain", 0, -1, false, Request{Op: OpDrain, Force: true}, true},
+		{"root resume", 0, -1, false, Request{Op: OpResume}, true},
+		{"group member drain", 1000, 50, true, Request{Op: OpDrain, Force: true}, false},
+		{"group member resume", 1000, 50, true, Request{Op: OpResume}, false},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
 			path, _ := serve(t, tt.uid, tt.gid, tt.member)
@@ -144,6 +187,8 @@ func TestWritesFromHealthChecksRefused(t *testing.T) {
 	}{
 		{Request{Op: OpNotify, Args: []string{"INSTANCE", "VI_1", "MASTER"}}, false},
 		{Request{Op: OpReload}, false},
+		{Request{Op: OpDrain}, false},
+		{Request{Op: OpResume}, false},
 		{Request{Op: OpStatus}, true},
 		{Request{Op: OpCheck, Name: "web"}, true},
 	} {
@@ -152,7 +197,7 @@ func TestWritesFromHealthChecksRefused(t *testing.T) {
 			t.Errorf("%s from a check: err %v, allowed %v", tt.req.Op, err, tt.allowed)
 		}
 	}
-	if len(h.notified) != 0 || h.reloads != 0 {
+	if len(h.notified) != 0 || h.reloads != 0 || len(h.drains) != 0 || len(h.resumed) != 0 {
 		t.Errorf("a check's request was carried out: %v, %d reloads", h.notified, h.reloads)
 	}
 }
@@ -171,5 +216,75 @@ func TestConnectionsBounded(t *testing.T) {
 		if err := <-errs; err != nil {
 			t.Error(err)
 		}
+	}
+}
+
+// A drain streams its timeline line by line, then its outcome; the
+// request's instances, timeout and force reach the handler; resume
+// answers its lines at once.
+func TestDrainStreams(t *testing.T) {
+	path, h := serve(t, 0, -1, false)
+	ctx := context.Background()
+	var lines []string
+	_, err := Stream(ctx, path, Request{Op: OpDrain, Args: []string{"VI_1"}, TimeoutMS: 1500}, func(l string) { lines = append(lines, l) })
+	if err == nil || err.Error() != "not drained" {
+		t.Errorf("drain: %v, want the handler's error", err)
+	}
+	if strings.Join(lines, "|") != "+0.00s  VI_1  drained|+1.00s  VI_1  left MASTER: now FAULT" {
+		t.Errorf("progress %q", lines)
+	}
+	lines = nil
+	if _, err := Stream(ctx, path, Request{Op: OpDrain, Force: true}, func(l string) { lines = append(lines, l) }); err != nil || len(lines) != 2 {
+		t.Errorf("forced drain: %v, %q", err, lines)
+	}
+	h.mu.Lock()
+	got := h.drains
+	h.mu.Unlock()
+	if len(got) != 2 || strings.Join(got[0].Instances, ",") != "VI_1" || got[0].Timeout != 1500*time.Millisecond || got[0].Force ||
+		len(got[1].Instances) != 0 || got[1].Timeout != 0 || !got[1].Force {
+		t.Errorf("drain requests %+v", got)
+	}
+	if _, err := Stream(ctx, path, Request{Op: OpDrain, TimeoutMS: -1}, func(string) {}); err == nil || !strings.Contains(err.Error(), "timeout") {
+		t.Errorf("negative timeout: %v", err)
+	}
+	r, err := Do(ctx, path, Request{Op: OpResume, Args: []string{"VI_1"}})
+	if err != nil || strings.Join(r.Lines, "|") != "VI_1 resumed" {
+		t.Errorf("resume: %+v, %v", r, err)
+	}
+}
+
+// A client that goes away while a drain waits ends the drain's context,
+// so that nothing waits for a reader that is gone.
+func TestDrainClientGone(t *testing.T) {
+	path, h := serve(t, 0, -1, false)
+	h.drainWait = make(chan struct{})
+	ctx, cancel := context.WithCancel(context.Background())
+	first := make(chan struct{})
+	done := make(chan error, 1)
+	go func() {
+		var once sync.Once
+		_, err := Stream(ctx, path, Request{Op: OpDrain}, func(string) { once.Do(func() { close(first) }) })
+		done <- err
+	}()
+	<-first
+	cancel()
+	if err := <-done; !errors.Is(err, context.Canceled) {
+		t.Errorf("Stream after cancel: %v", err)
+	}
+	deadline := time.Now().Add(5 * time.Second)
+	for {
+		h.mu.Lock()
+		end := h.drainEnd
+		h.mu.Unlock()
+		if end != nil {
+			if !strings.Contains(end.Error(), "went away") {
+				t.Errorf("drain ended by %v", end)
+			}
+			return
+		}
+		if time.Now().After(deadline) {
+			t.Fatal("the drain did not end when its client went away")
+		}
+		time.Sleep(5 * time.Millisecond)
 	}
 }

@@ -30,6 +30,10 @@ func Families() (map[string]bool, error) {
 	m.CloudReady(true)
 	m.Reload(true)
 	m.CredentialsFrom(func() (Credentials, bool) { return Credentials{Expiration: time.Now()}, true })
+	m.Drained("VI_1", true)
+	m.HookRun("pager", "ok", time.Millisecond)
+	m.HookDropped("pager")
+	m.HistoryFrom(func() (History, bool) { return History{}, true })
 	mfs, err := m.Registry().Gather()
 	if err != nil {
 		return nil, err

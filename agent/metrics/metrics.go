@@ -84,6 +84,7 @@ type Metrics struct {
 	reloadOK       prometheus.Gauge
 	reloadAt       prometheus.Gauge
 	creds          *credentialsCollector
+	events         eventMetrics
 
 	now func() time.Time
 
@@ -112,6 +113,7 @@ func newMetrics(b BuildInfo, now func() time.Time) *Metrics {
 		stateGauges: map[string]*[len(states)]prometheus.Gauge{},
 		vips:        map[string]map[string]struct{}{},
 		creds:       newCredentialsCollector(),
+		events:      newEventMetrics(),
 	}
 	vi := "vrrp_instance"
 	m.state = prometheus.NewGaugeVec(prometheus.GaugeOpts{
@@ -219,6 +221,7 @@ func newMetrics(b BuildInfo, now func() time.Time) *Metrics {
 		m.checkHealthy, m.checkDuration, m.checkInstance,
 		m.connsRejected, m.cloudReady, m.reloadOK, m.reloadAt, m.creds,
 	)
+	m.reg.MustRegister(m.events.collectors()...)
 	return m
 }
 
@@ -423,7 +426,7 @@ func (m *Metrics) ForgetInstance(vrrpInstance string) {
 	l := prometheus.Labels{"vrrp_instance": label(vrrpInstance)}
 	for _, v := range []interface{ DeletePartialMatch(prometheus.Labels) int }{
 		m.state, m.transitions, m.lastTransition, m.phase, m.vipPresent, m.announcements,
-		m.cloudOwned, m.reclaims, m.conflicts, m.checkInstance,
+		m.cloudOwned, m.reclaims, m.conflicts, m.checkInstance, m.events.drained,
 	} {
 		v.DeletePartialMatch(l)
 	}
