@@ -19,8 +19,9 @@ type drainWatch struct {
 	// without a cloud side.
 	resources []cloud.Resource
 
-	// steppedDown: the node was seen out of MASTER (or was not MASTER).
-	steppedDown bool
+	// steppedDown: the node was seen out of MASTER (or was not MASTER);
+	// looked: it was looked at once.
+	steppedDown, looked bool
 	// peer is the node the cloud shows as the HAVIP's master, once seen.
 	peer string
 	// moved holds the resources seen pointing elsewhere (or following the
@@ -69,10 +70,15 @@ func (w *drainWatch) step(s drainSight) []string {
 	say := func(format string, args ...any) {
 		lines = append(lines, fmt.Sprintf("%7s  %s  %s", "+"+fmtElapsed(s.at.Sub(w.start)), w.name, fmt.Sprintf(format, args...)))
 	}
-	if !w.steppedDown && s.state != StateMaster {
+	switch {
+	case !w.looked && s.state != StateMaster:
+		w.steppedDown = true
+		say("was not MASTER (%s): nothing to step down", s.state)
+	case !w.steppedDown && s.state != StateMaster:
 		w.steppedDown = true
 		say("left MASTER: now %s", s.state)
 	}
+	w.looked = true
 	for _, r := range s.reads {
 		w.last[r.key] = r
 		if _, ok := w.moved[r.key]; ok || r.err != nil {

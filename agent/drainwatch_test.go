@@ -58,6 +58,7 @@ func TestDrainWatch(t *testing.T) {
 			name: "a route that follows the HAVIP is not waited for",
 			res:  []cloud.Resource{havip, follows},
 			looks: []look{
+				{after: 0, state: StateMaster},
 				{after: 100 * time.Millisecond, state: StateBackup},
 				{after: 600 * time.Millisecond, state: StateBackup, reads: []drainRead{at(havip, "i-peer"),
 					{key: follows.Key(), o: cloud.Ownership{Owned: true, Shape: cloud.ShapeHAVIP, Current: "havip-1"}}}},
@@ -87,9 +88,25 @@ func TestDrainWatch(t *testing.T) {
 			stuck: "this node is still MASTER (does keepalived watch the drain_file with weight 0? havip-agent config check -keepalived tells)",
 		},
 		{
+			name: "not MASTER at the drain, the cloud already elsewhere",
+			res:  []cloud.Resource{havip},
+			looks: []look{
+				{after: 10 * time.Millisecond, state: StateBackup},
+				{after: 20 * time.Millisecond, state: StateBackup, reads: []drainRead{at(havip, "i-peer")}},
+			},
+			want: []string{
+				" +0.01s  VI_1  was not MASTER (BACKUP): nothing to step down",
+				" +0.02s  VI_1  the cloud sees peer i-peer as MASTER (havip/havip-1)",
+				" +0.02s  VI_1  havip/havip-1 moved to i-peer",
+				" +0.02s  VI_1  drained: left MASTER and the cloud points elsewhere",
+			},
+			done: true,
+		},
+		{
 			name: "the only node: nobody takes the cloud",
 			res:  []cloud.Resource{havip, route},
 			looks: []look{
+				{after: 0, state: StateMaster},
 				{after: 200 * time.Millisecond, state: StateFault},
 				{after: 700 * time.Millisecond, state: StateFault, reads: []drainRead{{key: havip.Key(), o: cloud.Ownership{}}, here(route)}},
 			},
@@ -100,6 +117,7 @@ func TestDrainWatch(t *testing.T) {
 			name: "a read fails",
 			res:  []cloud.Resource{havip},
 			looks: []look{
+				{after: 0, state: StateMaster},
 				{after: 200 * time.Millisecond, state: StateFault, reads: []drainRead{{key: havip.Key(), err: errors.New("HTTP 503")}}},
 			},
 			want:  []string{" +0.20s  VI_1  left MASTER: now FAULT"},
@@ -108,7 +126,7 @@ func TestDrainWatch(t *testing.T) {
 		{
 			name:  "not read yet",
 			res:   []cloud.Resource{havip},
-			looks: []look{{after: 200 * time.Millisecond, state: StateFault}},
+			looks: []look{{after: 0, state: StateMaster}, {after: 200 * time.Millisecond, state: StateFault}},
 			want:  []string{" +0.20s  VI_1  left MASTER: now FAULT"},
 			stuck: "no other node took over: havip/havip-1 not read yet",
 		},
@@ -142,6 +160,7 @@ func TestDrainWatch(t *testing.T) {
 func TestDrainWatchReadsAfterSteppingDown(t *testing.T) {
 	havip := cloud.Resource{Kind: cloud.KindHAVIP, HAVIP: &cloud.HAVIPSpec{ID: "havip-1"}}
 	w := newDrainWatch("VI_1", time.Now(), []cloud.Resource{havip})
+	w.step(drainSight{at: time.Now(), state: StateMaster})
 	if w.wantsCloud() {
 		t.Error("wants the cloud while MASTER")
 	}

@@ -138,6 +138,12 @@ func (e event) journal() (journal.Event, bool) {
 	if e.err != "" && j.Message == "" {
 		j.Message = e.err
 	}
+	switch e.kind {
+	case evDrain, evDrainDone, evResume:
+		// A drain belongs to no transition: the history shows it at its
+		// own time (hooks still get the generation).
+		j.Generation = 0
+	}
 	if c := e.call; c != nil {
 		j.Operation, j.Status, j.ErrorCode, j.RequestID = c.Operation, c.Status, c.ErrorCode, c.RequestID
 		j.ClientToken, j.Attempt, j.Elapsed = c.ClientToken, c.Attempt, c.Duration

@@ -5,7 +5,9 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"os/user"
 	"slices"
+	"strconv"
 	"syscall"
 
 	"github.com/havip-agent/havip-agent/agent/hooks"
@@ -141,8 +143,12 @@ func SecretFileReader(owners ...int) func(path string) ([]byte, error) {
 	if len(owners) == 0 {
 		owners = []int{os.Geteuid()}
 	}
+	owner := strconv.Itoa(owners[0])
+	if u, err := user.LookupId(owner); err == nil {
+		owner = u.Username
+	}
 	return func(path string) ([]byte, error) {
-		fix := fmt.Sprintf("fix: chown %d %s && chmod 600 %s", owners[0], path, path)
+		fix := fmt.Sprintf("fix: chown %s %s && chmod 600 %s", owner, path, path)
 		// Non-blocking, so that a FIFO put in its place does not wait for
 		// a writer; the check of the opened file refuses it.
 		f, err := os.OpenFile(path, os.O_RDONLY|syscall.O_NONBLOCK|syscall.O_NOCTTY, 0)

@@ -53,6 +53,8 @@ func cloudClient(ctx context.Context, cfg *config.Config, log *slog.Logger, onRe
 		MaxAttempts: 5,
 		DryRun:      cl.DryRun,
 		OnRequest:   onRequest,
+		// The failover history keeps every mutating call of a claim.
+		OnCall: agent.CloudCall,
 	}, source, log)
 	if err != nil {
 		return nil, nil, fmt.Errorf("cloud: %w", err)

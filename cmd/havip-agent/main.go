@@ -14,6 +14,7 @@ import (
 	"os/signal"
 	"os/user"
 	"runtime"
+	"strconv"
 	"sync"
 	"syscall"
 	"time"
@@ -26,6 +27,7 @@ import (
 	"github.com/havip-agent/havip-agent/agent/keepalived"
 	"github.com/havip-agent/havip-agent/agent/metrics"
 	"github.com/havip-agent/havip-agent/cloud"
+	"github.com/havip-agent/havip-agent/cloud/bce"
 	"github.com/havip-agent/havip-agent/health"
 )
 
@@ -46,6 +48,13 @@ commands:
   history [-json] [-n N] [-since DURATION] [INSTANCE]
                  print the failover history from the journal in state_dir
                  (works while the daemon is down)
+  drain [--timeout D] [--force] [INSTANCE...]
+                 planned switchover: step down through keepalived (the
+                 instance's drain_file) and wait until another node is
+                 MASTER and the cloud points at it; undone after --timeout
+                 (default 30s) unless --force. Every instance without one.
+  resume [INSTANCE...]
+                 lift a drain (keepalived decides when this node is MASTER)
   check NAME     exit 0 if check NAME is healthy, 1 if failed, 2 if unknown
   config check [-cloud] [-keepalived FILE]
                  validate the configuration
@@ -83,6 +92,10 @@ func run(ctx context.Context, args []string, stdout, stderr io.Writer) int {
 		return cmdStatus(rest, stdout, stderr)
 	case "history":
 		return cmdHistory(rest, stdout, stderr, time.Now())
+	case "drain":
+		return cmdDrain(ctx, rest, stdout, stderr)
+	case "resume":
+		return cmdResume(rest, stdout, stderr)
 	case "check":
 		return cmdCheck(rest, stdout, stderr)
 	case "config":
@@ -181,6 +194,10 @@ func cmdRun(ctx context.Context, args []string, stderr io.Writer) int {
 		log.Error("cannot start", "err", err)
 		return exitFail
 	}
+	m.HistoryFrom(func() (metrics.History, bool) {
+		st := d.JournalStats()
+		return metrics.History{Written: st.Written, Dropped: st.Dropped, Failed: st.Failed}, true
+	})
 	var wg sync.WaitGroup
 	defer wg.Wait()
 	serveCtx, stopServing := context.WithCancel(context.WithoutCancel(ctx))
@@ -235,7 +252,26 @@ func loadConfig(path string) (*config.Config, error) {
 	if err := cfg.ValidateCommands(health.ValidateCommand); err != nil {
 		return nil, err
 	}
+	if err := cfg.ReadHookFiles(config.SecretFileReader(secretOwners()...)); err != nil {
+		return nil, err
+	}
 	return cfg, nil
+}
+
+// secretOwners are the users a file of secrets (a hook's headers) may
+// belong to, as for the credentials file: the agent's user, and root, who
+// may also read the service user's file ("config check" as root).
+func secretOwners() []int {
+	owners := []int{os.Geteuid()}
+	if owners[0] != 0 {
+		return append(owners, 0)
+	}
+	if u, err := user.Lookup(bce.ServiceUser); err == nil {
+		if id, err := strconv.Atoi(u.Uid); err == nil {
+			owners = append(owners, id)
+		}
+	}
+	return owners
 }
 
 func newLogger(a config.Agent, w io.Writer) *slog.Logger {
@@ -418,7 +454,7 @@ func checkKeepalivedConf(path string, cfg *config.Config, stdout, stderr io.Writ
 		exp.ScriptUserExists = true
 	}
 	for _, in := range cfg.Instances {
-		exp.Instances = append(exp.Instances, keepalived.ConfInstance{Kind: keepalived.KindName(in.Kind), Name: in.Name, VIPs: in.VIPs, Shared: in.SharedVIPs})
+		exp.Instances = append(exp.Instances, keepalived.ConfInstance{Kind: keepalived.KindName(in.Kind), Name: in.Name, VIPs: in.VIPs, Shared: in.SharedVIPs, DrainFile: in.DrainFile})
 	}
 	ok := true
 	for _, f := range keepalived.LintConf(kc, exp) {

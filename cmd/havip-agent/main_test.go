@@ -226,7 +226,8 @@ func TestConfigCheckCloud(t *testing.T) {
 		want        int
 		wantOut     string
 	}{
-		{"good", "havip-c", 0, "havip/havip-c"},
+		// The route is a single-line rule (one update); this node is bound to the HAVIP.
+		{"good", "havip-c", 0, "a failover to this node sends 1 mutating call (the HAVIP attach and route writes first):\n  havip/havip-c"},
 		{"unknown havip", "havip-nope", 1, "FAIL"},
 	} {
 		t.Run(tt.name, func(t *testing.T) {
