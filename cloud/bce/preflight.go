@@ -7,11 +7,13 @@ import (
 	"net/http"
 	"net/netip"
 	"net/url"
+	"slices"
 	"strings"
 	"text/tabwriter"
 	"time"
 
 	"github.com/baidubce/bce-sdk-go/services/eip"
+	"github.com/baidubce/bce-sdk-go/services/havip"
 	"github.com/baidubce/bce-sdk-go/services/vpc"
 
 	"github.com/havip-agent/havip-agent/cloud"
@@ -28,6 +30,29 @@ type Check struct {
 // Report is the result of Preflight.
 type Report struct {
 	Checks []Check
+	// Failover is, for each resource whose check passed, the mutating calls a failover to this
+	// node sends, in the order of the resources.
+	Failover []FailoverCost
+}
+
+// FailoverCost is what one resource costs a failover to this node.
+type FailoverCost struct {
+	// Name is the resource key.
+	Name string
+	// Calls is the number of mutating calls.
+	Calls int
+	// Detail names the calls (or why there is none); Hint, when not empty, names a shape
+	// that needs none.
+	Detail, Hint string
+}
+
+// FailoverCalls is the number of mutating calls a failover to this node sends.
+func (r Report) FailoverCalls() int {
+	n := 0
+	for _, f := range r.Failover {
+		n += f.Calls
+	}
+	return n
 }
 
 // Failed reports whether any check failed.
@@ -60,8 +85,32 @@ func (r Report) WriteTo(w io.Writer) (int64, error) {
 	} else {
 		fmt.Fprintf(&b, "%d of %d checks failed\n", failed, len(r.Checks))
 	}
+	if len(r.Failover) > 0 {
+		n := r.FailoverCalls()
+		scope := ""
+		if failed > 0 {
+			scope = " for the resources whose checks passed"
+		}
+		fmt.Fprintf(&b, "a failover to this node sends %d mutating call%s%s (the HAVIP attach and route writes first):\n", n, plural(n), scope)
+		tw = tabwriter.NewWriter(&b, 0, 0, 2, ' ', 0)
+		for _, f := range r.Failover {
+			line := f.Detail
+			if f.Hint != "" {
+				line += "; " + f.Hint
+			}
+			fmt.Fprintf(tw, "  %s\t%d\t%s\n", f.Name, f.Calls, strings.ReplaceAll(line, "\n", " "))
+		}
+		tw.Flush()
+	}
 	n, err := io.WriteString(w, b.String())
 	return int64(n), err
+}
+
+func plural(n int) string {
+	if n == 1 {
+		return ""
+	}
+	return "s"
 }
 
 // String returns the rendering of WriteTo.
@@ -94,7 +143,10 @@ func (c *Client) Preflight(ctx context.Context, resources []cloud.Resource) Repo
 	var authErr error
 	answered := false
 	for _, r := range resources {
-		chs, err := pc.preflightOne(ctx, r)
+		chs, cost, err := pc.preflightOne(ctx, r)
+		if err == nil && cost != nil {
+			rep.Failover = append(rep.Failover, *cost)
+		}
 		for i := range chs {
 			chs[i].Detail = cloud.Clamp(chs[i].Detail, cloud.MaxErrorLen)
 		}
@@ -122,22 +174,28 @@ func (c *Client) Preflight(ctx context.Context, resources []cloud.Resource) Repo
 	return rep
 }
 
-// preflightOne checks one resource: one check, two for a HAVIP with a public IP.
-func (c *Client) preflightOne(ctx context.Context, r cloud.Resource) ([]Check, error) {
+// preflightOne checks one resource: one check, two for a HAVIP with a public IP, and what a
+// failover to this node costs it.
+func (c *Client) preflightOne(ctx context.Context, r cloud.Resource) ([]Check, *FailoverCost, error) {
 	ch := Check{Name: r.Key()}
 	if err := r.Validate(); err != nil {
 		ch.Detail = err.Error()
-		return []Check{ch}, err
+		return []Check{ch}, nil, err
 	}
 	var extra []Check
 	var err error
+	cost := &FailoverCost{Name: r.Key()}
 	switch r.Kind {
 	case cloud.KindHAVIP:
-		ch.Detail, extra, err = c.preflightHAVIP(ctx, r)
+		var bound bool
+		ch.Detail, extra, bound, err = c.preflightHAVIP(ctx, r)
+		*cost = havipCost(r, bound)
 	case cloud.KindRoute:
 		var o cloud.Ownership
-		o, _, err = c.observeRoute(ctx, r.Route, time.Time{})
+		var st routeState
+		o, st, err = c.observeRoute(ctx, r.Route, time.Time{})
 		ch.Detail = o.Detail + describeOwned(o)
+		*cost = routeCost(r, st)
 	case cloud.KindEIP:
 		var o cloud.Ownership
 		var m *eip.EipModel
@@ -152,13 +210,60 @@ func (c *Client) preflightOne(ctx context.Context, r cloud.Resource) ([]Check, e
 			}
 		}
 		ch.Detail = o.Detail + describeOwned(o)
+		*cost = eipCost(r, m)
 	}
 	if err != nil {
 		ch.Detail = err.Error()
-		return append([]Check{ch}, extra...), err
+		return append([]Check{ch}, extra...), nil, err
 	}
 	ch.OK = true
-	return append([]Check{ch}, extra...), nil
+	return append([]Check{ch}, extra...), cost, nil
+}
+
+// havipCost is what a failover costs a HAVIP: bound nodes stay bound in attach mode, so once
+// both are, the master follows the new MASTER's gratuitous ARP with no call; exclusive mode
+// attaches and detaches on every failover. A public IP bound to the HAVIP follows it.
+func havipCost(r cloud.Resource, bound bool) FailoverCost {
+	f := FailoverCost{Name: r.Key()}
+	switch {
+	case bindMode(r.HAVIP) == cloud.BindExclusive:
+		f.Calls, f.Detail = 2, "attach this node, then detach the other (exclusive)"
+		f.Hint = "havip_bind = \"attach\" needs none once both nodes are bound"
+	case bound:
+		f.Detail = "this node is bound: the master follows its gratuitous ARP"
+	default:
+		f.Calls, f.Detail = 1, "attach this node (then none: it stays bound and the master follows its gratuitous ARP)"
+	}
+	if r.HAVIP.PublicIP != "" {
+		f.Detail += "; its public IP follows the HAVIP"
+	}
+	return f
+}
+
+// routeCost is what a failover costs a route of shape st.
+func routeCost(r cloud.Resource, st routeState) FailoverCost {
+	f := FailoverCost{Name: r.Key()}
+	const hint = "a rule whose next hop is the HAVIP needs none"
+	switch st.shape {
+	case cloud.ShapeHAVIP:
+		f.Detail = "the next hop is the HAVIP: the route follows it"
+	case cloud.ShapeHA:
+		f.Calls, f.Detail = 1, "switchRouteHA on the active rule "+st.active.RouteRuleId+" (after a read: a switch is a toggle)"
+		f.Hint = hint
+	default:
+		f.Calls, f.Detail, f.Hint = 1, "update the next hop of rule "+st.active.RouteRuleId, hint
+	}
+	return f
+}
+
+// eipCost is what a failover costs an EIP bound directly to the nodes: the other node holds it.
+func eipCost(r cloud.Resource, m *eip.EipModel) FailoverCost {
+	f := FailoverCost{Name: r.Key(), Calls: 2, Detail: "unbind it from the other node, bind it here",
+		Hint: "bound to the HAVIP instead (havip_public_ip) it follows the master with none"}
+	if m != nil && m.InstanceId == "" {
+		f.Calls, f.Detail = 1, "bind it here (not bound now; 2 once the other node holds it: unbind, bind)"
+	}
+	return f
 }
 
 func describeOwned(o cloud.Ownership) string {
@@ -168,13 +273,16 @@ func describeOwned(o cloud.Ownership) string {
 	return "; this node can claim it"
 }
 
-func (c *Client) preflightHAVIP(ctx context.Context, r cloud.Resource) (string, []Check, error) {
+// preflightHAVIP checks a HAVIP and reports whether this node is bound to it.
+func (c *Client) preflightHAVIP(ctx context.Context, r cloud.Resource) (string, []Check, bool, error) {
 	spec := *r.HAVIP
 	spec.PublicIP = "" // checked on its own below
 	o, h, err := c.observeHAVIP(ctx, &spec)
 	if err != nil {
-		return "", nil, err
+		return "", nil, false, err
 	}
+	self, _ := c.havipSelf()
+	bound := slices.ContainsFunc(h.BindedInstances, func(b havip.HaVipBindedInstance) bool { return b.InstanceId == self })
 	var extra []Check
 	if want := r.HAVIP.PublicIP; want != "" {
 		var po cloud.Ownership
@@ -194,7 +302,7 @@ func (c *Client) preflightHAVIP(ctx context.Context, r cloud.Resource) (string, 
 	if spec.VIP.IsValid() {
 		got, perr := netip.ParseAddr(h.PrivateIpAddress)
 		if perr != nil || got.Unmap() != spec.VIP.Unmap() {
-			return "", extra, &cloud.PermanentError{Op: "havip " + spec.ID, Reason: fmt.Sprintf("holds %q, but the VIP is %s", h.PrivateIpAddress, spec.VIP)}
+			return "", extra, bound, &cloud.PermanentError{Op: "havip " + spec.ID, Reason: fmt.Sprintf("holds %q, but the VIP is %s", h.PrivateIpAddress, spec.VIP)}
 		}
 		if h.SubnetId != "" {
 			var res vpc.GetSubnetDetailResult
@@ -207,11 +315,11 @@ func (c *Client) preflightHAVIP(ctx context.Context, r cloud.Resource) (string, 
 			case perr != nil:
 				detail += fmt.Sprintf(" (subnet %s has no readable CIDR)", h.SubnetId)
 			case !p.Contains(spec.VIP):
-				return "", extra, &cloud.PermanentError{Op: "havip " + spec.ID, Reason: fmt.Sprintf("VIP %s is outside subnet %s (%s)", spec.VIP, h.SubnetId, p)}
+				return "", extra, bound, &cloud.PermanentError{Op: "havip " + spec.ID, Reason: fmt.Sprintf("VIP %s is outside subnet %s (%s)", spec.VIP, h.SubnetId, p)}
 			default:
 				detail += fmt.Sprintf(" in subnet %s (%s)", h.SubnetId, p)
 			}
 		}
 	}
-	return detail + "; " + o.Detail + describeOwned(o), extra, nil
+	return detail + "; " + o.Detail + describeOwned(o), extra, bound, nil
 }

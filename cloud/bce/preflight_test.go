@@ -127,3 +127,44 @@ func TestPreflightInstanceNextHopOnHAPair(t *testing.T) {
 		}
 	}
 }
+
+// TestFailoverCost: what config check -cloud says a failover to this node sends, per shape, and
+// the shapes that need no call.
+func TestFailoverCost(t *testing.T) {
+	hv := func(mode cloud.BindMode, public string) cloud.Resource {
+		r := havipRes("havip-1", mode)
+		r.HAVIP.PublicIP = public
+		return r
+	}
+	rt := routeRes("rt-1", "10.0.0.0/8", cloud.RouteAuto)
+	rule := vpc.RouteRule{RouteRuleId: "rr-1"}
+	tests := []struct {
+		name      string
+		got       FailoverCost
+		wantCalls int
+		wantHint  bool
+	}{
+		{name: "havip attach, bound", got: havipCost(hv(cloud.BindAttach, ""), true), wantCalls: 0},
+		{name: "havip attach, not bound yet", got: havipCost(hv(cloud.BindAttach, ""), false), wantCalls: 1},
+		{name: "havip exclusive", got: havipCost(hv(cloud.BindExclusive, ""), true), wantCalls: 2, wantHint: true},
+		{name: "havip public IP", got: havipCost(hv(cloud.BindAttach, "198.19.0.1"), true), wantCalls: 0},
+		{name: "route next hop the HAVIP", got: routeCost(rt, routeState{shape: cloud.ShapeHAVIP, active: rule}), wantCalls: 0},
+		{name: "single-line route", got: routeCost(rt, routeState{shape: cloud.ShapeSingle, active: rule}), wantCalls: 1, wantHint: true},
+		{name: "HA pair", got: routeCost(rt, routeState{shape: cloud.ShapeHA, active: rule}), wantCalls: 1, wantHint: true},
+		{name: "EIP on the other node", got: eipCost(eipRes("198.19.0.10"), &eip.EipModel{InstanceId: "i-b"}), wantCalls: 2, wantHint: true},
+		{name: "EIP free", got: eipCost(eipRes("198.19.0.10"), &eip.EipModel{}), wantCalls: 1, wantHint: true},
+	}
+	for _, tt := range tests {
+		t.Run(tt.name, func(t *testing.T) {
+			if tt.got.Calls != tt.wantCalls || (tt.got.Hint != "") != tt.wantHint || tt.got.Detail == "" {
+				t.Errorf("cost %+v, want %d calls, a hint %v", tt.got, tt.wantCalls, tt.wantHint)
+			}
+		})
+	}
+	rep := Report{Failover: []FailoverCost{havipCost(hv(cloud.BindAttach, ""), true), routeCost(rt, routeState{shape: cloud.ShapeSingle, active: rule}),
+		eipCost(eipRes("198.19.0.10"), &eip.EipModel{InstanceId: "i-b"})}}
+	if n := rep.FailoverCalls(); n != 3 {
+		t.Errorf("FailoverCalls = %d, want 3", n)
+	}
+	golden(t, "failover_cost", rep.String())
+}
