@@ -130,7 +130,7 @@ func fifoSurvivesReload(t *testing.T, conf string) {
 		"/run/havip-agent/track/", dir+"/",
 		"192.168.0.", "198.18.0.",
 	).Replace(conf)
-	for _, name := range []string{"nginx", "db"} {
+	for _, name := range []string{"nginx", "db", "drain-VI_1", "drain-G_EDGE"} {
 		if err := os.WriteFile(filepath.Join(dir, name), []byte("0\n"), 0o644); err != nil {
 			t.Fatal(err)
 		}
@@ -211,13 +211,14 @@ func fifoSurvivesReload(t *testing.T, conf string) {
 func TestExamplesLint(t *testing.T) {
 	vip := []netip.Prefix{netip.MustParsePrefix("192.168.0.100/24")}
 	edge := []netip.Prefix{netip.MustParsePrefix("198.18.0.100/24"), netip.MustParsePrefix("198.18.0.101/24")}
-	shared := keepalived.ConfInstance{Kind: keepalived.ConfKindInstance, Name: "VI_1", VIPs: vip, Shared: true}
+	drain := "/run/havip-agent/track/drain-VI_1"
+	shared := keepalived.ConfInstance{Kind: keepalived.ConfKindInstance, Name: "VI_1", VIPs: vip, Shared: true, DrainFile: drain}
 	want := map[string][]keepalived.ConfInstance{
 		"keepalived-node-a.conf": {shared},
 		"keepalived-node-b.conf": {shared},
-		agentOwnedExample:        {{Kind: keepalived.ConfKindInstance, Name: "VI_1", VIPs: vip}},
+		agentOwnedExample:        {{Kind: keepalived.ConfKindInstance, Name: "VI_1", VIPs: vip, DrainFile: drain}},
 		"notify-script.conf":     {shared},
-		"sync-group.conf":        {{Kind: keepalived.ConfKindGroup, Name: "G_EDGE", VIPs: edge, Shared: true}},
+		"sync-group.conf":        {{Kind: keepalived.ConfKindGroup, Name: "G_EDGE", VIPs: edge, Shared: true, DrainFile: "/run/havip-agent/track/drain-G_EDGE"}},
 	}
 	files, _ := filepath.Glob("*.conf")
 	for _, f := range files {
