@@ -26,7 +26,22 @@ type Cloud struct {
 	ReclaimMaxBackoff Duration `toml:"reclaim_max_backoff"`
 	ConfirmTimeout    Duration `toml:"confirm_timeout"`
 	DryRun            bool     `toml:"dry_run"`
+	// RateLimit and RateBurst bound the agent's API requests, all its instances together, to
+	// rate_limit per second and rate_burst at once; the calls that move traffic go first.
+	RateLimit float64 `toml:"rate_limit"`
+	RateBurst int     `toml:"rate_burst"`
+	// KeepWarm is how often a resource nothing else read is read (a node that is not MASTER
+	// reads its resources this often), keeping the connections and the picture that let a
+	// failover write first; 0s disables.
+	KeepWarm Duration `toml:"keep_warm"`
 }
+
+// Defaults of the client-side rate limit and of the keep-warm reads.
+const (
+	DefaultRateLimit = 10
+	DefaultRateBurst = 20
+	DefaultKeepWarm  = 30 * time.Second
+)
 
 // CredentialsInstanceRole selects the instance role's temporary credentials.
 const CredentialsInstanceRole = "instance-role"
@@ -50,6 +65,13 @@ func (c *Cloud) applyDefaults() {
 	c.ReconcileInterval.orDefault(10 * time.Second)
 	c.ReclaimMaxBackoff.orDefault(60 * time.Second)
 	c.ConfirmTimeout.orDefault(10 * time.Second)
+	if c.RateLimit == 0 {
+		c.RateLimit = DefaultRateLimit
+	}
+	if c.RateBurst == 0 {
+		c.RateBurst = DefaultRateBurst
+	}
+	c.KeepWarm.orDefault(DefaultKeepWarm)
 }
 
 // validRegion: a lower-case letter, then up to 31 lower-case letters,
@@ -146,6 +168,15 @@ func (c *Config) validateCloud(v *validator) {
 	durRange(v, "cloud.reconcile_interval", cl.ReconcileInterval.Duration, 100*time.Millisecond, time.Hour)
 	durRange(v, "cloud.confirm_timeout", cl.ConfirmTimeout.Duration, 100*time.Millisecond, 10*time.Minute)
 	durRange(v, "cloud.reclaim_max_backoff", cl.ReclaimMaxBackoff.Duration, cl.ReconcileInterval.Duration, 24*time.Hour)
+	if cl.RateLimit < 0.1 || cl.RateLimit > 1000 {
+		v.add("cloud.rate_limit", "%v is out of range (0.1 to 1000 requests per second)", cl.RateLimit)
+	}
+	if cl.RateBurst < 1 || cl.RateBurst > 1000 {
+		v.add("cloud.rate_burst", "%d is out of range (1 to 1000 requests)", cl.RateBurst)
+	}
+	if d := cl.KeepWarm.Duration; d != 0 {
+		durRange(v, "cloud.keep_warm", d, time.Second, time.Hour)
+	}
 }
 
 func durRange(v *validator, key string, d, lo, hi time.Duration) {

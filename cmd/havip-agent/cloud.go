@@ -53,6 +53,9 @@ func cloudClient(ctx context.Context, cfg *config.Config, log *slog.Logger, onRe
 		MaxAttempts: 5,
 		DryRun:      cl.DryRun,
 		OnRequest:   onRequest,
+		RateLimit:   cl.RateLimit,
+		RateBurst:   cl.RateBurst,
+		KeepWarm:    keepWarm(cl.KeepWarm.Duration),
 		// The failover history keeps every mutating call of a claim.
 		OnCall: agent.CloudCall,
 	}, source, log)
@@ -62,7 +65,25 @@ func cloudClient(ctx context.Context, cfg *config.Config, log *slog.Logger, onRe
 	if creds != nil {
 		creds.p.Store(&origin)
 	}
+	// A node that is not MASTER reads its resources at a low rate: its next claim starts
+	// from that picture over a warm connection.
+	client.Watch(cfg.CloudResources())
+	refresh := bg
+	bg = func(ctx context.Context) {
+		done := make(chan struct{})
+		go func() { defer close(done); client.KeepWarm(ctx) }()
+		refresh(ctx)
+		<-done
+	}
 	return client, bg, nil
+}
+
+// keepWarm is the client's keep-warm interval for cloud.keep_warm: "0s" turns the reads off.
+func keepWarm(d time.Duration) time.Duration {
+	if d <= 0 {
+		return -1
+	}
+	return d
 }
 
 // credentialState reports the credential source of the cloud client, once
