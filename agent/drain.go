@@ -185,13 +185,14 @@ func (d *Daemon) setDrained(in *instance, at time.Time, why string) (seq uint64,
 	d.drains[k] = &drainMark{since: at, seq: seq}
 	delete(d.drainErrs, k)
 	d.drainMu.Unlock()
-	d.drainChanged(in, true, why)
+	d.drainChanged(in, true, at, why)
 	return seq, false, nil
 }
 
 // clearDrained lifts the drain of in: 0 into the drain file, then the
 // record goes. false when it was not drained.
 func (d *Daemon) clearDrained(in *instance, why string) (bool, error) {
+	at := time.Now()
 	d.drainMu.Lock()
 	k := key(in.cfg.Kind, in.cfg.Name)
 	if _, ok := d.drains[k]; !ok {
@@ -211,16 +212,18 @@ func (d *Daemon) clearDrained(in *instance, why string) (bool, error) {
 	}
 	delete(d.drains, k)
 	d.drainMu.Unlock()
-	d.drainChanged(in, false, why)
+	d.drainChanged(in, false, at, why)
 	return true, nil
 }
 
-// drainChanged tells metrics, systemd, the log, the history and the hooks.
-func (d *Daemon) drainChanged(in *instance, drained bool, why string) {
+// drainChanged tells metrics, systemd, the log, the history and the hooks;
+// at is when the drain file was about to change, so that the history shows
+// the drain before what keepalived made of it.
+func (d *Daemon) drainChanged(in *instance, drained bool, at time.Time, why string) {
 	d.obs.Drained(in.cfg.Name, drained)
 	d.publishStatus()
 	snap := in.snapshot()
-	e := event{kind: evDrain, instance: in.cfg.Name, generation: snap.gen, message: why}
+	e := event{kind: evDrain, at: at, instance: in.cfg.Name, generation: snap.gen, message: why}
 	if drained {
 		d.log.Info("instance drained: keepalived puts it into FAULT and the peer takes over", "vrrp_instance", in.cfg.Name, "drain_file", in.cfg.DrainFile, "reason", why)
 	} else {
@@ -300,6 +303,9 @@ func (d *Daemon) Drain(ctx context.Context, r control.DrainRequest, progress fun
 	}
 	var ds []*draining
 	for _, in := range ins {
+		// Looked at before keepalived is told: it may step down within
+		// the millisecond.
+		before := in.snapshot().state
 		seq, already, err := d.setDrained(in, start, why)
 		if err != nil {
 			return err
@@ -314,7 +320,11 @@ func (d *Daemon) Drain(ctx context.Context, r control.DrainRequest, progress fun
 		if in.cloud != nil && d.provider != nil {
 			res = in.cloud.resources
 		}
-		ds = append(ds, &draining{in: in, seq: seq, w: newDrainWatch(in.cfg.Name, start, res)})
+		x := &draining{in: in, seq: seq, w: newDrainWatch(in.cfg.Name, start, res)}
+		for _, l := range x.w.step(drainSight{at: start, state: before}) {
+			progress(l)
+		}
+		ds = append(ds, x)
 	}
 	look := time.NewTicker(drainLookEvery)
 	defer look.Stop()
