@@ -22,9 +22,10 @@
 // PATH=/usr/sbin:/usr/bin:/sbin:/bin and LANG=C plus HAVIP_HOOK,
 // HAVIP_EVENT, HAVIP_INSTANCE, HAVIP_FROM, HAVIP_TO and HAVIP_GENERATION,
 // in / and in a process group of their own, without the agent's ambient
-// capabilities, like exec health checks; their program is held to the
-// same ownership and permission rule (health.ValidateCommand) before
-// every run. The payload is on standard input. On timeout the whole
+// capabilities, like exec health checks, and at a lower CPU priority than
+// the agent (a higher niceness), so that a hook program yields the CPU to
+// the next failover; their program is held to the same ownership and
+// permission rule (health.ValidateCommand) before every run. The payload is on standard input. On timeout the whole
 // group is killed with SIGKILL, and so is whatever the program left in
 // its group when it exits. The first OutputLimit bytes of the output go
 // to the log. Exit status 0 is success.

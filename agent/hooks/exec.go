@@ -8,6 +8,8 @@ import (
 	"os/exec"
 	"syscall"
 	"time"
+
+	"golang.org/x/sys/unix"
 )
 
 const (
@@ -17,6 +19,10 @@ const (
 	// execWaitDelay bounds the wait for the output pipes once the process
 	// is gone, when something it started holds them open.
 	execWaitDelay = time.Second
+	// execNice is how much nicer than the agent exec hooks run: on a node
+	// with few CPUs, a hook program that starts right after a transition
+	// must not hold up the next one.
+	execNice = 10
 )
 
 // runExec runs an exec hook: argv[0] with its arguments, no shell, the
@@ -52,6 +58,13 @@ func (r *Runner) runExec(ctx context.Context, h *hook, body []byte, p *Payload) 
 	}
 	pgid := cmd.Process.Pid
 	r.groups.Started(pgid)
+	// A hook is the operator's afterthought, the failover path is not:
+	// the program (and what it starts) yields the CPU to the agent. Best
+	// effort: a hook that runs at the agent's priority still runs.
+	if raw, err := unix.Getpriority(unix.PRIO_PROCESS, 0); err == nil {
+		// The system call answers 20 - nice.
+		_ = unix.Setpriority(unix.PRIO_PROCESS, pgid, min(20-raw+execNice, 19))
+	}
 	err := health.WaitGroup(cmd)
 	r.groups.Ended(pgid, time.Now())
 
