@@ -2,6 +2,9 @@ package e2e
 
 import (
 	"fmt"
+	"io"
+	"net"
+	"net/http"
 	"net/netip"
 	"os"
 	"os/exec"
@@ -11,6 +14,9 @@ import (
 	"testing"
 	"time"
 
+	"github.com/havip-agent/havip-agent/agent/journal"
+	"github.com/havip-agent/havip-agent/agent/vocab"
+	"github.com/havip-agent/havip-agent/e2e/rig"
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
@@ -103,26 +109,93 @@ func waitAddr(ch <-chan netlink.AddrUpdate, want netip.Addr, added bool, timeout
 // one rig, alternating in blocks of 50 transitions, and both are reported:
 // a change is compared side by side, on the same noisy machine.
 func BenchmarkCoreFailover(b *testing.B) {
-	const transitions, block = 200, 50
 	c := newCoreRig(b)
-	ways := []struct{ name, bin string }{{"", binary(b, "havip-agent")}}
+	ways := []failoverWay{{bin: binary(b, "havip-agent")}}
 	if base := os.Getenv("HAVIP_BASELINE_AGENT"); base != "" {
-		ways = append(ways, struct{ name, bin string }{"baseline-", base})
+		ways = append(ways, failoverWay{name: "baseline-", bin: base})
 	}
+	coreFailover(b, c, ways, 2*time.Millisecond)
+}
+
+// BenchmarkCoreFailoverHooks is BenchmarkCoreFailover with and without
+// three hooks on every event (two exec hooks and an http hook posting to a
+// server in the node's namespace), side by side in one rig: the hooks run
+// after the local actions and must leave the failover path's figures as
+// they are. Besides what the test process sees, it reports the agent's own
+// phase timings from its failover history (agent-vips-present,
+// agent-first-announcement): the hooks' programs compete with the
+// measuring process for the CPUs too. HAVIP_BENCH_PAUSE sets the pause
+// between a cycle's BACKUP and the next MASTER (default that of
+// BenchmarkCoreFailover), so that the hooks of one transition may or may
+// not still run when the next comes.
+func BenchmarkCoreFailoverHooks(b *testing.B) {
+	c := newCoreRig(b)
+	var ln net.Listener
+	must(b, func() error {
+		return rig.InNamespace(c.rig.Name(c.node), func() error {
+			var err error
+			ln, err = net.Listen("tcp", "127.0.0.1:0")
+			return err
+		})
+	})
+	srv := &http.Server{ReadHeaderTimeout: 5 * time.Second, Handler: http.HandlerFunc(func(w http.ResponseWriter, r *http.Request) {
+		_, _ = io.Copy(io.Discard, r.Body)
+	})}
+	go func() { _ = srv.Serve(ln) }()
+	b.Cleanup(func() { srv.Close() })
+	hooks := fmt.Sprintf(`
+[[hook]]
+name = "exec-a"
+type = "exec"
+command = ["/bin/sh", "-c", "cat >/dev/null"]
+
+[[hook]]
+name = "exec-b"
+type = "exec"
+command = ["/bin/sh", "-c", "cat >/dev/null"]
+
+[[hook]]
+name = "http"
+type = "http"
+url = "http://%s/hook"
+`, ln.Addr())
+	bin := binary(b, "havip-agent")
+	pause := 2 * time.Millisecond
+	if p, err := time.ParseDuration(os.Getenv("HAVIP_BENCH_PAUSE")); err == nil {
+		pause = p
+	}
+	coreFailover(b, c, []failoverWay{{bin: bin}, {name: "hooks-", bin: bin, extra: hooks}}, pause)
+}
+
+// failoverWay is one agent of a side-by-side failover benchmark: a build
+// and what its configuration adds to the instance.
+type failoverWay struct {
+	name, bin, extra string
+}
+
+// coreFailover runs the measured cycle for every way, alternating in
+// blocks, and reports each way's figures.
+func coreFailover(b *testing.B, c coreRig, ways []failoverWay, pause time.Duration) {
+	const transitions, block = 200, 50
 	events := addrEvents(b, c.rig.Name(c.node))
 	frames := captureGARPs(arpCapture(b, c.rig.Name(c.peer), "eth0"))
 	present := make([][]time.Duration, len(ways))
 	announced := make([][]time.Duration, len(ways))
+	// The agent's own phase timings, from its failover history: what the
+	// failover path took inside the agent, apart from how soon the
+	// measuring process got to read the event.
+	inPresent := make([][]time.Duration, len(ways))
+	inAnnounced := make([][]time.Duration, len(ways))
 	b.ResetTimer()
 	for done := 0; done < transitions; done += block {
 		for w, way := range ways {
-			a := newAgentBin(b, c.rig, c.node, way.bin, strings.Replace(coreInstance, `garp_count = 3`, `garp_count = 1`, 1)).quiet()
+			a := newAgentBin(b, c.rig, c.node, way.bin, strings.Replace(coreInstance, `garp_count = 3`, `garp_count = 1`, 1)+way.extra).quiet()
 			a.start()
 			f, err := os.OpenFile(a.FIFO, os.O_WRONLY, 0)
 			if err != nil {
 				b.Fatal(err)
 			}
-			cycle := masterCycle{fifo: f, events: events, frames: frames, pause: 2 * time.Millisecond, label: way.name, logs: a.logs}
+			cycle := masterCycle{fifo: f, events: events, frames: frames, pause: pause, label: way.name, logs: a.logs}
 			for i := 0; i < block; i++ {
 				m := cycle.run(b, done+i, nil)
 				present[w] = append(present[w], m.present)
@@ -130,6 +203,8 @@ func BenchmarkCoreFailover(b *testing.B) {
 			}
 			f.Close()
 			a.stop()
+			vp, fa := historyPhases(b, a.StateDir)
+			inPresent[w], inAnnounced[w] = append(inPresent[w], vp...), append(inAnnounced[w], fa...)
 		}
 	}
 	b.StopTimer()
@@ -137,6 +212,26 @@ func BenchmarkCoreFailover(b *testing.B) {
 		report(b, way.name+"vip-present", present[w])
 		report(b, way.name+"first-garp", announced[w])
 	}
+	for w, way := range ways {
+		report(b, way.name+"agent-vips-present", inPresent[w])
+		report(b, way.name+"agent-first-announcement", inAnnounced[w])
+	}
+}
+
+// historyPhases reads the MASTER transitions' phase timings from the
+// failover history in stateDir.
+func historyPhases(b *testing.B, stateDir string) (vipsPresent, firstAnnouncement []time.Duration) {
+	ev, _, err := journal.Read(stateDir, journal.Filter{})
+	if err != nil {
+		b.Fatal(err)
+	}
+	for _, e := range ev {
+		if e.Kind == journal.KindTransition && e.To == vocab.StateMaster {
+			vipsPresent = append(vipsPresent, e.VIPsPresent)
+			firstAnnouncement = append(firstAnnouncement, e.FirstAnnouncement)
+		}
+	}
+	return vipsPresent, firstAnnouncement
 }
 
 // masterCycle is the measured step of the failover benchmarks: MASTER
