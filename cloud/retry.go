@@ -39,6 +39,11 @@ type RetryPolicy struct {
 	// which the server refused without applying them: they do not count towards MaxAttempts.
 	// 0 means DefaultMaxThrottled when MaxAttempts is set, else no limit but the context.
 	MaxThrottled int
+	// Yield makes a call that can wait step back from a throttled account: after each
+	// throttled answer its wait doubles from the Retry-After hint (capped by MaxBackoff, never
+	// below the hint) instead of following the hint, so that the calls that cannot wait (those
+	// that move traffic) get the quota first.
+	Yield bool
 	// Admit, if set, waits before every attempt for the right to send it (a rate limiter). It
 	// gets the call's context, not the attempt's: the wait is not part of Timeout. An error
 	// (the context ended) ends the call.
@@ -99,6 +104,13 @@ func (p RetryPolicy) Backoff(retry int, err error) time.Duration {
 	ra := min(retryAfter(err), p.MaxRetryAfter)
 	switch {
 	case ra <= 0:
+	case IsThrottled(err) && p.Yield:
+		y := ra
+		for i := 0; i <= retry && y < p.MaxBackoff; i++ {
+			y *= 2
+		}
+		y = max(min(y, p.MaxBackoff), 2*ra)
+		wait = y/2 + time.Duration(r*float64(y/2))
 	case IsThrottled(err):
 		wait = ra + time.Duration(r*float64(ra/2))
 	case ra > wait:

@@ -240,17 +240,22 @@ func TestDoRechecked(t *testing.T) {
 }
 
 // A throttled answer's Retry-After is followed, spread over half of it, and does not grow with
-// the number of throttled answers.
+// the number of throttled answers, unless the call yields: then it doubles.
 func TestBackoffThrottled(t *testing.T) {
 	throttled := &APIError{StatusCode: 429, Code: "RequestLimitExceeded", RetryAfter: time.Second}
 	tests := []struct {
 		name  string
 		rand  float64
 		retry int
+		yield bool
 		err   error
 		want  time.Duration
 	}{
 		{name: "bottom of the spread", rand: 0, err: throttled, want: time.Second},
+		{name: "yield: bottom of the first", rand: 0, yield: true, err: throttled, want: time.Second},
+		{name: "yield: top of the first", rand: 1, yield: true, err: throttled, want: 2 * time.Second},
+		{name: "yield: doubles", rand: 1, retry: 1, yield: true, err: throttled, want: 4 * time.Second},
+		{name: "yield: capped", rand: 1, retry: 9, yield: true, err: throttled, want: DefaultMaxBackoff},
 		{name: "top of the spread", rand: 1, err: throttled, want: 1500 * time.Millisecond},
 		{name: "many throttled answers: no growth", rand: 1, retry: 9, err: throttled, want: 1500 * time.Millisecond},
 		{name: "no hint: exponential", rand: 1, retry: 3, err: &APIError{StatusCode: 429}, want: 1600 * time.Millisecond},
@@ -258,7 +263,7 @@ func TestBackoffThrottled(t *testing.T) {
 	}
 	for _, tt := range tests {
 		t.Run(tt.name, func(t *testing.T) {
-			p := RetryPolicy{Rand: func() float64 { return tt.rand }}
+			p := RetryPolicy{Rand: func() float64 { return tt.rand }, Yield: tt.yield}
 			if got := p.Backoff(tt.retry, tt.err); got != tt.want {
 				t.Errorf("Backoff(%d) = %v, want %v", tt.retry, got, tt.want)
 			}

@@ -371,6 +371,8 @@ func (c *Client) policy(ctx context.Context, a *apiCall) cloud.RetryPolicy {
 	p := c.retry
 	adm := a.adm
 	p.Admit = func(ctx context.Context) error { return c.lim.wait(ctx, adm) }
+	// The reads that check or report leave a throttled account's quota to the claims.
+	p.Yield = c.lim.priorityOf(adm) >= prioConfirm
 	return p
 }
 
@@ -450,13 +452,16 @@ func (c *Client) send(ctx context.Context, a *apiCall) error {
 	a.status, a.requestID = 0, ""
 	err = c.exchange(bc, req, a, probe)
 	var ae *cloud.APIError
-	if cloud.IsThrottled(err) && errors.As(err, &ae) && ae.RetryAfter > 0 {
+	switch {
+	case cloud.IsThrottled(err) && errors.As(err, &ae):
 		// The account is over its quota: the calls that matter less wait with this one.
 		p := callPriority(ctx, a)
 		if a.adm != nil {
 			p = c.lim.priorityOf(a.adm)
 		}
-		c.lim.pause(p, time.Now().Add(min(ae.RetryAfter, cloud.DefaultMaxRetryAfter)))
+		c.lim.throttled(p, min(ae.RetryAfter, cloud.DefaultMaxRetryAfter))
+	case errors.As(err, &ae) || err == nil:
+		c.lim.answered()
 	}
 	if c.opts.OnRequest != nil {
 		c.opts.OnRequest(a.metric, requestCode(ctx, err), time.Since(start))

@@ -39,6 +39,39 @@
 // attach and detach, single-line update, EIP bind and unbind) set a state rather than toggle
 // it and are retried as they are, with their clientToken.
 //
+// # Fewer calls and round trips
+//
+// The routes of one table claimed or observed together share one read of the table (one
+// request per page): a caller joins a read in flight only if it was not yet sent, or was sent
+// after the caller's claim began (a read-back: after its mutation was answered) and after the
+// table's last mutation, so a switch is never decided on a read older than its claim. A claim's
+// read waits a moment before it is sent, for the claims of the other routes of the table.
+//
+// KeepWarm reads the resources named by Watch (one read per HAVIP, route table and EIP) every
+// Options.KeepWarm, unless something else read them meanwhile (a MASTER's reconcile does): a
+// node that is not MASTER thus keeps a connection per concurrent claim open to each endpoint
+// (the transport's idle timeout is longer than the interval), so that its failover pays no TCP
+// or TLS handshake, and a recent, read-only picture of its resources. From a picture no older
+// than Options.PictureMaxAge, a claim sends the idempotent mutation first, with no read before
+// it: the HAVIP attach of a node not bound, the next-hop update of a single-line rule that
+// points elsewhere; a read afterwards decides the claim. A picture the mutation shows wrong (a
+// rule replaced, a node bound meanwhile) costs a read, as before. A switch (a toggle) always
+// reads first: a stale picture never switches a pair back.
+//
+// # Rate limit
+//
+// Every attempt of every call of the Client waits for one token bucket (Options.RateLimit,
+// RateBurst). Waiting calls are served by priority: the mutations that move traffic (HAVIP
+// attach, route switch and update), then the reads a claim needs before it writes, the other
+// mutations (EIP, HAVIP detach, public IP), the reads that check a mutation, and last Observe
+// and the keep-warm reads. A throttled answer (429 or a throttling code) pauses the calls of its
+// priority and below for its Retry-After, and the checking and reporting reads for longer,
+// doubling while the answers stay throttled: a fleet sharing an account's quota serves the
+// calls that move traffic first only if the others step back. Throttled answers are retried
+// without counting against MaxAttempts (the server applied nothing), with Retry-After plus up
+// to half of it; the reads that can wait double theirs (cloud.RetryPolicy.Yield). A switch
+// answered with throttling is sent again without a read first: it was refused, not applied.
+//
 // # Single-line routes
 //
 // The update (PUT /v1/route/rule/{id}) sends the documented body: sourceAddress,

@@ -74,7 +74,13 @@ type limiter struct {
 	// decreases with the priority number, so a queue whose head is paused is paused whole.
 	paused [numPriorities]time.Time
 	timer  *time.Timer
+	// hold is how long the reads that check or report wait after a throttled answer; it
+	// doubles with each throttled answer and halves with each other answer.
+	hold time.Duration
 }
+
+// maxHold bounds how long a throttled account holds back the reads that check or report.
+const maxHold = 16 * time.Second
 
 // newLimiter returns a limiter of rate calls per second, burst at once; nil for a rate of 0 or
 // less (no limit).
@@ -195,6 +201,40 @@ func (l *limiter) priorityOf(a *admission) priority {
 	return a.prio
 }
 
+// throttled records a throttled answer to a call of priority p that asked to wait ra (its
+// Retry-After, or a second when it named none). The calls of p and below wait ra. The reads
+// that check or report (confirm, background) wait longer, doubling with each throttled answer
+// while they come: an account over its quota, which a fleet shares, serves the calls that move
+// traffic first only if the others step back, and every client sees only its own answers.
+func (l *limiter) throttled(p priority, ra time.Duration) {
+	if l == nil {
+		return
+	}
+	if ra <= 0 {
+		ra = time.Second
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	now := l.now()
+	l.hold = min(max(2*l.hold, 2*ra), maxHold)
+	l.pauseLocked(p, now.Add(ra))
+	l.pauseLocked(prioConfirm, now.Add(l.hold))
+	l.schedule(now)
+}
+
+// answered records an answer that was not throttled: the hold shrinks.
+func (l *limiter) answered() {
+	if l == nil {
+		return
+	}
+	l.mu.Lock()
+	defer l.mu.Unlock()
+	l.hold /= 2
+	if l.hold < time.Second {
+		l.hold = 0
+	}
+}
+
 // pause holds back the calls of priority p and below until until.
 func (l *limiter) pause(p priority, until time.Time) {
 	if l == nil {
@@ -202,12 +242,16 @@ func (l *limiter) pause(p priority, until time.Time) {
 	}
 	l.mu.Lock()
 	defer l.mu.Unlock()
+	l.pauseLocked(p, until)
+	l.schedule(l.now())
+}
+
+func (l *limiter) pauseLocked(p priority, until time.Time) {
 	for q := p; q < numPriorities; q++ {
 		if until.After(l.paused[q]) {
 			l.paused[q] = until
 		}
 	}
-	l.schedule(l.now())
 }
 
 func (l *limiter) refill(now time.Time) {

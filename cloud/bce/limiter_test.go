@@ -138,3 +138,43 @@ func TestLimiterCancel(t *testing.T) {
 		}
 	})
 }
+
+// A throttled answer pauses its priority and below for Retry-After, and the reads that check
+// or report for a hold that doubles with each throttled answer and halves with each other.
+func TestLimiterThrottledHold(t *testing.T) {
+	synctest.Test(t, func(t *testing.T) {
+		l := newLimiter(100, 10)
+		waitFor := func(p priority) time.Duration {
+			start := time.Now()
+			if err := l.wait(context.Background(), newAdmission(p)); err != nil {
+				t.Fatal(err)
+			}
+			return time.Since(start)
+		}
+		l.throttled(prioTraffic, time.Second)
+		if d := waitFor(prioTraffic); d != time.Second {
+			t.Errorf("traffic waited %v, want the Retry-After", d)
+		}
+		if d := waitFor(prioConfirm); d != time.Second {
+			t.Errorf("a read-back waited %v more, want the hold of twice the Retry-After", d)
+		}
+		l.throttled(prioBackground, time.Second)
+		if d := waitFor(prioTraffic); d != 0 {
+			t.Errorf("a throttled read held traffic back %v", d)
+		}
+		if d := waitFor(prioBackground); d != 4*time.Second {
+			t.Errorf("background waited %v, want the doubled hold", d)
+		}
+		l.answered()
+		l.throttled(prioBackground, time.Second)
+		if d := waitFor(prioConfirm); d != 4*time.Second {
+			t.Errorf("after an answer, a read-back waited %v, want the halved hold doubled again", d)
+		}
+		for range 10 {
+			l.throttled(prioBackground, time.Second)
+		}
+		if d := waitFor(prioBackground); d != maxHold {
+			t.Errorf("background waited %v, want the cap %v", d, maxHold)
+		}
+	})
+}

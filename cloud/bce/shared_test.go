@@ -173,3 +173,44 @@ func TestTableReadNeverOlderThanTheClaim(t *testing.T) {
 		t.Errorf("%d list requests in all, want 5: the observe after the mutation read again", n)
 	}
 }
+
+// queued is the number of calls waiting for c's limiter.
+func queued(c *Client) int {
+	c.lim.mu.Lock()
+	defer c.lim.mu.Unlock()
+	return c.lim.queue.Len()
+}
+
+// TestLimiterOrdersTheClient: when the Client's limit makes calls wait, a claim's attach goes
+// before an Observe that was waiting first.
+func TestLimiterOrdersTheClient(t *testing.T) {
+	emu, c, _ := newEmulator(t, func(o *Options) { o.RateLimit, o.RateBurst = 2, 1 })
+	ctx := context.Background()
+	if _, err := c.Observe(ctx, havipRes("havip-1", cloud.BindAttach)); err != nil { // the picture; the token
+		t.Fatal(err)
+	}
+	observed := make(chan error, 1)
+	go func() { _, err := c.Observe(ctx, routeRes("rt-1", "10.9.0.0/16", cloud.RouteAuto)); observed <- err }()
+	for queued(c) != 1 {
+		time.Sleep(time.Millisecond)
+	}
+	claimed := make(chan error, 1)
+	go func() { _, err := c.Claim(ctx, havipRes("havip-1", cloud.BindAttach), tokenBase); claimed <- err }()
+	for queued(c) != 2 {
+		time.Sleep(time.Millisecond)
+	}
+	if err := <-claimed; err != nil {
+		t.Fatal(err)
+	}
+	if err := <-observed; err != nil {
+		t.Fatal(err)
+	}
+	var ops []string
+	for _, r := range emu.Requests() {
+		ops = append(ops, r.Operation)
+	}
+	// The claim's read-back outranks the observe too.
+	if want := "havip.detail havip.attach havip.detail route.rule.list"; strings.Join(ops, " ") != want {
+		t.Errorf("requests %v, want %s: the attach and its read-back before the observe that waited longer", ops, want)
+	}
+}

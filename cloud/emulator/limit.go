@@ -133,3 +133,20 @@ func (e *Emulator) latencyOf() time.Duration {
 	defer e.mu.Unlock()
 	return e.latency
 }
+
+// SetRateLimit changes the rate limit at run time (rate 0 removes it; burst 0 is the rate
+// rounded up); every access key starts again with a full bucket. The seed and Options set it
+// at start.
+func (e *Emulator) SetRateLimit(rate float64, burst int) error {
+	if rate < 0 || rate > maxRateLimit || burst < 0 || float64(burst) > maxRateLimit {
+		return fmt.Errorf("rate limit %v, burst %d: want a rate in [0, %v] and a burst in [0, %v]", rate, burst, maxRateLimit, maxRateLimit)
+	}
+	e.mu.Lock()
+	defer e.mu.Unlock()
+	e.rateLimit, e.rateBurst = rate, burst
+	if rate > 0 && burst == 0 {
+		e.rateBurst = burstFor(rate)
+	}
+	clear(e.buckets)
+	return nil
+}

@@ -93,6 +93,26 @@ func TestRateLimit(t *testing.T) {
 	if throttled != 3 {
 		t.Errorf("%d throttled requests logged, want 3", throttled)
 	}
+	// Changed at run time: a fresh bucket of the new burst; no limit at all with rate 0.
+	if err := emu.SetRateLimit(1, 2); err != nil {
+		t.Fatal(err)
+	}
+	for i, want := range []int{200, 200, http.StatusTooManyRequests} {
+		if r := get(testCred); r.status != want {
+			t.Fatalf("request %d after SetRateLimit(1, 2): %d, want %d", i+1, r.status, want)
+		}
+	}
+	if err := emu.SetRateLimit(0, 0); err != nil {
+		t.Fatal(err)
+	}
+	for range 5 {
+		if r := get(testCred); r.status != 200 {
+			t.Fatalf("without a limit: %d", r.status)
+		}
+	}
+	if err := emu.SetRateLimit(-1, 0); err == nil {
+		t.Error("a negative rate was accepted")
+	}
 }
 
 // TestLatency: every API request takes the round trip, half on its way in (the record's
