@@ -59,11 +59,12 @@ func (r *Runner) runExec(ctx context.Context, h *hook, body []byte, p *Payload) 
 	pgid := cmd.Process.Pid
 	r.groups.Started(pgid)
 	// A hook is the operator's afterthought, the failover path is not:
-	// the program (and what it starts) yields the CPU to the agent. Best
+	// the program (and what it starts) yields the CPU to the agent. The
+	// whole group, in case the program started something already; best
 	// effort: a hook that runs at the agent's priority still runs.
 	if raw, err := unix.Getpriority(unix.PRIO_PROCESS, 0); err == nil {
 		// The system call answers 20 - nice.
-		_ = unix.Setpriority(unix.PRIO_PROCESS, pgid, min(20-raw+execNice, 19))
+		_ = unix.Setpriority(unix.PRIO_PGRP, pgid, min(20-raw+execNice, 19))
 	}
 	err := health.WaitGroup(cmd)
 	r.groups.Ended(pgid, time.Now())

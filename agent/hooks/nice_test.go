@@ -15,6 +15,8 @@ import (
 // execNice above the agent's), and so does what it starts: on a node
 // with few CPUs a hook program that runs right after a transition must
 // not hold up the next one. The agent's own priority is left as it was.
+// The priority is lowered once the program has started (Go cannot do it
+// between fork and exec), so the program looks after a moment.
 func TestExecRunsNiced(t *testing.T) {
 	before, err := unix.Getpriority(unix.PRIO_PROCESS, 0)
 	if err != nil {
@@ -22,7 +24,7 @@ func TestExecRunsNiced(t *testing.T) {
 	}
 	out := filepath.Join(t.TempDir(), "nice")
 	// sh -c starts nice as a child: it reports the niceness it inherited.
-	r := newExecRunner(t, Options{}, Hook{Name: "nice", Type: TypeExec, Argv: []string{"/bin/sh", "-c", "nice > " + out}, Timeout: time.Minute})
+	r := newExecRunner(t, Options{}, Hook{Name: "nice", Type: TypeExec, Argv: []string{"/bin/sh", "-c", "sleep 0.2; nice > " + out}, Timeout: time.Minute})
 	r.Fire(Payload{Event: KindTransition, Instance: "VI_1", To: StateMaster, Generation: 1})
 	closeRunner(t, r)
 	if st := r.Status()[0]; st.Last == nil || st.Last.Result != ResultOK {
