@@ -1,6 +1,7 @@
 package e2e
 
 import (
+	"errors"
 	"fmt"
 	"io"
 	"net"
@@ -13,6 +14,7 @@ import (
 	"strings"
 	"testing"
 	"time"
+	"unsafe"
 
 	"github.com/havip-agent/havip-agent/agent/journal"
 	"github.com/havip-agent/havip-agent/agent/vocab"
@@ -20,31 +22,62 @@ import (
 	"github.com/mdlayher/packet"
 	"github.com/vishvananda/netlink"
 	vnetns "github.com/vishvananda/netns"
+	"golang.org/x/sys/unix"
 )
 
-// frameSeen is a gratuitous ARP captured on the peer with its arrival time.
+// frameSeen is a gratuitous ARP captured on the peer with its arrival
+// time: at is when the capture read it, wire when the peer's kernel
+// received it (SO_TIMESTAMPNS; zero if the kernel gave none), which no
+// scheduling of the capturing process delays.
 type frameSeen struct {
-	at  time.Time
-	vip netip.Addr
+	at, wire time.Time
+	vip      netip.Addr
 }
 
 func captureGARPs(c *packet.Conn) <-chan frameSeen {
 	ch := make(chan frameSeen, 4096)
+	rc, err := c.SyscallConn()
+	if err != nil {
+		close(ch)
+		return ch
+	}
+	_ = rc.Control(func(fd uintptr) { _ = unix.SetsockoptInt(int(fd), unix.SOL_SOCKET, unix.SO_TIMESTAMPNS, 1) })
 	go func() {
 		defer close(ch)
-		buf := make([]byte, 1600)
+		buf, oob := make([]byte, 1600), make([]byte, 128)
 		for {
-			n, _, err := c.ReadFrom(buf)
-			if err != nil {
+			var n, oobn int
+			var rerr error
+			err := rc.Read(func(fd uintptr) bool {
+				n, oobn, _, _, rerr = unix.Recvmsg(int(fd), buf, oob, 0)
+				return !errors.Is(rerr, unix.EAGAIN)
+			})
+			if err != nil || rerr != nil {
 				return
 			}
 			at := time.Now()
 			if ip, ok := garpSender(buf[:n]); ok {
-				ch <- frameSeen{at: at, vip: ip}
+				ch <- frameSeen{at: at, wire: kernelTime(oob[:oobn]), vip: ip}
 			}
 		}
 	}()
 	return ch
+}
+
+// kernelTime is the SO_TIMESTAMPNS receive time in a packet's control
+// messages.
+func kernelTime(oob []byte) time.Time {
+	msgs, err := unix.ParseSocketControlMessage(oob)
+	if err != nil {
+		return time.Time{}
+	}
+	for _, m := range msgs {
+		if m.Header.Level == unix.SOL_SOCKET && m.Header.Type == unix.SCM_TIMESTAMPNS && len(m.Data) >= 16 {
+			ts := (*unix.Timespec)(unsafe.Pointer(&m.Data[0]))
+			return time.Unix(ts.Unix())
+		}
+	}
+	return time.Time{}
 }
 
 func garpSender(frame []byte) (netip.Addr, bool) {
@@ -186,6 +219,7 @@ func coreFailover(b *testing.B, c coreRig, ways []failoverWay, pause time.Durati
 	// measuring process got to read the event.
 	inPresent := make([][]time.Duration, len(ways))
 	inAnnounced := make([][]time.Duration, len(ways))
+	wire := make([][]time.Duration, len(ways))
 	b.ResetTimer()
 	for done := 0; done < transitions; done += block {
 		for w, way := range ways {
@@ -200,6 +234,9 @@ func coreFailover(b *testing.B, c coreRig, ways []failoverWay, pause time.Durati
 				m := cycle.run(b, done+i, nil)
 				present[w] = append(present[w], m.present)
 				announced[w] = append(announced[w], m.announced)
+				if m.wire > 0 {
+					wire[w] = append(wire[w], m.wire)
+				}
 			}
 			f.Close()
 			a.stop()
@@ -212,9 +249,17 @@ func coreFailover(b *testing.B, c coreRig, ways []failoverWay, pause time.Durati
 		report(b, way.name+"vip-present", present[w])
 		report(b, way.name+"first-garp", announced[w])
 	}
+	// What the measuring process's scheduling cannot delay: the peer
+	// kernel's receive time of the first announcement, and the agent's
+	// own phase timings (none from a build without a history).
 	for w, way := range ways {
-		report(b, way.name+"agent-vips-present", inPresent[w])
-		report(b, way.name+"agent-first-announcement", inAnnounced[w])
+		if len(wire[w]) > 0 {
+			report(b, way.name+"first-garp-wire", wire[w])
+		}
+		if len(inPresent[w]) > 0 {
+			report(b, way.name+"agent-vips-present", inPresent[w])
+			report(b, way.name+"agent-first-announcement", inAnnounced[w])
+		}
 	}
 }
 
@@ -250,8 +295,9 @@ type masterCycle struct {
 }
 
 // cycleTimes are one cycle's delays from the MASTER line: to the VIP's
-// netlink event and to its first gratuitous ARP (zero when frames is nil).
-type cycleTimes struct{ present, announced time.Duration }
+// netlink event and to its first gratuitous ARP, as read and as the
+// peer's kernel received it (zero when frames is nil).
+type cycleTimes struct{ present, announced, wire time.Duration }
 
 // run measures transition i. atMaster, when set, runs right after the
 // MASTER line is written, with the time it was written.
@@ -273,11 +319,14 @@ func (c masterCycle) run(b *testing.B, i int, atMaster func(t0 time.Time)) cycle
 	}
 	m.present = at.Sub(t0)
 	if c.frames != nil {
-		fr, ok := firstFrame(c.frames, vip, 5*time.Second)
+		fr, ok := firstFrameSeen(c.frames, vip, 5*time.Second)
 		if !ok {
 			b.Fatalf("%stransition %d: no announcement", c.label, i)
 		}
-		m.announced = fr.Sub(t0)
+		m.announced = fr.at.Sub(t0)
+		if !fr.wire.IsZero() {
+			m.wire = fr.wire.Sub(t0)
+		}
 	}
 	if _, err := c.fifo.WriteString("INSTANCE \"VI_1\" BACKUP 100\n"); err != nil {
 		b.Fatalf("%stransition %d: %v", c.label, i, err)
@@ -300,16 +349,21 @@ func drainFrames(ch <-chan frameSeen) {
 }
 
 func firstFrame(ch <-chan frameSeen, want netip.Addr, timeout time.Duration) (time.Time, bool) {
+	f, ok := firstFrameSeen(ch, want, timeout)
+	return f.at, ok
+}
+
+func firstFrameSeen(ch <-chan frameSeen, want netip.Addr, timeout time.Duration) (frameSeen, bool) {
 	tm := time.NewTimer(timeout)
 	defer tm.Stop()
 	for {
 		select {
 		case f := <-ch:
 			if f.vip == want {
-				return f.at, true
+				return f, true
 			}
 		case <-tm.C:
-			return time.Time{}, false
+			return frameSeen{}, false
 		}
 	}
 }
