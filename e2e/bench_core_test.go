@@ -348,11 +348,6 @@ func drainFrames(ch <-chan frameSeen) {
 	}
 }
 
-func firstFrame(ch <-chan frameSeen, want netip.Addr, timeout time.Duration) (time.Time, bool) {
-	f, ok := firstFrameSeen(ch, want, timeout)
-	return f.at, ok
-}
-
 func firstFrameSeen(ch <-chan frameSeen, want netip.Addr, timeout time.Duration) (frameSeen, bool) {
 	tm := time.NewTimer(timeout)
 	defer tm.Stop()
