@@ -52,9 +52,10 @@ commands:
                  planned switchover: step down through keepalived (the
                  instance's drain_file) and wait until another node is
                  MASTER and the cloud points at it; undone after --timeout
-                 (default 30s) unless --force. Every instance without one.
+                 (default 30s) unless --force; no INSTANCE: every instance
   resume [INSTANCE...]
-                 lift a drain (keepalived decides when this node is MASTER)
+                 lift a drain at once (keepalived decides when this node is
+                 MASTER again); no INSTANCE: every instance
   check NAME     exit 0 if check NAME is healthy, 1 if failed, 2 if unknown
   config check [-cloud] [-keepalived FILE]
                  validate the configuration
