@@ -65,8 +65,9 @@ type Options struct {
 	// the resources for claims that need no read first.
 	KeepWarm time.Duration
 	// PictureMaxAge is how old the picture of a resource (its last read) may be for a claim to
-	// send an idempotent mutation without reading first (default DefaultPictureMaxAge; negative
-	// never): a HAVIP attach, a single-line rule's next-hop update. A switch always reads first.
+	// send an idempotent mutation without reading first (default DefaultPictureMaxAge, or four
+	// keep-warm intervals when that is longer; negative never): a HAVIP attach, a single-line
+	// rule's next-hop update. A switch always reads first.
 	PictureMaxAge time.Duration
 	// HTTPClient sends the requests; nil means a keep-alive client owned by the Client. Either
 	// way the Client sends through a copy whose transport bounds every answer (4 MiB, an error
@@ -209,7 +210,7 @@ func New(ctx context.Context, opts Options, creds CredentialSource, logger *slog
 		opts.KeepWarm = DefaultKeepWarm
 	}
 	if opts.PictureMaxAge == 0 {
-		opts.PictureMaxAge = DefaultPictureMaxAge
+		opts.PictureMaxAge = max(DefaultPictureMaxAge, pictureRounds*opts.KeepWarm)
 	}
 	if opts.UserAgent == "" {
 		opts.UserAgent = "havip-agent " + sdk.DEFAULT_USER_AGENT

@@ -80,7 +80,7 @@ type limiter struct {
 }
 
 // maxHold bounds how long a throttled account holds back the reads that check or report.
-const maxHold = 16 * time.Second
+const maxHold = 8 * time.Second
 
 // newLimiter returns a limiter of rate calls per second, burst at once; nil for a rate of 0 or
 // less (no limit).

@@ -20,8 +20,10 @@ const (
 	// stay open (the servers' keep-alive timeouts are not documented; a minute is common).
 	DefaultKeepWarm = 30 * time.Second
 	// DefaultPictureMaxAge is how old a picture may be for a claim to write from it: a few
-	// keep-warm rounds, so that one failed read does not cost the next failover its head start.
+	// keep-warm rounds (pictureRounds of a longer interval), so that one failed read does not
+	// cost the next failover its head start.
 	DefaultPictureMaxAge = 2 * time.Minute
+	pictureRounds        = 4
 	// firstWarmSpread spreads the first keep-warm reads of a fleet started together.
 	firstWarmSpread = 5 * time.Second
 	// maxWarmReads bounds the keep-warm reads in flight, as many as connections stay idle.

@@ -33,6 +33,9 @@ type Report struct {
 	// Failover is, for each resource whose check passed, the mutating calls a failover to this
 	// node sends, in the order of the resources.
 	Failover []FailoverCost
+	// RateLimit and RateBurst are the Client's limit (0 for none): calls beyond the burst wait.
+	RateLimit float64
+	RateBurst int
 }
 
 // FailoverCost is what one resource costs a failover to this node.
@@ -101,6 +104,10 @@ func (r Report) WriteTo(w io.Writer) (int64, error) {
 			fmt.Fprintf(tw, "  %s\t%d\t%s\n", f.Name, f.Calls, strings.ReplaceAll(line, "\n", " "))
 		}
 		tw.Flush()
+		if over := n - r.RateBurst; r.RateLimit > 0 && over > 0 {
+			fmt.Fprintf(&b, "%d more than cloud.rate_burst (%d): the last wait for the limiter, up to %.1f s at cloud.rate_limit %g\n",
+				over, r.RateBurst, float64(over)/r.RateLimit, r.RateLimit)
+		}
 	}
 	n, err := io.WriteString(w, b.String())
 	return int64(n), err
@@ -171,6 +178,9 @@ func (c *Client) Preflight(ctx context.Context, resources []cloud.Resource) Repo
 	}
 	rep.Checks = append(rep.Checks, creds)
 	rep.Checks = append(rep.Checks, checks...)
+	if c.lim != nil {
+		rep.RateLimit, rep.RateBurst = c.opts.RateLimit, c.opts.RateBurst
+	}
 	return rep
 }
 

@@ -167,4 +167,9 @@ func TestFailoverCost(t *testing.T) {
 		t.Errorf("FailoverCalls = %d, want 3", n)
 	}
 	golden(t, "failover_cost", rep.String())
+	// More calls than the limiter's burst: the report says the last wait, and how long.
+	rep.RateLimit, rep.RateBurst = 4, 2
+	if got, want := rep.String(), "1 more than cloud.rate_burst (2): the last wait for the limiter, up to 0.2 s at cloud.rate_limit 4\n"; !strings.HasSuffix(got, want) {
+		t.Errorf("report ends %q, want %q", got[max(0, len(got)-len(want)):], want)
+	}
 }
