@@ -3,6 +3,7 @@ package agent
 import (
 	"context"
 	"errors"
+	"github.com/havip-agent/havip-agent/agent/config"
 	"sync"
 	"time"
 
@@ -96,6 +97,11 @@ func (d *Daemon) setUpCloud(ctx context.Context) {
 		p, background, err := d.cloudSetup(ctx)
 		if err == nil {
 			d.provider.set(p)
+			// Under the reload lock: a reload may be replacing the
+			// configuration right now.
+			d.reloadMu.Lock()
+			d.watchResources(d.cfg)
+			d.reloadMu.Unlock()
 			d.obs.CloudReady(true)
 			d.log.Info("cloud side ready", "instance_id", p.NodeID(), "attempts", attempt)
 			if background != nil {
@@ -121,5 +127,22 @@ func (d *Daemon) setUpCloud(ctx context.Context) {
 		case <-time.After(wait):
 		}
 		wait = min(2*wait, cloudSetupMax)
+	}
+}
+
+// watchResources tells a provider that keeps a picture of its resources
+// (cloud.Watcher) which ones the configuration now names: at set-up, and
+// after a reload, so that an added resource is watched and a removed one
+// no longer read.
+func (d *Daemon) watchResources(cfg *config.Config) {
+	if d.provider == nil {
+		return
+	}
+	p, err := d.provider.get()
+	if err != nil {
+		return
+	}
+	if w, ok := p.(cloud.Watcher); ok {
+		w.Watch(cfg.CloudResources())
 	}
 }

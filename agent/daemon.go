@@ -250,6 +250,7 @@ func New(opts Options) (*Daemon, error) {
 	case opts.Cloud != nil:
 		d.provider = newLateProvider()
 		d.provider.set(opts.Cloud)
+		d.watchResources(cfg)
 		d.cloudSetup = nil
 	case opts.CloudSetup != nil:
 		d.provider = newLateProvider()

@@ -179,6 +179,7 @@ func (d *Daemon) ApplyConfig(cfg *config.Config) (err error) {
 		d.spawn(func() { d.closeHooks(prev) })
 	}
 	d.cfg = cfg
+	d.watchResources(cfg)
 	d.log.Info("configuration reloaded", "path", cfg.Path, "instances", len(ins), "unchanged", len(keep), "changed", len(changed), "added", len(added),
 		"removed", len(oldTab.instances)-len(keep)-len(changed), "checks_changed", checksChanged, "hooks_changed", hooksChanged)
 	d.publishStatus()

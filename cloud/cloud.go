@@ -148,6 +148,13 @@ type Provider interface {
 	NodeID() string
 }
 
+// Watcher is a Provider that keeps a read-only picture of the resources it is told of (the BCE
+// client does, so that a failover can write first over a warm connection). Watch replaces the
+// set; the daemon calls it when the provider is ready and after every reload.
+type Watcher interface {
+	Watch(resources []Resource)
+}
+
 // Validate reports whether the resource is well-formed, naming the offending field.
 func (r Resource) Validate() error {
 	switch r.Kind {

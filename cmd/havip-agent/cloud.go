@@ -66,8 +66,8 @@ func cloudClient(ctx context.Context, cfg *config.Config, log *slog.Logger, onRe
 		creds.p.Store(&origin)
 	}
 	// A node that is not MASTER reads its resources at a low rate: its next claim starts
-	// from that picture over a warm connection.
-	client.Watch(cfg.CloudResources())
+	// from that picture over a warm connection. The daemon tells the client which resources
+	// (cloud.Watcher) once it is ready and after every reload.
 	refresh := bg
 	bg = func(ctx context.Context) {
 		done := make(chan struct{})
