@@ -6,6 +6,7 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
+	"github.com/havip-agent/havip-agent/health"
 	"io"
 	"io/fs"
 	"os"
@@ -170,7 +171,7 @@ func (d *Daemon) setDrained(in *instance, at time.Time, why string) (seq uint64,
 	}
 	rec := drainRecord{Kind: string(in.cfg.Kind), Name: in.cfg.Name, Since: at}
 	p := d.drainRecordPath(rec.Kind, rec.Name)
-	if err := writeAtomic(p, mustJSON(rec), 0o640); err != nil {
+	if err := health.WriteFileAtomic(p, mustJSON(rec), 0o640); err != nil {
 		d.drainMu.Unlock()
 		return 0, false, fmt.Errorf("%s: recording the drain: %w", in.cfg.Name, err)
 	}
@@ -446,40 +447,7 @@ func writeDrainFile(path string, drained bool) error {
 	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
-	return writeAtomic(path, v, 0o644)
-}
-
-// writeAtomic replaces path with b through a synced temporary file and a
-// synced rename, so that neither a reader nor a crash sees half of it.
-func writeAtomic(path string, b []byte, mode os.FileMode) (err error) {
-	dir := filepath.Dir(path)
-	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
-	if err != nil {
-		return err
-	}
-	tmp := f.Name()
-	defer func() {
-		if err != nil {
-			f.Close()
-			os.Remove(tmp)
-		}
-	}()
-	if _, err = f.Write(b); err != nil {
-		return err
-	}
-	if err = f.Chmod(mode); err != nil {
-		return err
-	}
-	if err = f.Sync(); err != nil {
-		return err
-	}
-	if err = f.Close(); err != nil {
-		return err
-	}
-	if err = os.Rename(tmp, path); err != nil {
-		return err
-	}
-	return syncDir(dir)
+	return health.WriteFileAtomic(path, v, 0o644)
 }
 
 // removeSynced removes path and syncs its directory.

@@ -314,8 +314,17 @@ func validateHostPort(s string) error {
 }
 
 func validateURL(s string) error {
+	_, err := ParseHTTPURL(s, "checks")
+	return err
+}
+
+// ParseHTTPURL parses the URL of an http check or hook (what names them in
+// the message): http or https, with a host and without user information,
+// which would end up in status output and logs. Its errors never repeat a
+// password.
+func ParseHTTPURL(s, what string) (*url.URL, error) {
 	if s == "" {
-		return errors.New("must be a http or https URL for http checks")
+		return nil, fmt.Errorf("must be a http or https URL for http %s", what)
 	}
 	u, err := url.Parse(s)
 	if err != nil {
@@ -324,17 +333,16 @@ func validateURL(s string) error {
 		if errors.As(err, &ue) {
 			err = ue.Err
 		}
-		return fmt.Errorf("invalid URL: %w", err)
+		return nil, fmt.Errorf("invalid URL: %w", err)
 	}
 	if u.User != nil {
-		// Credentials would end up in status output and logs.
-		return errors.New("URL must not contain user information")
+		return nil, errors.New("URL must not contain user information")
 	}
 	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%q: scheme must be http or https", s)
+		return nil, fmt.Errorf("%q: scheme must be http or https", s)
 	}
 	if u.Hostname() == "" {
-		return fmt.Errorf("%q: missing host", s)
+		return nil, fmt.Errorf("%q: missing host", s)
 	}
-	return nil
+	return u, nil
 }

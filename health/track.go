@@ -138,10 +138,18 @@ func bootTime() (time.Time, error) {
 // writeTrackFile replaces path atomically with "value\n": keepalived
 // watches the file with inotify and must never read a half-written value.
 func writeTrackFile(path string, value int) (err error) {
-	dir := filepath.Dir(path)
-	if err := os.MkdirAll(dir, 0o755); err != nil {
+	if err := os.MkdirAll(filepath.Dir(path), 0o755); err != nil {
 		return err
 	}
+	return WriteFileAtomic(path, []byte(trackContent(value)), 0o644)
+}
+
+// WriteFileAtomic replaces path with b through a synced temporary file in
+// the same directory and a synced rename, so that neither a reader (such as
+// keepalived watching a track file) nor a crash sees half of it, and a crash
+// cannot bring back the old content.
+func WriteFileAtomic(path string, b []byte, mode os.FileMode) (err error) {
+	dir := filepath.Dir(path)
 	f, err := os.CreateTemp(dir, "."+filepath.Base(path)+".tmp*")
 	if err != nil {
 		return err
@@ -153,10 +161,10 @@ func writeTrackFile(path string, value int) (err error) {
 			os.Remove(tmp)
 		}
 	}()
-	if _, err = f.WriteString(trackContent(value)); err != nil {
+	if _, err = f.Write(b); err != nil {
 		return err
 	}
-	if err = f.Chmod(0o644); err != nil {
+	if err = f.Chmod(mode); err != nil {
 		return err
 	}
 	if err = f.Sync(); err != nil {
@@ -168,7 +176,6 @@ func writeTrackFile(path string, value int) (err error) {
 	if err = os.Rename(tmp, path); err != nil {
 		return err
 	}
-	// Persist the rename too, so a crash cannot bring back the old value.
 	d, err := os.Open(dir)
 	if err != nil {
 		return fmt.Errorf("sync %s: %w", dir, err)

@@ -5,7 +5,6 @@ import (
 	"fmt"
 	"github.com/havip-agent/havip-agent/health"
 	"net"
-	"net/url"
 	"path/filepath"
 	"slices"
 	"strings"
@@ -209,27 +208,9 @@ func Validate(hs []Hook) error {
 // headers, plain http is accepted only to a loopback address, since the
 // headers usually carry a secret.
 func validateURL(s string, headers bool) error {
-	if s == "" {
-		return errors.New("must be a http or https URL for http hooks")
-	}
-	u, err := url.Parse(s)
+	u, err := health.ParseHTTPURL(s, "hooks")
 	if err != nil {
-		// url.Error repeats the whole URL, which may hold a secret.
-		var ue *url.Error
-		if errors.As(err, &ue) {
-			err = ue.Err
-		}
-		return fmt.Errorf("invalid URL: %w", err)
-	}
-	if u.User != nil {
-		// Credentials would end up in status output and logs.
-		return errors.New("URL must not contain user information (use headers_file)")
-	}
-	if u.Scheme != "http" && u.Scheme != "https" {
-		return fmt.Errorf("%q: scheme must be http or https", u.Redacted())
-	}
-	if u.Hostname() == "" {
-		return fmt.Errorf("%q: missing host", u.Redacted())
+		return err
 	}
 	if headers && u.Scheme == "http" && !isLoopback(u.Hostname()) {
 		return fmt.Errorf("%q: headers would cross the network in clear; use https", u.Redacted())
