@@ -4,12 +4,12 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/havip-agent/havip-agent/agent/vocab"
 	"log/slog"
 	"slices"
 	"sync"
 	"time"
 
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"github.com/havip-agent/havip-agent/cloud"
 )
 

@@ -3,10 +3,10 @@ package agent
 import (
 	"context"
 	"errors"
-	"github.com/havip-agent/havip-agent/agent/config"
 	"sync"
 	"time"
 
+	"github.com/havip-agent/havip-agent/agent/config"
 	"github.com/havip-agent/havip-agent/cloud"
 )
 

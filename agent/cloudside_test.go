@@ -3,13 +3,13 @@ package agent
 import (
 	"context"
 	"fmt"
-	"github.com/havip-agent/havip-agent/agent/vocab"
 	"strings"
 	"sync"
 	"testing"
 	"testing/synctest"
 	"time"
 
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"github.com/havip-agent/havip-agent/cloud"
 )
 

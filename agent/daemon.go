@@ -3,7 +3,6 @@ package agent
 import (
 	"context"
 	"fmt"
-	"github.com/havip-agent/havip-agent/agent/vocab"
 	"log/slog"
 	"net/netip"
 	"os"
@@ -18,6 +17,7 @@ import (
 	"github.com/havip-agent/havip-agent/agent/journal"
 	"github.com/havip-agent/havip-agent/agent/keepalived"
 	"github.com/havip-agent/havip-agent/agent/netif"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"github.com/havip-agent/havip-agent/cloud"
 	"github.com/havip-agent/havip-agent/health"
 )

@@ -6,7 +6,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/havip-agent/havip-agent/health"
 	"io"
 	"io/fs"
 	"os"
@@ -17,6 +16,7 @@ import (
 
 	"github.com/havip-agent/havip-agent/agent/control"
 	"github.com/havip-agent/havip-agent/cloud"
+	"github.com/havip-agent/havip-agent/health"
 )
 
 // Timings of a drain.

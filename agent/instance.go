@@ -4,7 +4,6 @@ import (
 	"context"
 	"errors"
 	"fmt"
-	"github.com/havip-agent/havip-agent/agent/vocab"
 	"log/slog"
 	"net/netip"
 	"sync"
@@ -12,6 +11,7 @@ import (
 
 	"github.com/havip-agent/havip-agent/agent/keepalived"
 	"github.com/havip-agent/havip-agent/agent/netif"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 )
 
 // instanceConfig is what one actor needs to know of its instance.

@@ -1,8 +1,9 @@
 package agent
 
 import (
-	"github.com/havip-agent/havip-agent/agent/vocab"
 	"time"
+
+	"github.com/havip-agent/havip-agent/agent/vocab"
 )
 
 // Observer receives what the daemon does, for metrics. Every method must

@@ -2,7 +2,6 @@ package agent
 
 import (
 	"fmt"
-	"github.com/havip-agent/havip-agent/agent/vocab"
 	"io"
 	"net/netip"
 	"runtime"
@@ -11,6 +10,7 @@ import (
 	"time"
 
 	"github.com/havip-agent/havip-agent/agent/hooks"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"github.com/havip-agent/havip-agent/health"
 )
 

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/havip-agent/havip-agent/agent/vocab"
 	"io"
 	"io/fs"
 	"os"
@@ -15,6 +14,7 @@ import (
 	"time"
 
 	"github.com/havip-agent/havip-agent/agent/keepalived"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 )
 
 // record is what is persisted per instance.

@@ -3,7 +3,6 @@ package config
 import (
 	"errors"
 	"fmt"
-	"github.com/havip-agent/havip-agent/agent/vocab"
 	"net/netip"
 	"regexp"
 	"sort"
@@ -13,6 +12,7 @@ import (
 	"time"
 
 	"github.com/BurntSushi/toml"
+	"github.com/havip-agent/havip-agent/agent/vocab"
 )
 
 // DefaultPath is where the daemon and the client commands look for the

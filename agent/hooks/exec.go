@@ -4,11 +4,11 @@ import (
 	"bytes"
 	"context"
 	"fmt"
-	"github.com/havip-agent/havip-agent/health"
 	"os/exec"
 	"syscall"
 	"time"
 
+	"github.com/havip-agent/havip-agent/health"
 	"golang.org/x/sys/unix"
 )
 

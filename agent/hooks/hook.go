@@ -3,13 +3,13 @@ package hooks
 import (
 	"errors"
 	"fmt"
-	"github.com/havip-agent/havip-agent/health"
 	"net"
 	"path/filepath"
 	"slices"
 	"strings"
 	"time"
 
+	"github.com/havip-agent/havip-agent/health"
 	"golang.org/x/net/http/httpguts"
 )
 

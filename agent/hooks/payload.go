@@ -3,10 +3,11 @@ package hooks
 import (
 	"errors"
 	"fmt"
-	"github.com/havip-agent/havip-agent/agent/vocab"
 	"slices"
 	"strings"
 	"time"
+
+	"github.com/havip-agent/havip-agent/agent/vocab"
 )
 
 // Kind is the kind of an event a hook can run for.

@@ -5,7 +5,6 @@ import (
 	"encoding/json"
 	"errors"
 	"fmt"
-	"github.com/havip-agent/havip-agent/agent/vocab"
 	"log/slog"
 	"os"
 	"path/filepath"
@@ -16,6 +15,8 @@ import (
 	"syscall"
 	"time"
 	"unicode/utf8"
+
+	"github.com/havip-agent/havip-agent/agent/vocab"
 )
 
 // Version is the format version Append writes into every event. Readers

@@ -1,9 +1,10 @@
 package metrics
 
 import (
-	"github.com/havip-agent/havip-agent/agent/vocab"
 	"strings"
 	"time"
+
+	"github.com/havip-agent/havip-agent/agent/vocab"
 )
 
 // Families returns the name of every metric family the agent exports

@@ -1,13 +1,13 @@
 package metrics
 
 import (
-	"github.com/havip-agent/havip-agent/agent/vocab"
 	"runtime"
 	"strings"
 	"sync"
 	"time"
 	"unicode/utf8"
 
+	"github.com/havip-agent/havip-agent/agent/vocab"
 	"github.com/prometheus/client_golang/prometheus"
 	"github.com/prometheus/client_golang/prometheus/collectors"
 )
